@@ -468,10 +468,9 @@ mod tests {
         check("localhost:http", |e| matches!(e, E::InvalidPort { .. }));
         check("localhost:-1", |e| matches!(e, E::InvalidPort { .. }));
         check("localhost:+80", |e| matches!(e, E::InvalidPort { .. }));
-        check(
-            "localhost:65536",
-            |e| matches!(e, E::PortOutOfRange { port: 65536, .. }),
-        );
+        check("localhost:65536", |e| {
+            matches!(e, E::PortOutOfRange { port: 65536, .. })
+        });
         check("localhost:99999999999999999999999", |e| {
             matches!(e, E::PortOutOfRange { .. })
         });
@@ -569,7 +568,10 @@ mod tests {
     fn relative_paths_print_so_they_parse_back() {
         let addr = Address::from_python_str("sock").unwrap();
         assert_eq!(addr.to_string(), "./sock");
-        assert_eq!(parse(&addr.to_string()).unwrap(), Address::UnixPath("./sock".into()));
+        assert_eq!(
+            parse(&addr.to_string()).unwrap(),
+            Address::UnixPath("./sock".into())
+        );
     }
 
     #[test]

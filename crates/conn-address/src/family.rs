@@ -87,7 +87,11 @@ pub fn address_type(address: &Address) -> Family {
 /// The family used when none is given (CPython's `default_family`): `AF_PIPE` on Windows,
 /// `AF_UNIX` elsewhere.
 pub const fn default_family() -> Family {
-    if cfg!(windows) { Family::Pipe } else { Family::Unix }
+    if cfg!(windows) {
+        Family::Pipe
+    } else {
+        Family::Unix
+    }
 }
 
 /// The families this operating system has, in CPython's order (`families`):
@@ -116,7 +120,10 @@ mod tests {
     fn unknown_family_is_named() {
         let err = "AF_FOO".parse::<Family>().unwrap_err();
         assert!(matches!(err, AddressError::UnknownFamily { ref name } if name == "AF_FOO"));
-        assert!("af_inet".parse::<Family>().is_err(), "names are case-sensitive, as in CPython");
+        assert!(
+            "af_inet".parse::<Family>().is_err(),
+            "names are case-sensitive, as in CPython"
+        );
     }
 
     #[cfg(unix)]
@@ -125,7 +132,10 @@ mod tests {
         assert_eq!(default_family(), Family::Unix);
         assert_eq!(families(), &[Family::Inet, Family::Unix]);
         let err = Family::Pipe.validate().unwrap_err();
-        assert_eq!(err.to_string(), "Family AF_PIPE is not recognized on this platform");
+        assert_eq!(
+            err.to_string(),
+            "Family AF_PIPE is not recognized on this platform"
+        );
         assert!(Family::Unix.validate().is_ok());
         assert!(Family::Inet.validate().is_ok());
     }

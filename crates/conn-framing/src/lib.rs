@@ -1,1 +1,26 @@
-//! wip
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blocking;
+mod codec;
+mod decoder;
+mod error;
+mod header;
+#[cfg(feature = "pickle")]
+pub mod pickle;
+#[cfg(feature = "postcard")]
+mod postcard;
+
+pub use blocking::{BUFFER_SIZE, FrameReader, write_frame};
+pub use codec::{Codec, CodecError, CodecOp};
+pub use decoder::{Decoder, UNLIMITED};
+pub use error::{FrameError, Unit};
+pub use header::{
+    Header, HeaderStatus, LONG_HEADER_LEN, LONG_MARKER, SHORT_HEADER_LEN, SHORT_MAX, decode_header,
+    encode_frame_into,
+};
+#[cfg(feature = "pickle")]
+pub use pickle::{Pickle, PickleProtocol};
+#[cfg(feature = "postcard")]
+pub use postcard::Postcard;
