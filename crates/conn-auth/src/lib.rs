@@ -1,1 +1,25 @@
-//! wip
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod challenge;
+mod digest;
+mod error;
+mod handshake;
+mod key;
+mod memory;
+mod policy;
+
+pub use challenge::{
+    CHALLENGE, Challenge, FAILURE, LEGACY_MESSAGE_LENGTH, MAX_HANDSHAKE_MESSAGE, MESSAGE_LENGTH,
+    WELCOME, respond,
+};
+pub use digest::{Digest, MAX_DIGEST_NAME_LEN, split_digest_prefix};
+pub use error::{AuthError, HandshakeError};
+pub use handshake::{
+    Authenticated, Channel, answer_challenge, answer_challenge_with, client_handshake,
+    deliver_challenge, deliver_challenge_with, server_handshake,
+};
+pub use key::AuthKey;
+pub use memory::{MemoryChannel, MemoryError, memory_pair};
+pub use policy::Policy;
