@@ -69,9 +69,7 @@ fn ci_steps() -> Vec<Step> {
             name: "deny",
             commands: vec![
                 cargo(&["fetch", "--quiet"]),
-                cargo(&[
-                    "deny", "--offline", "check", "bans", "licenses", "sources",
-                ]),
+                cargo(&["deny", "--offline", "check", "bans", "licenses", "sources"]),
             ],
         },
     ]
