@@ -26,6 +26,15 @@ pub enum AddressError {
         /// The name given.
         name: String,
     },
+    /// An address given with a family it does not belong to (CPython fails later, with a
+    /// `TypeError` from the socket layer).
+    #[error("address {address} is not an {family} address")]
+    FamilyMismatch {
+        /// The family asked for.
+        family: &'static str,
+        /// The address given, in its text form.
+        address: String,
+    },
     /// The text matches none of the forms the parser knows
     /// (CPython: `ValueError('address type of ... unrecognized')`).
     #[error(

@@ -66,6 +66,7 @@ pub enum AuthError {
 
 /// A handshake failed: either authentication itself, or the channel carrying it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError<E> {
     /// The peer failed (or we failed) authentication.
     #[error(transparent)]

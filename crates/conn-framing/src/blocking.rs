@@ -303,7 +303,7 @@ mod tests {
     impl Read for Trickle {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.reads += 1;
-            if self.reads % 3 == 0 {
+            if self.reads.is_multiple_of(3) {
                 return Err(io::ErrorKind::Interrupted.into());
             }
             let n = buf.len().min(self.chunk).min(self.data.len() - self.at);
@@ -326,7 +326,7 @@ mod tests {
     impl Write for Slow {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.1 += 1;
-            if self.1 % 4 == 0 {
+            if self.1.is_multiple_of(4) {
                 return Err(io::ErrorKind::Interrupted.into());
             }
             let n = buf.len().min(3);

@@ -1,6 +1,30 @@
-//! The transport layer of conn (not yet built).
+//! The transport layer of conn: OS handles and their readiness. It never parses a frame header
+//! (`conn-framing` does).
 //!
-//! It will own the OS handles on mio: TCP and Unix stream sockets and listeners, `socketpair` and
-//! `pipe2` pairs for `Pipe`, Windows message-mode named pipes, readiness of one handle with a
-//! timeout and of many handles for `wait`, fd passing and process sentinels. It never parses a
-//! frame header: that is `conn-framing`'s job.
+//! - [`Stream`]: a connected TCP or Unix stream socket, or one end of a pipe, with blocking I/O.
+//!   Every fd is close-on-exec; `EINTR` is retried by the callers' loops; socket writes use
+//!   `MSG_NOSIGNAL`, so a vanished peer gives `EPIPE`, never `SIGPIPE`.
+//! - [`Listener`]: a bound, listening TCP or Unix socket (paths and Linux abstract names) with
+//!   CPython's backlog, `SO_REUSEADDR` on TCP, and an accept timeout.
+//! - [`Stream::pair`] (`socketpair`, for `Pipe(duplex=True)`) and [`Stream::pipe`] (`pipe2`, for
+//!   `Pipe(duplex=False)`).
+//! - Readiness: [`wait_readable`] for one handle with a timeout (one `poll(2)`), and [`Poller`], a
+//!   persistent mio registry for many handles, whose cost per wait grows with the ready handles,
+//!   not the registered ones.
+//!
+//! Only Unix is implemented; Windows named pipes (AF_PIPE) are refused by `conn-address` with a
+//! typed error on other platforms and are not built here yet.
+//!
+//! Unsafe code in the workspace lives only here, in `sys.rs`, one `// SAFETY:` line per block.
+
+#[cfg(not(unix))]
+compile_error!("conn-transport supports Unix only so far (Windows named pipes are not built yet)");
+
+mod listener;
+mod poller;
+mod stream;
+mod sys;
+
+pub use listener::Listener;
+pub use poller::{Poller, Ready, wait_readable};
+pub use stream::{Stream, StreamKind};

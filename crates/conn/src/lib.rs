@@ -1,5 +1,38 @@
-//! conn: Python's `multiprocessing.connection` in Rust (the facade; not yet built).
-//!
-//! It will hold `Connection` (transport + framing + codec), `Listener`, `Client`, `Pipe`, `wait`,
-//! `WaitSet` and the facade `Error`, and re-export each layer as a module. Today the layers
-//! `conn-address`, `conn-framing` and `conn-auth` are usable on their own.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod connection;
+mod error;
+mod into_address;
+mod listener;
+mod pipe;
+mod wait;
+
+/// The address layer (`conn-address`): families, addresses, `arbitrary_address`.
+pub use conn_address as address;
+/// The authentication layer (`conn-auth`): `deliver_challenge`, `answer_challenge`, policies.
+pub use conn_auth as auth;
+/// The framing layer (`conn-framing`): headers, decoder, codecs.
+pub use conn_framing as framing;
+/// The transport layer (`conn-transport`): streams, listeners, readiness.
+pub use conn_transport as transport;
+
+pub use client::{Client, DEFAULT_CONNECT_TIMEOUT};
+pub use conn_address::{Address, Family, arbitrary_address, default_family, families};
+pub use conn_auth::{AuthKey, Digest, Policy, answer_challenge, deliver_challenge};
+#[cfg(feature = "postcard")]
+pub use conn_framing::Postcard;
+pub use conn_framing::pickle::Value as PyValue;
+pub use conn_framing::{Codec, Pickle, PickleProtocol};
+pub use connection::{Connection, Receiver, Sender};
+pub use error::{Error, Result};
+pub use into_address::IntoAddress;
+pub use listener::{DEFAULT_HANDSHAKE_TIMEOUT, Listener, ListenerBuilder};
+pub use pipe::{Pipe, pipe, pipe_simplex};
+pub use wait::{WaitKey, WaitSet, Waitable, wait};
+
+/// The codec connections use unless told otherwise: [`Pickle`], what CPython's `send()` /
+/// `recv()` speak. Unpickling here never runs code.
+pub type DefaultCodec = Pickle;

@@ -1,0 +1,391 @@
+//! `Stream`: one connected endpoint (TCP socket, Unix socket, or a pipe end) with blocking I/O.
+
+use std::io::{self, IoSlice, PipeReader, PipeWriter, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use conn_address::{Address, Host};
+
+use crate::sys;
+
+/// What a [`Stream`] is underneath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// A TCP socket (IPv4 or IPv6).
+    Tcp,
+    /// A Unix stream socket (a path, an abstract name, or one end of a `socketpair`).
+    Unix,
+    /// The read end of a pipe.
+    PipeReader,
+    /// The write end of a pipe.
+    PipeWriter,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    PipeReader(PipeReader),
+    PipeWriter(PipeWriter),
+}
+
+/// A connected, blocking byte stream. `Read` and `Write` are implemented for `&Stream` too, so
+/// one thread may send while another receives.
+#[derive(Debug)]
+pub struct Stream {
+    inner: Inner,
+}
+
+impl Stream {
+    /// Connects to `address`. For a host name every resolved address is tried in turn; each try
+    /// gives up after `timeout` (`None`: the OS's own limit). The stream is left blocking.
+    pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
+        address.validate().map_err(invalid_input)?;
+        match address {
+            Address::Inet { host, port } => {
+                let targets: Vec<_> = match host {
+                    Host::Ip(ip) => vec![(*ip, *port).into()],
+                    Host::Name(name) => (name.as_str(), *port).to_socket_addrs()?.collect(),
+                };
+                let mut last = io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{address} resolved to no address"),
+                );
+                for target in targets {
+                    let attempt = match timeout {
+                        Some(t) => TcpStream::connect_timeout(&target, t),
+                        None => TcpStream::connect(target),
+                    };
+                    match attempt {
+                        Ok(stream) => return Ok(Self::from(stream)),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            Address::UnixPath(path) => Ok(Self::from(UnixStream::connect(path)?)),
+            Address::UnixAbstract(name) => connect_abstract(name),
+            Address::Pipe(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "AF_PIPE is Windows-only",
+            )),
+        }
+    }
+
+    /// A connected pair of Unix stream sockets (`socketpair`), for `Pipe(duplex=True)`.
+    pub fn pair() -> io::Result<(Self, Self)> {
+        let (a, b) = UnixStream::pair()?;
+        Ok((Self::from(a), Self::from(b)))
+    }
+
+    /// A pipe (`pipe2` with `O_CLOEXEC`), for `Pipe(duplex=False)`: (read end, write end).
+    pub fn pipe() -> io::Result<(Self, Self)> {
+        let (r, w) = io::pipe()?;
+        Ok((
+            Self {
+                inner: Inner::PipeReader(r),
+            },
+            Self {
+                inner: Inner::PipeWriter(w),
+            },
+        ))
+    }
+
+    /// What this stream is.
+    pub fn kind(&self) -> StreamKind {
+        match self.inner {
+            Inner::Tcp(_) => StreamKind::Tcp,
+            Inner::Unix(_) => StreamKind::Unix,
+            Inner::PipeReader(_) => StreamKind::PipeReader,
+            Inner::PipeWriter(_) => StreamKind::PipeWriter,
+        }
+    }
+
+    /// Limits how long one read may block (`None`: forever); a read that times out fails with
+    /// `WouldBlock` or `TimedOut`. Pipes have no such option: `Unsupported`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.set_read_timeout(timeout),
+            Inner::Unix(s) => s.set_read_timeout(timeout),
+            _ => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// Limits how long one write may block (`None`: forever). Pipes: `Unsupported`.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.set_write_timeout(timeout),
+            Inner::Unix(s) => s.set_write_timeout(timeout),
+            _ => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// Sets `TCP_NODELAY` (TCP only; a no-op on other kinds).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.set_nodelay(nodelay),
+            _ => Ok(()),
+        }
+    }
+
+    /// The peer's address: a TCP peer's host and port, a named Unix peer's path. `None` for
+    /// unnamed Unix peers (CPython's `''`) and pipes.
+    pub fn peer_address(&self) -> Option<Address> {
+        match &self.inner {
+            Inner::Tcp(s) => s.peer_addr().ok().map(Address::from),
+            Inner::Unix(s) => s.peer_addr().ok().and_then(|a| unix_address(&a)),
+            _ => None,
+        }
+    }
+
+    /// Shuts down both directions of a socket (the peer sees EOF); a no-op for pipes.
+    pub fn shutdown(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.shutdown(Shutdown::Both),
+            Inner::Unix(s) => s.shutdown(Shutdown::Both),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a read would not block (data, EOF or an error is waiting), waiting at most
+    /// `timeout` (`None`: forever; zero: just look).
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        sys::poll_readable(self.as_fd(), timeout)
+    }
+
+    /// Closes the stream now, reporting the OS's error (dropping it closes silently).
+    pub fn close(self) -> io::Result<()> {
+        let fd: OwnedFd = match self.inner {
+            Inner::Tcp(s) => s.into(),
+            Inner::Unix(s) => s.into(),
+            Inner::PipeReader(p) => p.into(),
+            Inner::PipeWriter(p) => p.into(),
+        };
+        sys::close(fd)
+    }
+
+    fn is_socket(&self) -> bool {
+        matches!(self.inner, Inner::Tcp(_) | Inner::Unix(_))
+    }
+}
+
+fn invalid_input(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn connect_abstract(name: &[u8]) -> io::Result<Stream> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(target_os = "linux")]
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    Ok(Stream::from(UnixStream::connect_addr(&addr)?))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn connect_abstract(_name: &[u8]) -> io::Result<Stream> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "abstract socket names exist only on Linux",
+    ))
+}
+
+/// The `Address` of a Unix socket address: a path, an abstract name, or `None` if unnamed.
+pub(crate) fn unix_address(addr: &std::os::unix::net::SocketAddr) -> Option<Address> {
+    if let Some(path) = addr.as_pathname() {
+        return Some(Address::UnixPath(path.to_owned()));
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(target_os = "linux")]
+        use std::os::linux::net::SocketAddrExt;
+        if let Some(name) = addr.as_abstract_name() {
+            return Some(Address::UnixAbstract(name.to_vec()));
+        }
+    }
+    None
+}
+
+impl From<TcpStream> for Stream {
+    fn from(s: TcpStream) -> Self {
+        Self {
+            inner: Inner::Tcp(s),
+        }
+    }
+}
+
+impl From<UnixStream> for Stream {
+    fn from(s: UnixStream) -> Self {
+        Self {
+            inner: Inner::Unix(s),
+        }
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(s) => (&*s).read(buf),
+            Inner::Unix(s) => (&*s).read(buf),
+            Inner::PipeReader(p) => (&*p).read(buf),
+            Inner::PipeWriter(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot read from the write end of a pipe",
+            )),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::PipeWriter(p) => (&*p).write(buf),
+            Inner::PipeReader(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot write to the read end of a pipe",
+            )),
+            _ => sys::send(self.as_fd(), buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.is_socket() {
+            sys::send_vectored(self.as_fd(), bufs)
+        } else if let Inner::PipeWriter(p) = &self.inner {
+            (&*p).write_vectored(bufs)
+        } else {
+            self.write(bufs.iter().find(|b| !b.is_empty()).map_or(&[], |b| &**b))
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.inner {
+            Inner::Tcp(s) => s.as_fd(),
+            Inner::Unix(s) => s.as_fd(),
+            Inner::PipeReader(p) => p.as_fd(),
+            Inner::PipeWriter(p) => p.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn socketpair_carries_bytes_both_ways() {
+        let (a, b) = Stream::pair().unwrap();
+        (&a).write_all(b"ping").unwrap();
+        let mut buf = [0; 4];
+        (&b).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        (&b).write_all(b"pong").unwrap();
+        (&a).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"pong");
+        assert_eq!(a.kind(), StreamKind::Unix);
+    }
+
+    #[test]
+    fn pipe_is_one_way() {
+        let (r, w) = Stream::pipe().unwrap();
+        assert_eq!(
+            (r.kind(), w.kind()),
+            (StreamKind::PipeReader, StreamKind::PipeWriter)
+        );
+        (&w).write_all(b"x").unwrap();
+        let mut buf = [0; 1];
+        (&r).read_exact(&mut buf).unwrap();
+        assert!((&r).write(b"no").is_err());
+        assert!((&w).read(&mut buf).is_err());
+    }
+
+    #[test]
+    fn writing_to_a_vanished_peer_is_epipe_not_sigpipe() {
+        let (a, b) = Stream::pair().unwrap();
+        drop(b);
+        let bufs = [IoSlice::new(b"head"), IoSlice::new(b"body")];
+        let err = (&a).write_vectored(&bufs).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        let err = (&a).write(b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn readiness_sees_data_and_hangup() {
+        let (a, b) = Stream::pair().unwrap();
+        assert!(!a.wait_readable(Some(Duration::ZERO)).unwrap());
+        assert!(!a.wait_readable(Some(Duration::from_millis(20))).unwrap());
+        let t = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(30));
+            (&b).write_all(b"!").unwrap();
+            b
+        });
+        assert!(a.wait_readable(Some(Duration::from_secs(5))).unwrap());
+        let b = t.join().unwrap();
+        let mut one = [0; 1];
+        (&a).read_exact(&mut one).unwrap();
+        drop(b);
+        assert!(
+            a.wait_readable(Some(Duration::ZERO)).unwrap(),
+            "hang-up counts as ready"
+        );
+        assert_eq!((&a).read(&mut one).unwrap(), 0);
+    }
+
+    #[test]
+    fn fds_are_close_on_exec() {
+        let (a, b) = Stream::pair().unwrap();
+        let (r, w) = Stream::pipe().unwrap();
+        for s in [&a, &b, &r, &w] {
+            let flags = sys::fd_flags(s.as_fd()).unwrap();
+            assert_ne!(flags & libc::FD_CLOEXEC, 0);
+        }
+    }
+
+    #[test]
+    fn close_reports_and_peer_sees_eof() {
+        let (a, b) = Stream::pair().unwrap();
+        a.close().unwrap();
+        let mut buf = [0; 1];
+        assert_eq!((&b).read(&mut buf).unwrap(), 0);
+    }
+}

@@ -1,0 +1,118 @@
+//! The few system calls std does not offer, each wrapped safely. All unsafe code of the
+//! workspace is in this file.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::time::Duration;
+
+/// `sendmsg(fd, bufs, MSG_NOSIGNAL)`: a vectored socket write that cannot raise `SIGPIPE`
+/// (std's `write_vectored` is `writev`, which can).
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: a zeroed msghdr is a valid "no address, no control data" header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is guaranteed ABI-compatible with iovec on Unix; sendmsg only reads through it.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    // SAFETY: fd is a live socket borrowed for the call; msg points at `bufs`, alive for the call.
+    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `send(fd, buf, MSG_NOSIGNAL)`.
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: fd is a live socket borrowed for the call; buf is valid for len bytes.
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `listen(fd, backlog)`. Linux (and the BSDs) let a listening socket's backlog be changed by
+/// calling `listen` again, which is how CPython's `backlog` is applied over std's default.
+pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: fd is a live socket borrowed for the call.
+    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Polls one fd for input (or hang-up, or error) for at most `timeout` (`None`: forever).
+/// Returns whether it is ready. Retries `EINTR` with the time remaining.
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms: libc::c_int = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                // Round up so a 1 µs timeout still waits for its 1 ms tick, as CPython does.
+                left.as_nanos()
+                    .div_ceil(1_000_000)
+                    .min(libc::c_int::MAX as u128) as libc::c_int
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: pfd is one valid pollfd on our stack for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n > 0 {
+            return Ok(pfd.revents
+                & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL)
+                != 0);
+        }
+        if ms == 0 {
+            return Ok(false);
+        }
+    }
+}
+
+/// `close(fd)`, reporting the error that dropping an `OwnedFd` would ignore.
+pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` came from an OwnedFd we consumed, so we own it and close it exactly once.
+    if unsafe { libc::close(raw) } < 0 {
+        let err = io::Error::last_os_error();
+        // EINTR after close: the fd is gone on Linux; do not retry (it may be reused).
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// `fcntl(fd, F_GETFD)`: the descriptor flags (`FD_CLOEXEC`).
+#[cfg(test)]
+pub(crate) fn fd_flags(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: fd is live for the call; F_GETFD reads flags and touches no memory.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    if flags < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(flags)
+    }
+}

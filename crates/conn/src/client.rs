@@ -1,0 +1,129 @@
+//! `Client`: CPython's `multiprocessing.connection.Client`, with timeouts.
+
+use std::time::Duration;
+
+use conn_address::{Address, AddressError, Family};
+use conn_auth::{AuthKey, Policy};
+use conn_framing::{Codec, UNLIMITED};
+use conn_transport::Stream;
+
+use crate::{Connection, DEFAULT_HANDSHAKE_TIMEOUT, DefaultCodec, Error, IntoAddress, Result};
+
+/// How long connecting may take, by default (CPython waits for the OS; its Windows pipe client
+/// gives up after `CONNECTION_TIMEOUT`, 20 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Connects to a listener (CPython's `Client(address, family=None, authkey=None)`).
+///
+/// With an authkey it answers the server's challenge, then challenges the server. A server that
+/// never challenges gives [`Error::Timeout`] after the handshake timeout rather than CPython's
+/// hang (gh-123736), and one that sends something other than a challenge fails at once.
+#[derive(Debug)]
+pub struct Client<C = DefaultCodec> {
+    address: Result<Address, AddressError>,
+    family: Option<Family>,
+    authkey: Option<AuthKey>,
+    policy: Policy,
+    connect_timeout: Option<Duration>,
+    handshake_timeout: Option<Duration>,
+    max_message: u64,
+    codec: C,
+}
+
+impl Client<DefaultCodec> {
+    /// Settings for connecting to `address`.
+    pub fn new(address: impl IntoAddress) -> Self {
+        Self {
+            address: address.into_address(),
+            family: None,
+            authkey: None,
+            policy: Policy::default(),
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            max_message: UNLIMITED,
+            codec: DefaultCodec::default(),
+        }
+    }
+
+    /// Connects to `address` with no authkey and the default codec.
+    pub fn connect(address: impl IntoAddress) -> Result<Connection<DefaultCodec>> {
+        Self::new(address).open()
+    }
+}
+
+impl<C: Codec + Clone> Client<C> {
+    /// The family the address must belong to (CPython's `family`).
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = Some(family);
+        self
+    }
+
+    /// Authenticate with this key.
+    pub fn authkey(mut self, key: impl Into<AuthKey>) -> Self {
+        self.authkey = Some(key.into());
+        self
+    }
+
+    /// The handshake policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long connecting may take (default [`DEFAULT_CONNECT_TIMEOUT`]; `None`: the OS's).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the handshake may take (default [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The longest message the connection receives (default: unlimited, as CPython).
+    pub fn max_message(mut self, max: u64) -> Self {
+        self.max_message = max;
+        self
+    }
+
+    /// The connection's codec.
+    pub fn codec<D: Codec + Clone>(self, codec: D) -> Client<D> {
+        Client {
+            address: self.address,
+            family: self.family,
+            authkey: self.authkey,
+            policy: self.policy,
+            connect_timeout: self.connect_timeout,
+            handshake_timeout: self.handshake_timeout,
+            max_message: self.max_message,
+            codec,
+        }
+    }
+
+    /// Connects (and authenticates, with an authkey).
+    pub fn open(self) -> Result<Connection<C>> {
+        let address = self.address?;
+        if let Some(family) = self.family {
+            family.validate()?;
+            if family != address.family() {
+                return Err(AddressError::FamilyMismatch {
+                    family: family.as_str(),
+                    address: address.to_string(),
+                }
+                .into());
+            }
+        }
+        let stream = Stream::connect(&address, self.connect_timeout)
+            .map_err(|e| Error::from_io(e, "connect"))?;
+        let mut conn = Connection::from_stream(stream, self.codec);
+        conn.set_max_message(self.max_message);
+        if let Some(key) = &self.authkey {
+            conn.set_io_timeout(self.handshake_timeout)?;
+            conn_auth::client_handshake(&mut conn, key, &self.policy)?;
+            conn.set_io_timeout(None)?;
+        }
+        Ok(conn)
+    }
+}

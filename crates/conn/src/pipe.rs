@@ -1,0 +1,46 @@
+//! `Pipe`: a connected pair of connections in one process (CPython's `Pipe(duplex)`).
+
+use conn_framing::Codec;
+use conn_transport::Stream;
+
+use crate::{Connection, DefaultCodec, Result};
+
+/// CPython's `multiprocessing.Pipe`: two connected connections, with no authentication (a pipe is
+/// trusted by construction).
+#[derive(Debug, Clone, Copy)]
+pub struct Pipe;
+
+impl Pipe {
+    /// `Pipe(duplex)`: with `duplex`, a socketpair whose ends both send and receive; without,
+    /// an OS pipe returned as (read-only end, write-only end).
+    #[allow(clippy::new_ret_no_self)] // mirrors Python's `Pipe(duplex)`, which returns a pair
+    pub fn new(duplex: bool) -> Result<(Connection, Connection)> {
+        Self::with_codec(duplex, DefaultCodec::default())
+    }
+
+    /// [`Pipe::new`] with a codec.
+    pub fn with_codec<C: Codec + Clone>(
+        duplex: bool,
+        codec: C,
+    ) -> Result<(Connection<C>, Connection<C>)> {
+        let (a, b) = if duplex {
+            Stream::pair()?
+        } else {
+            Stream::pipe()?
+        };
+        Ok((
+            Connection::from_stream(a, codec.clone()),
+            Connection::from_stream(b, codec),
+        ))
+    }
+}
+
+/// A duplex pipe: `Pipe(duplex=True)`.
+pub fn pipe() -> Result<(Connection, Connection)> {
+    Pipe::new(true)
+}
+
+/// A one-way pipe: `Pipe(duplex=False)`, returned as (reader, writer).
+pub fn pipe_simplex() -> Result<(Connection, Connection)> {
+    Pipe::new(false)
+}

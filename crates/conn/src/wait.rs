@@ -1,0 +1,231 @@
+//! `wait` over many objects (CPython's `multiprocessing.connection.wait`) and `WaitSet`, its
+//! persistent form.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use conn_transport::{Poller, Ready};
+
+use crate::{Error, Result};
+
+/// Something `wait` can wait on: connections, receivers, listeners (ready when a client waits),
+/// and raw fds and sockets.
+pub trait Waitable {
+    /// The handle to watch; [`Error::Closed`] (or [`Error::ListenerClosed`]) for a closed object.
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>>;
+
+    /// Whether the object is ready without looking at its handle: a whole message already
+    /// buffered in user space.
+    fn has_buffered(&self) -> bool {
+        false
+    }
+}
+
+macro_rules! waitable_as_fd {
+    ($($t:ty),*) => {$(
+        impl Waitable for $t {
+            fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+                Ok(self.as_fd())
+            }
+        }
+    )*};
+}
+
+waitable_as_fd!(
+    BorrowedFd<'_>,
+    OwnedFd,
+    TcpStream,
+    TcpListener,
+    UnixStream,
+    UnixListener,
+    std::process::ChildStdout,
+    std::process::ChildStderr,
+    std::io::PipeReader
+);
+
+impl<T: Waitable + ?Sized> Waitable for &T {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+        (**self).wait_fd()
+    }
+
+    fn has_buffered(&self) -> bool {
+        (**self).has_buffered()
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for Box<T> {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+        (**self).wait_fd()
+    }
+
+    fn has_buffered(&self) -> bool {
+        (**self).has_buffered()
+    }
+}
+
+/// Waits until at least one object is ready, or `timeout` passes (CPython's `wait`), and returns
+/// the positions of the ready ones, in input order.
+///
+/// Ready means a receive would not block: a message buffered, bytes waiting, or the peer hung
+/// up (its EOF must be read). `timeout`: `None` waits with no limit; `Some(Duration::ZERO)` (what
+/// CPython's zero or negative timeout means) just looks. An empty list sleeps for the timeout.
+///
+/// Errors: a closed connection is [`Error::Closed`]; the same fd twice is
+/// [`Error::DuplicateObject`] (CPython's `KeyError`).
+///
+/// Each call builds a fresh mio registry, O(n) in the objects; to wait on the same objects many
+/// times, a [`WaitSet`] costs O(ready) per wait instead.
+pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
+    let mut poller = Poller::new()?;
+    let mut ready: Vec<usize> = Vec::new();
+    for (index, object) in objects.iter().enumerate() {
+        let fd = object.wait_fd()?;
+        poller.add(fd, index).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::DuplicateObject { index },
+            _ => Error::Io(e),
+        })?;
+        if object.has_buffered() {
+            ready.push(index);
+        }
+    }
+    let timeout = if ready.is_empty() {
+        timeout
+    } else {
+        Some(Duration::ZERO)
+    };
+    if objects.is_empty() {
+        if let Some(t) = timeout {
+            std::thread::sleep(t);
+        }
+        return Ok(ready);
+    }
+    let mut events = Vec::new();
+    poller.wait(&mut events, timeout)?;
+    ready.extend(events.iter().map(|r| r.key));
+    ready.sort_unstable();
+    ready.dedup();
+    Ok(ready)
+}
+
+/// A key for an object in a [`WaitSet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WaitKey(usize);
+
+/// A persistent `wait`: objects are registered once and waited on many times, at a cost per
+/// wait that grows with the objects ready, not with those registered (CPython rebuilds its poll
+/// set on every call).
+///
+/// The set owns its objects, so it sees every receive made through
+/// [`get_mut`](Self::get_mut) and can count messages left buffered in user space.
+#[derive(Debug)]
+pub struct WaitSet<T> {
+    poller: Poller,
+    slots: Vec<Option<T>>,
+    free: Vec<usize>,
+    /// Keys to look at again at the next wait: reported ready last time, or lent out mutably.
+    recheck: Vec<usize>,
+    events: Vec<Ready>,
+}
+
+impl<T: Waitable> WaitSet<T> {
+    /// An empty set.
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            poller: Poller::new()?,
+            slots: Vec::new(),
+            free: Vec::new(),
+            recheck: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Adds an object. The same fd twice is [`Error::DuplicateObject`].
+    pub fn insert(&mut self, object: T) -> Result<WaitKey> {
+        let key = self.free.pop().unwrap_or(self.slots.len());
+        let added = self.poller.add(object.wait_fd()?, key);
+        if let Err(e) = added {
+            if key < self.slots.len() {
+                self.free.push(key);
+            }
+            return Err(match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::DuplicateObject { index: key },
+                _ => Error::Io(e),
+            });
+        }
+        if key == self.slots.len() {
+            self.slots.push(Some(object));
+        } else {
+            self.slots[key] = Some(object);
+        }
+        // It may be ready (or hold buffered messages) already.
+        self.recheck.push(key);
+        Ok(WaitKey(key))
+    }
+
+    /// Removes an object and gives it back.
+    pub fn remove(&mut self, key: WaitKey) -> Option<T> {
+        let object = self.slots.get_mut(key.0)?.take()?;
+        if let Ok(fd) = object.wait_fd() {
+            let _ = self.poller.remove(fd);
+        }
+        self.free.push(key.0);
+        Some(object)
+    }
+
+    /// The object under `key`.
+    pub fn get(&self, key: WaitKey) -> Option<&T> {
+        self.slots.get(key.0)?.as_ref()
+    }
+
+    /// The object under `key`, to receive from.
+    pub fn get_mut(&mut self, key: WaitKey) -> Option<&mut T> {
+        let object = self.slots.get_mut(key.0)?.as_mut()?;
+        self.recheck.push(key.0);
+        Some(object)
+    }
+
+    /// How many objects are registered.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Whether no object is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until at least one object is ready or `timeout` passes (`None`: no limit; zero: just
+    /// look), and returns the ready keys in ascending order. Same readiness as [`wait`].
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<WaitKey>> {
+        let mut ready = Vec::new();
+        self.recheck.sort_unstable();
+        self.recheck.dedup();
+        for key in self.recheck.drain(..) {
+            let Some(Some(object)) = self.slots.get(key) else {
+                continue;
+            };
+            if object.has_buffered() {
+                ready.push(key);
+            }
+            // mio reports edges: ask for a fresh report if the handle is still readable.
+            if let Ok(fd) = object.wait_fd() {
+                self.poller.rearm(fd, key);
+            }
+        }
+        let timeout = if ready.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        self.events.clear();
+        self.poller.wait(&mut self.events, timeout)?;
+        ready.extend(self.events.iter().map(|r| r.key));
+        ready.sort_unstable();
+        ready.dedup();
+        ready.retain(|&key| matches!(self.slots.get(key), Some(Some(_))));
+        self.recheck.extend_from_slice(&ready);
+        Ok(ready.into_iter().map(WaitKey).collect())
+    }
+}
