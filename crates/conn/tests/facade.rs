@@ -1,0 +1,547 @@
+//! The facade against itself: CPython's `_TestConnection`, `_TestListener`, `_TestPoll` and
+//! `TestWait` cases, ported, plus the timeouts and error paths CPython lacks.
+
+// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use conn::address::Address;
+use conn::auth::AuthError;
+use conn::{Client, Error, Family, Listener, Pipe, Policy, PyValue, WaitSet, pipe, wait};
+
+const T: Option<Duration> = Some(Duration::from_secs(10));
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+#[test]
+fn duplex_pipe_round_trips_objects_and_bytes() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send(&(1, 2.25, None::<i32>)).unwrap();
+    let got: (i32, f64, Option<i32>) = b.recv().unwrap();
+    assert_eq!(got, (1, 2.25, None));
+    b.send_bytes(b"hello world").unwrap();
+    assert_eq!(a.recv_bytes().unwrap(), b"hello world");
+    // A 16 MiB message takes the large path.
+    let big = vec![0x5a; 16 << 20];
+    let sender = thread::spawn(move || {
+        a.send_bytes(&big).unwrap();
+        (a, big)
+    });
+    let got = b.recv_bytes().unwrap();
+    let (_a, big) = sender.join().unwrap();
+    assert_eq!(got, big);
+}
+
+#[test]
+fn simplex_pipe_directions() {
+    let (mut reader, mut writer) = Pipe::new(false).unwrap();
+    assert!(reader.readable() && !reader.writable());
+    assert!(!writer.readable() && writer.writable());
+    writer.send(&1).unwrap();
+    assert_eq!(reader.recv::<i32>().unwrap(), 1);
+    assert!(matches!(reader.send(&1), Err(Error::ReadOnly)));
+    assert!(matches!(writer.recv::<i32>(), Err(Error::WriteOnly)));
+    assert!(matches!(writer.poll(NOW), Err(Error::WriteOnly)));
+    assert_eq!(Error::ReadOnly.to_string(), "connection is read-only");
+}
+
+#[test]
+fn closed_connections_fail_with_handle_is_closed() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send(&1729).unwrap();
+    assert_eq!(b.recv::<i32>().unwrap(), 1729);
+    a.close().unwrap();
+    a.close().unwrap();
+    assert!(a.closed());
+    for err in [
+        a.send(&1).unwrap_err(),
+        a.recv::<i32>().unwrap_err(),
+        a.poll(NOW).unwrap_err(),
+        a.fileno().unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Closed), "{err:?}");
+        assert_eq!(err.to_string(), "handle is closed");
+    }
+    // The peer sees EOF; its flags do not change.
+    assert!(matches!(b.recv_bytes(), Err(Error::Eof)));
+    assert!(b.readable() && b.writable());
+}
+
+#[test]
+fn recv_bytes_max_refuses_oversize_and_stops_reading() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send_bytes(b"12345").unwrap();
+    a.send_bytes(b"12345").unwrap();
+    assert_eq!(
+        b.recv_bytes_max(5).unwrap(),
+        b"12345",
+        "exactly maxlength passes"
+    );
+    let err = b.recv_bytes_max(4).unwrap_err();
+    assert!(matches!(err, Error::BadMessageLength { len: 5, max: 4 }));
+    assert_eq!(err.python_exception(), "OSError");
+    assert!(!b.readable() && b.writable() && !b.closed());
+    assert!(matches!(b.recv_bytes(), Err(Error::WriteOnly)));
+    // A read-only end is closed instead.
+    let (mut r, mut w) = Pipe::new(false).unwrap();
+    w.send_bytes(b"12345").unwrap();
+    assert!(matches!(
+        r.recv_bytes_max(1),
+        Err(Error::BadMessageLength { .. })
+    ));
+    assert!(r.closed());
+    assert!(matches!(r.recv_bytes(), Err(Error::Closed)));
+}
+
+#[test]
+fn recv_bytes_into_and_buffer_too_short() {
+    let (mut a, mut b) = pipe().unwrap();
+    let ints: Vec<u8> = [0i32, 1, 2, 3]
+        .iter()
+        .flat_map(|i| i.to_ne_bytes())
+        .collect();
+    a.send_bytes(&ints).unwrap();
+    let mut buf = [0u8; 40];
+    assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 16);
+    assert_eq!(&buf[..16], &ints[..]);
+    a.send_bytes(&ints).unwrap();
+    assert_eq!(
+        b.recv_bytes_into(&mut buf[12..]).unwrap(),
+        16,
+        "offset 3 items"
+    );
+    assert_eq!(&buf[12..28], &ints[..]);
+    let long = b"hello world".repeat(10);
+    a.send_bytes(&long).unwrap();
+    match b.recv_bytes_into(&mut buf).unwrap_err() {
+        Error::BufferTooShort { message } => assert_eq!(message, long),
+        other => panic!("{other:?}"),
+    }
+    a.send_bytes(b"").unwrap();
+    assert_eq!(b.recv_bytes_into(&mut buf[40..]).unwrap(), 0);
+    a.send_bytes(b"after").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"after", "still in step");
+}
+
+#[test]
+fn poll_semantics() {
+    let (mut a, b) = pipe().unwrap();
+    assert!(!b.poll(NOW).unwrap());
+    let start = Instant::now();
+    assert!(!b.poll(Some(Duration::from_millis(100))).unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    // An empty message is a message, and poll does not consume it.
+    a.send_bytes(b"").unwrap();
+    assert!(b.poll(NOW).unwrap());
+    assert!(b.poll(NOW).unwrap());
+    let (mut a, mut b) = pipe().unwrap();
+    for m in [&b"a"[..], b"b", b"cd"] {
+        a.send_bytes(m).unwrap();
+    }
+    for m in [&b"a"[..], b"b", b"cd"] {
+        assert!(b.poll(NOW).unwrap());
+        assert_eq!(b.recv_bytes().unwrap(), m, "messages never merge");
+    }
+    assert!(!b.poll(NOW).unwrap());
+    drop(a);
+    assert!(b.poll(T).unwrap(), "a hang-up is ready");
+    assert!(matches!(b.recv_bytes(), Err(Error::Eof)));
+}
+
+#[test]
+fn poll_counts_messages_buffered_in_user_space() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send_bytes(b"one").unwrap();
+    a.send_bytes(b"two").unwrap();
+    // Both frames arrive in one read; after the first recv the second is in our buffer only.
+    thread::sleep(Duration::from_millis(20));
+    assert_eq!(b.recv_bytes().unwrap(), b"one");
+    assert!(b.has_buffered_message());
+    assert!(b.poll(NOW).unwrap());
+    assert_eq!(wait(&[&b], NOW).unwrap(), vec![0]);
+}
+
+#[test]
+fn a_peer_that_vanishes_mid_message_is_a_framing_error() {
+    let (a, mut b) = conn::transport::Stream::pair().unwrap();
+    (&a).write_all(&[0, 0, 0, 10, 1, 2, 3]).unwrap();
+    drop(a);
+    let mut conn = conn::Connection::from_stream(
+        std::mem::replace(&mut b, conn::transport::Stream::pair().unwrap().0),
+        conn::Pickle::new(),
+    );
+    let err = conn.recv_bytes().unwrap_err();
+    assert!(matches!(err, Error::Framing(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("got end of file during message"),
+        "{err}"
+    );
+}
+
+#[test]
+fn split_halves_send_and_receive_on_different_threads() {
+    let (a, mut b) = pipe().unwrap();
+    let (mut tx, mut rx) = a.split().unwrap();
+    let echo = thread::spawn(move || {
+        for _ in 0..100 {
+            let m = b.recv_bytes().unwrap();
+            b.send_bytes(&m).unwrap();
+        }
+    });
+    let sender = thread::spawn(move || {
+        for i in 0..100u32 {
+            tx.send_bytes(&i.to_be_bytes()).unwrap();
+        }
+    });
+    for i in 0..100u32 {
+        assert_eq!(rx.recv_bytes().unwrap(), i.to_be_bytes());
+    }
+    sender.join().unwrap();
+    echo.join().unwrap();
+}
+
+#[test]
+fn pickle_objects_decode_dynamically() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send(&vec![1, 2, 3]).unwrap();
+    let v: PyValue = b.recv().unwrap();
+    assert_eq!(
+        v,
+        PyValue::List(vec![PyValue::I64(1), PyValue::I64(2), PyValue::I64(3)])
+    );
+    // A message that does not decode is consumed; the connection stays usable.
+    a.send_bytes(b"not a pickle").unwrap();
+    let err = b.recv::<i32>().unwrap_err();
+    assert_eq!(err.python_exception(), "UnpicklingError");
+    a.send(&5).unwrap();
+    assert_eq!(b.recv::<i32>().unwrap(), 5);
+}
+
+fn listener_round_trip(listener: &mut Listener, key: Option<&str>) {
+    let address = listener.address().clone();
+    let key2 = key.map(str::to_owned);
+    let client = thread::spawn(move || {
+        let mut c = Client::new(address);
+        if let Some(k) = key2 {
+            c = c.authkey(k.as_str());
+        }
+        let mut conn = c.open().unwrap();
+        conn.send(&"hello").unwrap();
+        conn.recv::<i32>().unwrap()
+    });
+    let mut conn = listener.accept().unwrap();
+    assert_eq!(conn.recv::<String>().unwrap(), "hello");
+    conn.send(&1729).unwrap();
+    assert_eq!(client.join().unwrap(), 1729);
+}
+
+#[test]
+fn listener_and_client_over_every_family() {
+    let mut tcp = Listener::bind("127.0.0.1:0").unwrap();
+    listener_round_trip(&mut tcp, None);
+    let Address::Inet { port, .. } = tcp.address() else {
+        panic!()
+    };
+    assert_ne!(*port, 0, "address() gives the real port");
+    assert!(matches!(tcp.last_accepted(), Some(Address::Inet { .. })));
+
+    let mut v6 = Listener::builder()
+        .address("[::1]:0")
+        .authkey("k")
+        .bind()
+        .unwrap();
+    listener_round_trip(&mut v6, Some("k"));
+
+    let mut unix = Listener::builder()
+        .family(Family::Unix)
+        .authkey("secret")
+        .bind()
+        .unwrap();
+    listener_round_trip(&mut unix, Some("secret"));
+    assert_eq!(unix.last_accepted(), None, "an unnamed Unix peer");
+
+    let name = format!("@conn-facade-{}", std::process::id());
+    let mut abs = Listener::builder()
+        .address(name.as_str())
+        .authkey("")
+        .bind()
+        .unwrap();
+    assert_eq!(
+        abs.address().unix_sockaddr_bytes().unwrap()[0],
+        0,
+        "abstract"
+    );
+    listener_round_trip(&mut abs, Some(""));
+}
+
+#[test]
+fn close_removes_the_socket_file_and_directory() {
+    let mut l = Listener::builder().family(Family::Unix).bind().unwrap();
+    let Address::UnixPath(path) = l.address().clone() else {
+        panic!()
+    };
+    assert!(path.exists());
+    l.close().unwrap();
+    assert!(!path.exists());
+    assert!(
+        !path.parent().unwrap().exists(),
+        "private directory removed"
+    );
+    assert!(matches!(l.accept(), Err(Error::ListenerClosed)));
+    l.close().unwrap();
+
+    let l = Listener::builder().family(Family::Unix).bind().unwrap();
+    let Address::UnixPath(path) = l.address().clone() else {
+        panic!()
+    };
+    drop(l);
+    assert!(
+        !path.exists() && !path.parent().unwrap().exists(),
+        "Drop cleans up too"
+    );
+}
+
+#[test]
+fn close_after_external_unlink_is_not_found() {
+    let mut l = Listener::builder().family(Family::Unix).bind().unwrap();
+    let Address::UnixPath(path) = l.address().clone() else {
+        panic!()
+    };
+    std::fs::remove_file(&path).unwrap();
+    match l.close().unwrap_err() {
+        Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn binding_a_live_or_stale_address_fails() {
+    let l = Listener::builder().family(Family::Unix).bind().unwrap();
+    match Listener::bind(l.address()).unwrap_err() {
+        Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse),
+        other => panic!("{other:?}"),
+    }
+    let tcp = Listener::bind("127.0.0.1:0").unwrap();
+    assert!(Listener::bind(tcp.address()).is_err());
+    let dir = conn::address::PrivateSocketDir::create().unwrap();
+    std::fs::write(dir.socket_path(), b"stale").unwrap();
+    assert!(matches!(Listener::bind(dir.address()), Err(Error::Io(_))));
+}
+
+#[test]
+fn family_and_address_must_agree() {
+    let err = Listener::builder()
+        .address("127.0.0.1:0")
+        .family(Family::Unix)
+        .bind()
+        .unwrap_err();
+    assert_eq!(err.python_exception(), "ValueError");
+    assert!(matches!(
+        Listener::builder().family(Family::Pipe).bind(),
+        Err(Error::Address(_))
+    ));
+    assert!(matches!(
+        Client::connect("nonsense"),
+        Err(Error::Address(_))
+    ));
+    assert!(matches!(
+        Client::connect("localhost:70000"),
+        Err(Error::Address(_))
+    ));
+}
+
+#[test]
+fn wrong_key_fails_on_both_sides() {
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey("right")
+        .bind()
+        .unwrap();
+    let address = l.address().clone();
+    let client = thread::spawn(move || Client::new(address).authkey("wrong").open());
+    let server_err = l.accept().unwrap_err();
+    assert!(matches!(server_err, Error::Auth(AuthError::WrongDigest)));
+    assert_eq!(server_err.python_exception(), "AuthenticationError");
+    assert!(matches!(
+        client.join().unwrap(),
+        Err(Error::Auth(AuthError::Rejected))
+    ));
+    // The listener is still usable.
+    listener_round_trip(&mut l, Some("right"));
+}
+
+#[test]
+fn a_server_that_never_challenges_times_out_the_client() {
+    let mut l = Listener::bind("127.0.0.1:0").unwrap();
+    let address = l.address().clone();
+    let client = thread::spawn(move || {
+        Client::new(address)
+            .authkey("k")
+            .handshake_timeout(Some(Duration::from_millis(200)))
+            .open()
+    });
+    let _conn = l.accept().unwrap();
+    let err = client.join().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                operation: "handshake"
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_silent_client_cannot_hold_accept() {
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey("k")
+        .handshake_timeout(Some(Duration::from_millis(200)))
+        .bind()
+        .unwrap();
+    let _silent = std::net::TcpStream::connect(l.address().socket_addr().unwrap()).unwrap();
+    let err = l.accept().unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    listener_round_trip(&mut l, Some("k"));
+}
+
+#[test]
+fn accept_timeout() {
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .accept_timeout(Some(Duration::from_millis(50)))
+        .bind()
+        .unwrap();
+    assert!(matches!(
+        l.accept(),
+        Err(Error::Timeout {
+            operation: "accept"
+        })
+    ));
+}
+
+#[test]
+fn strict_policy_between_rust_peers() {
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey("k")
+        .policy(Policy::strict())
+        .bind()
+        .unwrap();
+    let address = l.address().clone();
+    let client = thread::spawn(move || {
+        Client::new(address)
+            .authkey("k")
+            .policy(Policy::strict())
+            .open()
+            .map(drop)
+    });
+    l.accept().unwrap();
+    client.join().unwrap().unwrap();
+}
+
+#[test]
+fn connect_refused_is_an_os_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = Client::connect(("127.0.0.1", port)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err:?}"
+    );
+    let err = Client::connect("/nonexistent/conn.sock").unwrap_err();
+    assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
+}
+
+#[test]
+fn wait_returns_ready_objects_in_input_order() {
+    let pairs: Vec<_> = (0..4).map(|_| pipe().unwrap()).collect();
+    let readers: Vec<&dyn conn::Waitable> = pairs.iter().map(|(r, _)| r as _).collect();
+    assert!(wait(&readers, NOW).unwrap().is_empty());
+    let mut pairs = pairs;
+    pairs[2].1.send(&None::<()>).unwrap();
+    pairs[0].1.send(&None::<()>).unwrap();
+    let readers: Vec<&dyn conn::Waitable> = pairs.iter().map(|(r, _)| r as _).collect();
+    assert_eq!(wait(&readers, T).unwrap(), vec![0, 2]);
+}
+
+#[test]
+fn wait_errors_and_edge_cases() {
+    let (a, b) = pipe().unwrap();
+    assert!(matches!(
+        wait(&[&a, &b, &a], NOW),
+        Err(Error::DuplicateObject { index: 2 })
+    ));
+    let (mut c, _d) = pipe().unwrap();
+    c.close().unwrap();
+    assert!(matches!(wait(&[&a, &c], NOW), Err(Error::Closed)));
+    let start = Instant::now();
+    assert!(
+        wait(&[], Some(Duration::from_millis(50)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    // Raw fds and listeners.
+    let l = Listener::bind("127.0.0.1:0").unwrap();
+    let fd = b.fileno().unwrap();
+    assert!(wait(&[&l, &fd], NOW).unwrap().is_empty());
+    let _c = std::net::TcpStream::connect(l.address().socket_addr().unwrap()).unwrap();
+    assert_eq!(wait(&[&fd, &l], T).unwrap(), vec![1], "a waiting client");
+    drop(a);
+    assert_eq!(wait(&[&fd, &l], T).unwrap(), vec![0, 1], "hang-up counts");
+}
+
+#[test]
+fn wait_set_reports_until_drained_and_counts_buffered_messages() {
+    let mut set = WaitSet::new().unwrap();
+    let mut writers = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..50 {
+        let (r, w) = pipe().unwrap();
+        keys.push(set.insert(r).unwrap());
+        writers.push(w);
+    }
+    assert_eq!(set.len(), 50);
+    assert!(set.wait(NOW).unwrap().is_empty());
+    writers[7].send_bytes(b"x").unwrap();
+    writers[7].send_bytes(b"y").unwrap();
+    writers[30].send_bytes(b"z").unwrap();
+    thread::sleep(Duration::from_millis(20));
+    let ready = set.wait(T).unwrap();
+    assert_eq!(ready, vec![keys[7], keys[30]]);
+    // Not drained: reported again.
+    assert_eq!(set.wait(NOW).unwrap(), vec![keys[7], keys[30]]);
+    // Read one of 7's two messages: the other is buffered in user space, so still ready.
+    assert_eq!(set.get_mut(keys[7]).unwrap().recv_bytes().unwrap(), b"x");
+    assert_eq!(set.get_mut(keys[30]).unwrap().recv_bytes().unwrap(), b"z");
+    assert_eq!(set.wait(NOW).unwrap(), vec![keys[7]]);
+    assert_eq!(set.get_mut(keys[7]).unwrap().recv_bytes().unwrap(), b"y");
+    assert!(set.wait(NOW).unwrap().is_empty());
+    // Removal and hang-up.
+    let removed = set.remove(keys[7]).unwrap();
+    assert!(set.get(keys[7]).is_none());
+    drop(removed);
+    drop(writers.remove(10));
+    assert_eq!(set.wait(T).unwrap(), vec![keys[10]]);
+}
+
+#[test]
+fn wait_set_refuses_a_duplicate_fd_and_stays_intact() {
+    let (a, mut b) = pipe().unwrap();
+    let fd = a.fileno().unwrap();
+    let mut set = WaitSet::new().unwrap();
+    let key = set.insert(fd).unwrap();
+    assert!(matches!(set.insert(fd), Err(Error::DuplicateObject { .. })));
+    assert_eq!(set.len(), 1);
+    b.send_bytes(b"!").unwrap();
+    assert_eq!(set.wait(T).unwrap(), vec![key]);
+    assert_eq!(set.get(key).unwrap().as_fd().as_raw_fd(), a.as_raw_fd());
+}
