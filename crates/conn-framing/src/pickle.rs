@@ -29,7 +29,7 @@ pub enum PickleProtocol {
 /// |---|---|
 /// | `None` | `()`, `Option::None`, `Value::None` |
 /// | `bool` | `bool` |
-/// | `int` | `i64`/`u64` and smaller (out of range is an error); any size: [`Value::Int`] |
+/// | `int` | `i64`/`u64` and smaller (out of range is an error); any size: [`Value::Int`] via [`Pickle::decode_value`] |
 /// | `float` | `f64`, `f32` |
 /// | `str` | `String` |
 /// | `bytes` | `serde_bytes::ByteBuf`, [`Value::Bytes`] (a plain `Vec<u8>` is a *list* of ints) |
@@ -69,6 +69,23 @@ impl Pickle {
             .decode_strings()
             .replace_unresolved_globals()
             .replace_recursive_structures()
+    }
+}
+
+impl Pickle {
+    /// Decodes a message into a dynamic Python value, keeping ints of any size
+    /// ([`Value::Int`]). Decoding into [`Value`] through [`Codec::decode`] goes through serde's
+    /// data model instead, where ints beyond 64 bits are an error.
+    pub fn decode_value(&self, bytes: &[u8]) -> Result<Value, CodecError> {
+        serde_pickle::value_from_slice(bytes, Self::de_options())
+            .map_err(|e| CodecError::new(Self::NAME, CodecOp::Decode, e))
+    }
+
+    /// Appends the pickle of a dynamic Python value (lists, tuples, dicts, sets, big ints…) to
+    /// `out`: how to send values whose Python type no Rust type spells.
+    pub fn encode_value(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        serde_pickle::value_to_writer(out, value, self.ser_options())
+            .map_err(|e| CodecError::new(Self::NAME, CodecOp::Encode, e))
     }
 }
 
@@ -140,6 +157,21 @@ mod tests {
             let back: BTreeMap<String, Vec<i64>> = codec.decode(&bytes).unwrap();
             assert_eq!(back, map);
         }
+    }
+
+    #[test]
+    fn dynamic_values_keep_big_ints() {
+        // `pickle.dumps(2**70, 2)`.
+        let bytes = b"\x80\x02\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x40.";
+        let value = Pickle::new().decode_value(bytes).unwrap();
+        let Value::Int(big) = &value else {
+            panic!("{value:?}")
+        };
+        assert_eq!(big.to_string(), "1180591620717411303424");
+        assert!(Pickle::new().decode::<i64>(bytes).is_err());
+        let mut out = Vec::new();
+        Pickle::new().encode_value(&value, &mut out).unwrap();
+        assert_eq!(Pickle::new().decode_value(&out).unwrap(), value);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use conn_transport::{Stream, StreamKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{DefaultCodec, Error, Result};
+use crate::{DefaultCodec, Error, Pickle, PyValue, Result};
 
 /// An encode buffer larger than this is not kept between sends.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
@@ -47,6 +47,11 @@ impl<C: Codec> Sender<C> {
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         self.out.clear();
         self.codec.encode_into(value, &mut self.out)?;
+        self.send_encoded()
+    }
+
+    /// Sends what was encoded into `self.out`, then drops a large encode buffer.
+    fn send_encoded(&mut self) -> Result<()> {
         let sent = write_frame(&mut &*self.stream, &self.out);
         if self.out.capacity() > KEEP_SEND_BUFFER {
             self.out = Vec::new();
@@ -108,6 +113,37 @@ impl<C: Codec> Receiver<C> {
 
     fn has_buffered_frame(&self) -> bool {
         self.reader.has_buffered_frame()
+    }
+}
+
+impl Sender<Pickle> {
+    /// Sends a dynamic Python value (what `send(obj)` sends for an object no Rust type spells:
+    /// mixed lists, big ints, sets).
+    pub fn send_value(&mut self, value: &PyValue) -> Result<()> {
+        self.out.clear();
+        self.codec.encode_value(value, &mut self.out)?;
+        self.send_encoded()
+    }
+}
+
+impl Receiver<Pickle> {
+    /// Receives any Python value as a dynamic [`PyValue`], ints of any size included
+    /// (`recv::<PyValue>()` limits ints to 64 bits).
+    pub fn recv_value(&mut self) -> Result<PyValue> {
+        let message = self.recv_bytes()?;
+        Ok(self.codec.decode_value(&message)?)
+    }
+}
+
+impl Connection<Pickle> {
+    /// Sends a dynamic Python value; see [`Sender::send_value`].
+    pub fn send_value(&mut self, value: &PyValue) -> Result<()> {
+        self.sender()?.send_value(value)
+    }
+
+    /// Receives any Python value; see [`Receiver::recv_value`].
+    pub fn recv_value(&mut self) -> Result<PyValue> {
+        self.receiver()?.recv_value()
     }
 }
 
