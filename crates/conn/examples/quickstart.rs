@@ -1,0 +1,95 @@
+//! conn in one run: a Listener and a Client that authenticate with a shared key, exchange Python
+//! objects and raw bytes, poll, receive into a buffer, refuse a wrong key, and a Pipe drained
+//! with `wait`. Every step prints what happened.
+//!
+//! Run with `cargo run -p conn --example quickstart`.
+
+use std::thread;
+use std::time::Duration;
+
+use conn::{Client, Error, Family, Listener, pipe, wait};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    id: u32,
+    name: String,
+    weights: Vec<f64>,
+}
+
+fn main() -> Result<(), Error> {
+    // A Unix-socket listener in a fresh private directory, authenticating every client.
+    let mut listener = Listener::builder()
+        .family(Family::Unix)
+        .authkey("secret password")
+        .bind()?;
+    let address = listener.address().clone();
+    println!("listener bound to {address} (AF_UNIX, authkey set)");
+
+    let client_address = address.clone();
+    let client = thread::spawn(move || -> Result<(), Error> {
+        let mut conn = Client::new(client_address)
+            .authkey("secret password")
+            .open()?;
+        println!("client: connected and authenticated");
+        conn.send(&Job {
+            id: 7,
+            name: "resize".into(),
+            weights: vec![0.25, 0.5],
+        })?;
+        conn.send_bytes(b"raw bytes, no codec")?;
+        let reply: (u32, String) = conn.recv()?;
+        println!("client: got reply {reply:?}");
+        let mut buf = [0u8; 8];
+        match conn.recv_bytes_into(&mut buf) {
+            Err(Error::BufferTooShort { message }) => println!(
+                "client: an 8-byte buffer was too short; the whole {}-byte message is in the error",
+                message.len()
+            ),
+            other => println!("client: unexpected {other:?}"),
+        }
+        Ok(())
+    });
+
+    let mut conn = listener.accept()?;
+    println!("server: accepted and authenticated a client");
+    let job: Job = conn.recv()?;
+    println!("server: received object {job:?}");
+    println!(
+        "server: received bytes {:?}",
+        String::from_utf8_lossy(&conn.recv_bytes()?)
+    );
+    conn.send(&(job.id, format!("{} done", job.name)))?;
+    conn.send_bytes(&[0u8; 32])?;
+    client
+        .join()
+        .map_err(|_| Error::Io(std::io::Error::other("client panicked")))??;
+    println!(
+        "server: peer gone, poll says {} and recv says {:?}",
+        conn.poll(Some(Duration::from_secs(5)))?,
+        conn.recv_bytes().err()
+    );
+
+    // A client with the wrong key is refused on both sides.
+    let wrong = thread::spawn(move || Client::new(address).authkey("guess").open().map(drop));
+    let server_side = listener.accept().err();
+    let client_side = wrong
+        .join()
+        .map_err(|_| Error::Io(std::io::Error::other("client panicked")))?
+        .err();
+    println!("wrong key: server {server_side:?}, client {client_side:?}");
+    listener.close()?;
+
+    // A Pipe and wait().
+    let (mut a, b) = pipe()?;
+    println!(
+        "pipe: ready before sending: {:?}",
+        wait(&[&b], Some(Duration::ZERO))?
+    );
+    a.send(&"ping")?;
+    println!(
+        "pipe: ready after sending: {:?}",
+        wait(&[&b], Some(Duration::from_secs(5)))?
+    );
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The seed's listener/client pair, each side against the other: Rust server ↔ Rust client,
+//! Rust server ↔ CPython's client, CPython's server ↔ Rust client, for every CPython found. The
+//! Rust sides are the `seed_server` / `seed_client` examples of the `conn` crate, which
+//! `cargo test --workspace` builds.
+
+// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conn_tests::python::{Python, interpreters};
+
+const STEP: Duration = Duration::from_secs(60);
+
+/// `target/<profile>/examples/NAME`, next to this test's own `deps/` directory.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test --workspace`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `cmd` to completion within `STEP`, returning stdout; fails the test otherwise.
+fn output(mut child: Child, what: &str) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            assert!(status.success(), "{what} failed: {status}\n{out}\n{err}");
+            return out;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {STEP:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Starts a server and waits for its first line (it is listening).
+fn start_server(mut cmd: Command) -> (Child, String) {
+    let mut child = spawn(&mut cmd);
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
+fn rust_server(port: u16) -> (Child, String) {
+    let mut cmd = Command::new(example("seed_server"));
+    cmd.arg(format!("127.0.0.1:{port}"));
+    start_server(cmd)
+}
+
+fn python_server(py: &Python, port: u16) -> (Child, String) {
+    let mut cmd = Command::new(&py.path);
+    cmd.args(["-c", include_str!("../data/seed_server.py"), "127.0.0.1"])
+        .arg(port.to_string());
+    start_server(cmd)
+}
+
+fn rust_client(port: u16) -> String {
+    let child = spawn(Command::new(example("seed_client")).arg(format!("127.0.0.1:{port}")));
+    output(child, "seed_client")
+}
+
+fn python_client(py: &Python, port: u16) -> String {
+    let child = spawn(
+        Command::new(&py.path)
+            .args(["-c", include_str!("../data/seed_client.py"), "127.0.0.1"])
+            .arg(port.to_string()),
+    );
+    output(child, "seed_client.py")
+}
+
+#[test]
+fn rust_server_rust_client() {
+    let port = free_port();
+    let (server, first) = rust_server(port);
+    assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
+    let out = rust_client(port);
+    assert_eq!(
+        out,
+        "[2.25, None, 'junk', 'float']\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n"
+    );
+    let rest = output(server, "seed_server");
+    assert!(
+        rest.starts_with("connection accepted from 127.0.0.1:"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn rust_server_python_client() {
+    for py in interpreters() {
+        if !py.at_least(3, 0) {
+            // seed_server pickles with the default protocol 3, which Python 2 cannot read;
+            // cpython_connection covers Python 2 with PickleProtocol::V2.
+            eprintln!("skipped for {py}: pickle protocol 3");
+            continue;
+        }
+        let port = free_port();
+        let (server, _) = rust_server(port);
+        let out = python_client(&py, port);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "[2.25, None, 'junk', 'float']",
+                "b'hello'",
+                "8",
+                "array('i', [42, 1729, 0, 0, 0])"
+            ],
+            "{py}"
+        );
+        output(server, "seed_server");
+    }
+}
+
+#[test]
+fn python_server_rust_client() {
+    for py in interpreters() {
+        let port = free_port();
+        let (server, first) = python_server(&py, port);
+        assert_eq!(first.trim(), "listening", "{py}");
+        let out = rust_client(port);
+        // The class `float` arrives as an inert None.
+        assert_eq!(
+            out, "[2.25, None, 'junk', None]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
+            "{py}"
+        );
+        let rest = output(server, "seed_server.py");
+        assert!(
+            rest.starts_with("connection accepted from ('127.0.0.1', "),
+            "{py}: {rest}"
+        );
+    }
+}
