@@ -1,6 +1,36 @@
-//! conn's benchmarks live in this crate, outside the libraries' dependency graph.
+//! conn's benchmarks, kept out of the libraries' dependency graph.
 //!
-//! It will hold criterion micro-benchmarks for the pure layers (header encode/decode, decoder
-//! throughput, HMAC responses per digest, codec encode/decode) and the side-by-side comparison of
-//! conn, CPython's `multiprocessing.connection` and a raw-socket floor run by `cargo xtask bench`.
-//! None of that is written yet: it needs the transport layer.
+//! - `benches/layers.rs`: criterion micro-benchmarks of the pure layers (`cargo bench -p benches`).
+//! - `src/bin/conn-bench.rs`: one side of each two-process workload, for conn and for a raw
+//!   floor; `cpython_driver.py` is the CPython side. `cargo xtask bench` runs them interleaved
+//!   and prints the ratios.
+
+use serde::{Deserialize, Serialize};
+
+/// The object of the object ping-pong: 1000 floats, a string and a small list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// 1000 floats.
+    pub floats: Vec<f64>,
+    /// A short string.
+    pub name: String,
+    /// A small list.
+    pub tags: Vec<i64>,
+}
+
+impl Sample {
+    /// The sample every implementation sends (`cpython_driver.py` builds the same as a dict).
+    pub fn new() -> Self {
+        Self {
+            floats: (0..1000).map(|i| f64::from(i) * 0.5).collect(),
+            name: "benchmark sample".into(),
+            tags: vec![1, 2, 3, 4, 5],
+        }
+    }
+}
+
+impl Default for Sample {
+    fn default() -> Self {
+        Self::new()
+    }
+}
