@@ -3,8 +3,13 @@
 //! - `ci`: every check CI runs, in order, each timed; the first failure stops it with a non-zero
 //!   exit: fmt, clippy (`-D warnings`), feature combinations, tests, docs (`-D warnings`),
 //!   cargo-deny (`bans licenses sources`, offline after `cargo fetch`; installed if missing).
+//! - `bench [--quick]`: conn against a raw-socket floor and CPython on the same workloads; a
+//!   table of ratios, the targets met or missed, every run under `bench-results/`.
+
+mod bench;
 
 use std::env;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -123,13 +128,23 @@ fn ci() -> Result<(), String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <task>\n\ntasks:\n  ci    run every check CI runs (fmt, clippy, features, test, doc, deny)".into()
+    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  bench [--quick]  benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
+}
+
+/// The workspace root: xtask's manifest directory's parent.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), PathBuf::from)
 }
 
 fn main() -> ExitCode {
     let task = env::args().nth(1);
     let result = match task.as_deref() {
         Some("ci") => ci(),
+        Some("bench") => {
+            let quick = env::args().skip(2).any(|a| a == "--quick");
+            bench::bench(&workspace_root(), quick)
+        }
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(())

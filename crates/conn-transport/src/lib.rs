@@ -8,8 +8,8 @@
 //!   CPython's backlog, `SO_REUSEADDR` on TCP, and an accept timeout.
 //! - [`Stream::pair`] (`socketpair`, for `Pipe(duplex=True)`) and [`Stream::pipe`] (`pipe2`, for
 //!   `Pipe(duplex=False)`).
-//! - Readiness: [`wait_readable`] for one handle with a timeout (one `poll(2)`), and [`Poller`], a
-//!   persistent mio registry for many handles, whose cost per wait grows with the ready handles,
+//! - Readiness: [`wait_readable`] for one handle and [`wait_readable_many`] for many, each one
+//!   `poll(2)` with a timeout, and [`Poller`], a persistent mio registry for many handles, whose cost per wait grows with the ready handles,
 //!   not the registered ones.
 //!
 //! Only Unix is implemented; Windows named pipes (AF_PIPE) are refused by `conn-address` with a
@@ -26,5 +26,5 @@ mod stream;
 mod sys;
 
 pub use listener::Listener;
-pub use poller::{Poller, Ready, wait_readable};
+pub use poller::{Poller, Ready, wait_readable, wait_readable_many};
 pub use stream::{Stream, StreamKind};

@@ -16,6 +16,17 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
     sys::poll_readable(fd, timeout)
 }
 
+/// Which of `fds` are readable or hung up (positions, in input order), waiting at most `timeout`
+/// (`None`: forever; zero: just look) until at least one is. One `poll(2)` call whatever the
+/// number of fds: the cheapest way to wait once on many handles (a [`Poller`] pays one
+/// registration per fd, which only pays off when it is waited on many times).
+pub fn wait_readable_many(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<usize>> {
+    sys::poll_many(fds, timeout)
+}
+
 /// One readiness report from [`Poller::wait`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ready {

@@ -157,13 +157,7 @@ impl Stream {
 
     /// Closes the stream now, reporting the OS's error (dropping it closes silently).
     pub fn close(self) -> io::Result<()> {
-        let fd: OwnedFd = match self.inner {
-            Inner::Tcp(s) => s.into(),
-            Inner::Unix(s) => s.into(),
-            Inner::PipeReader(p) => p.into(),
-            Inner::PipeWriter(p) => p.into(),
-        };
-        sys::close(fd)
+        sys::close(OwnedFd::from(self))
     }
 
     fn is_socket(&self) -> bool {
@@ -223,6 +217,34 @@ impl From<UnixStream> for Stream {
     fn from(s: UnixStream) -> Self {
         Self {
             inner: Inner::Unix(s),
+        }
+    }
+}
+
+impl From<PipeReader> for Stream {
+    fn from(p: PipeReader) -> Self {
+        Self {
+            inner: Inner::PipeReader(p),
+        }
+    }
+}
+
+impl From<PipeWriter> for Stream {
+    fn from(p: PipeWriter) -> Self {
+        Self {
+            inner: Inner::PipeWriter(p),
+        }
+    }
+}
+
+impl From<Stream> for OwnedFd {
+    /// The fd, for handing to a child process (as its stdin, say).
+    fn from(s: Stream) -> Self {
+        match s.inner {
+            Inner::Tcp(s) => s.into(),
+            Inner::Unix(s) => s.into(),
+            Inner::PipeReader(p) => p.into(),
+            Inner::PipeWriter(p) => p.into(),
         }
     }
 }

@@ -116,3 +116,47 @@ pub(crate) fn fd_flags(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
         Ok(flags)
     }
 }
+
+/// One `poll(2)` over many fds for input: the positions of those readable, hung up or in error,
+/// in input order, waiting at most `timeout` (`None`: forever). Retries `EINTR` with the time
+/// left.
+pub(crate) fn poll_many(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<usize>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms = deadline.map_or(-1, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(libc::c_int::MAX as u128) as libc::c_int
+        });
+        // SAFETY: pfds is a valid array of pfds.len() pollfds that outlives the call.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n > 0 || ms == 0 {
+            let ready = libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+            return Ok(pfds
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.revents & ready != 0)
+                .map(|(i, _)| i)
+                .collect());
+        }
+    }
+}

@@ -2,11 +2,11 @@
 //! persistent form.
 
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
-use conn_transport::{Poller, Ready};
+use conn_transport::{Poller, Ready, wait_readable_many};
 
 use crate::{Error, Result};
 
@@ -75,22 +75,28 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 /// Errors: a closed connection is [`Error::Closed`]; the same fd twice is
 /// [`Error::DuplicateObject`] (CPython's `KeyError`).
 ///
-/// Each call builds a fresh mio registry, O(n) in the objects; to wait on the same objects many
-/// times, a [`WaitSet`] costs O(ready) per wait instead.
+/// Each call is one `poll(2)` over all the objects, O(n), as in CPython; to wait on the same
+/// objects many times, a [`WaitSet`] (mio) costs O(ready) per wait instead.
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
-    let mut poller = Poller::new()?;
-    let mut ready: Vec<usize> = Vec::new();
+    let mut fds = Vec::with_capacity(objects.len());
+    let mut buffered = Vec::new();
     for (index, object) in objects.iter().enumerate() {
-        let fd = object.wait_fd()?;
-        poller.add(fd, index).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::DuplicateObject { index },
-            _ => Error::Io(e),
-        })?;
+        fds.push(object.wait_fd()?);
         if object.has_buffered() {
-            ready.push(index);
+            buffered.push(index);
         }
     }
-    let timeout = if ready.is_empty() {
+    // The same fd twice is CPython's KeyError; report the later position.
+    let mut sorted: Vec<(RawFd, usize)> = fds
+        .iter()
+        .enumerate()
+        .map(|(i, fd)| (fd.as_raw_fd(), i))
+        .collect();
+    sorted.sort_unstable();
+    if let Some(dup) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::DuplicateObject { index: dup[1].1 });
+    }
+    let timeout = if buffered.is_empty() {
         timeout
     } else {
         Some(Duration::ZERO)
@@ -99,11 +105,10 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
         if let Some(t) = timeout {
             std::thread::sleep(t);
         }
-        return Ok(ready);
+        return Ok(buffered);
     }
-    let mut events = Vec::new();
-    poller.wait(&mut events, timeout)?;
-    ready.extend(events.iter().map(|r| r.key));
+    let mut ready = wait_readable_many(&fds, timeout)?;
+    ready.extend(buffered);
     ready.sort_unstable();
     ready.dedup();
     Ok(ready)

@@ -1,0 +1,196 @@
+# The CPython side of conn's benchmarks: the same workloads as conn-bench, with CPython's own
+# multiprocessing.connection on both sides (two processes), printing the same JSON line.
+#
+#   python cpython_driver.py measure WORKLOAD TRANSPORT SIZE COUNT
+#   python cpython_driver.py peer    WORKLOAD TRANSPORT SIZE COUNT [ADDRESS]
+#
+# WORKLOAD: pingpong, stream, objects, handshake, wait, rss; TRANSPORT: pipe, unix, tcp.
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing import connection
+
+WARMUP = 200
+KEY = b'secret password'
+
+
+def sample():
+    return {'floats': [i * 0.5 for i in range(1000)], 'name': 'benchmark sample',
+            'tags': [1, 2, 3, 4, 5]}
+
+
+def report(workload, transport, size, count, seconds, value, unit):
+    print(json.dumps({'impl': 'cpython-%d.%d.%d' % sys.version_info[:3], 'workload': workload,
+                      'transport': transport, 'size': size, 'count': count,
+                      'seconds': round(seconds, 6), 'value': round(value, 4), 'unit': unit}))
+
+
+def spawn_peer(argv, stdin=None, stdout=None, address=None):
+    args = [sys.executable, os.path.abspath(__file__), 'peer'] + argv
+    if address is not None:
+        args.append(address)
+    return subprocess.Popen(args, stdin=stdin, stdout=stdout, close_fds=True)
+
+
+def addr_text(address):
+    return '%s:%d' % address if isinstance(address, tuple) else address
+
+
+def parse_addr(text):
+    if text.startswith('/'):
+        return text
+    host, port = text.rsplit(':', 1)
+    return (host, int(port))
+
+
+def link(workload, transport, argv):
+    """Our Connection and the peer process."""
+    one_way = workload in ('stream', 'rss')
+    if transport == 'pipe' and one_way:
+        r, w = os.pipe()
+        child = spawn_peer(argv, stdout=w)
+        os.close(w)
+        return connection.Connection(r, writable=False), child
+    if transport == 'pipe':
+        a, b = socket.socketpair()
+        child = spawn_peer(argv, stdin=b.fileno())
+        b.close()
+        return connection.Connection(a.detach()), child
+    family = 'AF_UNIX' if transport == 'unix' else 'AF_INET'
+    address = None if family == 'AF_UNIX' else ('127.0.0.1', 0)
+    listener = connection.Listener(address, family=family, backlog=128)
+    child = spawn_peer(argv, address=addr_text(listener.address))
+    conn = listener.accept()
+    listener.close()
+    return conn, child
+
+
+def peer_link(workload, transport, address):
+    if transport == 'pipe' and workload in ('stream', 'rss'):
+        return connection.Connection(os.dup(1), readable=False)
+    if transport == 'pipe':
+        return connection.Connection(os.dup(0))
+    return connection.Client(parse_addr(address))
+
+
+def measure(workload, transport, size, count, argv):
+    if workload == 'wait':
+        return measure_wait(transport, size, count)
+    if workload == 'handshake':
+        return measure_handshake(transport, size, count, argv)
+    conn, child = link(workload, transport, argv)
+    if workload == 'pingpong':
+        payload = b'\x5a' * size
+        buf = bytearray(size)
+        for _ in range(WARMUP):
+            conn.send_bytes(payload)
+            conn.recv_bytes_into(buf)
+        t = time.perf_counter()
+        for _ in range(count):
+            conn.send_bytes(payload)
+            conn.recv_bytes_into(buf)
+        s = time.perf_counter() - t
+        report(workload, transport, size, count, s, s * 1e6 / count, 'us/rt')
+    elif workload == 'objects':
+        obj = sample()
+        for _ in range(min(WARMUP, count)):
+            conn.send(obj)
+            conn.recv()
+        t = time.perf_counter()
+        for _ in range(count):
+            conn.send(obj)
+            conn.recv()
+        s = time.perf_counter() - t
+        report(workload, transport, size, count, s, s * 1e6 / count, 'us/rt')
+    elif workload == 'stream':
+        buf = bytearray(size)
+        conn.recv_bytes_into(buf)
+        t = time.perf_counter()
+        for _ in range(count - 1):
+            conn.recv_bytes_into(buf)
+        s = time.perf_counter() - t
+        report(workload, transport, size, count, s, size * (count - 1) / 2.0 ** 20 / s, 'MiB/s')
+    elif workload == 'rss':
+        t = time.perf_counter()
+        m = conn.recv_bytes()
+        assert len(m) == size
+        s = time.perf_counter() - t
+        report(workload, transport, size, count, s, peak_rss_mib(), 'MiB')
+    conn.close()
+    assert child.wait() == 0
+
+
+def measure_handshake(transport, size, count, argv):
+    family = 'AF_UNIX' if transport == 'unix' else 'AF_INET'
+    address = None if family == 'AF_UNIX' else ('127.0.0.1', 0)
+    listener = connection.Listener(address, family=family, backlog=128, authkey=KEY)
+    child = spawn_peer(argv, address=addr_text(listener.address))
+    listener.accept().close()
+    t = time.perf_counter()
+    for _ in range(count - 1):
+        listener.accept().close()
+    s = time.perf_counter() - t
+    report('handshake', transport, size, count, s, s * 1e6 / (count - 1), 'us/handshake')
+    listener.close()
+    assert child.wait() == 0
+
+
+def measure_wait(transport, size, count):
+    pipes = [connection.Pipe() for _ in range(size)]
+    readers = [a for a, _ in pipes]
+    pipes[-1][1].send_bytes(b'x')
+    t = time.perf_counter()
+    for _ in range(count):
+        assert len(connection.wait(readers, 0)) == 1
+    s = time.perf_counter() - t
+    report('wait', transport, size, count, s, s * 1e6 / count, 'us/call')
+
+
+def peak_rss_mib():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+def peer(workload, transport, size, count, address):
+    if workload == 'handshake':
+        for _ in range(count):
+            connection.Client(parse_addr(address), authkey=KEY).close()
+        return
+    conn = peer_link(workload, transport, address)
+    if workload == 'pingpong':
+        buf = bytearray(size)
+        try:
+            while True:
+                n = conn.recv_bytes_into(buf)
+                conn.send_bytes(buf, 0, n)
+        except EOFError:
+            pass
+    elif workload == 'objects':
+        try:
+            while True:
+                conn.send(conn.recv())
+        except EOFError:
+            pass
+    else:
+        payload = b'\x5a' * size
+        for _ in range(count):
+            conn.send_bytes(payload)
+    conn.close()
+
+
+def main():
+    role, workload, transport = sys.argv[1], sys.argv[2], sys.argv[3]
+    size, count = int(sys.argv[4]), int(sys.argv[5])
+    if role == 'measure':
+        measure(workload, transport, size, count, sys.argv[2:6])
+    else:
+        peer(workload, transport, size, count, sys.argv[6] if len(sys.argv) > 6 else None)
+
+
+main()

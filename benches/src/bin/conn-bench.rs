@@ -1,0 +1,493 @@
+//! One side of each benchmark workload, for conn and for the raw floor. `cargo xtask bench` runs
+//! `conn-bench measure …`, which starts its own peer (`conn-bench peer …`) in a second process,
+//! runs the workload and prints one JSON line with the result.
+//!
+//! ```text
+//! conn-bench measure IMPL WORKLOAD TRANSPORT SIZE COUNT
+//! conn-bench peer    IMPL WORKLOAD TRANSPORT SIZE COUNT [ADDRESS]
+//! ```
+//!
+//! - IMPL: `conn`, `raw` (the floor: CPython's wire format, one vectored write per message,
+//!   buffered reads with large bodies read straight into the destination, nothing else),
+//!   `conn-postcard` / `conn-pickle` (objects).
+//! - WORKLOAD: `pingpong` (SIZE-byte round trips, µs each), `stream` (COUNT one-way SIZE-byte
+//!   messages, MiB/s), `objects` (round trips of [`Sample`]), `handshake` (authenticated
+//!   connections, µs each), `wait` / `waitset` (one call over SIZE connections with one ready, µs;
+//!   in one process), `rss` (peak resident MiB of a process receiving one SIZE-byte message).
+//! - TRANSPORT: `pipe` (socketpair, or an OS pipe for `stream` and `rss`), `unix`, `tcp`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark aborts on any failure
+
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use benches::Sample;
+use conn::transport::{Listener as RawListener, Stream};
+use conn::{Address, Codec, Connection, Pickle, Postcard, WaitSet, Waitable};
+
+const WARMUP: usize = 200;
+
+struct Args {
+    imp: String,
+    workload: String,
+    transport: String,
+    size: usize,
+    count: usize,
+    address: Option<String>,
+}
+
+fn parse_args() -> (String, Args) {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.len() < 6 {
+        eprintln!("usage: conn-bench measure|peer IMPL WORKLOAD TRANSPORT SIZE COUNT [ADDRESS]");
+        std::process::exit(2);
+    }
+    (
+        a[0].clone(),
+        Args {
+            imp: a[1].clone(),
+            workload: a[2].clone(),
+            transport: a[3].clone(),
+            size: a[4].parse().expect("SIZE"),
+            count: a[5].parse().expect("COUNT"),
+            address: a.get(6).cloned(),
+        },
+    )
+}
+
+fn main() {
+    let (role, args) = parse_args();
+    match role.as_str() {
+        "measure" => measure(&args),
+        "peer" => peer(&args),
+        other => panic!("unknown role {other}"),
+    }
+}
+
+// ---- the raw floor ----------------------------------------------------------------------
+
+/// CPython's framing over a stream with nothing else: one vectored write per message; a 64 KiB
+/// read buffer; large bodies read straight into the destination.
+struct Raw {
+    s: Stream,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+}
+
+impl Raw {
+    fn new(s: Stream) -> Self {
+        Self {
+            s,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+        }
+    }
+
+    fn send(&mut self, payload: &[u8]) {
+        let header = (payload.len() as u32).to_be_bytes();
+        let mut slices = [IoSlice::new(&header), IoSlice::new(payload)];
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            let n = (&self.s).write_vectored(bufs).unwrap();
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+    }
+
+    fn fill(&mut self, n: usize) -> bool {
+        if self.buf.len() - self.pos < n {
+            self.buf.copy_within(self.pos..self.filled, 0);
+            self.filled -= self.pos;
+            self.pos = 0;
+        }
+        while self.filled - self.pos < n {
+            let got = (&self.s).read(&mut self.buf[self.filled..]).unwrap();
+            if got == 0 {
+                return false;
+            }
+            self.filled += got;
+        }
+        true
+    }
+
+    /// Receives one message into `dst` (resized to fit); false at EOF.
+    fn recv(&mut self, dst: &mut Vec<u8>) -> bool {
+        if !self.fill(4) {
+            return false;
+        }
+        let len = u32::from_be_bytes(self.buf[self.pos..self.pos + 4].try_into().unwrap()) as usize;
+        self.pos += 4;
+        dst.resize(len, 0);
+        let have = len.min(self.filled - self.pos);
+        dst[..have].copy_from_slice(&self.buf[self.pos..self.pos + have]);
+        self.pos += have;
+        let mut at = have;
+        while at < len {
+            if len - at >= self.buf.len() {
+                let n = (&self.s).read(&mut dst[at..]).unwrap();
+                assert!(n > 0, "EOF inside a message");
+                at += n;
+            } else {
+                self.pos = 0;
+                self.filled = 0;
+                assert!(self.fill(1), "EOF inside a message");
+                let n = (len - at).min(self.filled);
+                dst[at..at + n].copy_from_slice(&self.buf[..n]);
+                self.pos = n;
+                at += n;
+            }
+        }
+        true
+    }
+}
+
+// ---- setting up the two processes -------------------------------------------------------
+
+/// Starts the peer process, handing it `child_end` as stdin (duplex, or our writer's reader) or
+/// stdout (a pipe it writes), and `address` as its last argument.
+fn spawn_peer(args: &Args, child_end: Option<(OwnedFd, bool)>, address: Option<&str>) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "peer",
+        &args.imp,
+        &args.workload,
+        &args.transport,
+        &args.size.to_string(),
+        &args.count.to_string(),
+    ]);
+    if let Some(a) = address {
+        cmd.arg(a);
+    }
+    match child_end {
+        Some((fd, true)) => {
+            cmd.stdin(Stdio::from(fd)).stdout(Stdio::null());
+        }
+        Some((fd, false)) => {
+            cmd.stdin(Stdio::null()).stdout(Stdio::from(fd));
+        }
+        None => {
+            cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        }
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Our end of the workload's link, and the peer process. `one_way`: the peer only sends.
+fn link(args: &Args, one_way: bool) -> (Stream, Child) {
+    match args.transport.as_str() {
+        "pipe" if one_way => {
+            let (r, w) = Stream::pipe().unwrap();
+            let child = spawn_peer(args, Some((OwnedFd::from(w), false)), None);
+            (r, child)
+        }
+        "pipe" => {
+            let (a, b) = Stream::pair().unwrap();
+            let child = spawn_peer(args, Some((OwnedFd::from(b), true)), None);
+            (a, child)
+        }
+        "unix" | "tcp" => {
+            let (listener, _dir) = bind(&args.transport);
+            let address = listener.address().to_string();
+            let child = spawn_peer(args, None, Some(&address));
+            let (s, _) = listener.accept(Some(Duration::from_secs(30))).unwrap();
+            (s, child)
+        }
+        other => panic!("unknown transport {other}"),
+    }
+}
+
+fn bind(transport: &str) -> (RawListener, Option<conn::address::PrivateSocketDir>) {
+    if transport == "unix" {
+        let dir = conn::address::PrivateSocketDir::create().unwrap();
+        (RawListener::bind(&dir.address(), 128).unwrap(), Some(dir))
+    } else {
+        let address: Address = "127.0.0.1:0".parse().unwrap();
+        (RawListener::bind(&address, 128).unwrap(), None)
+    }
+}
+
+/// The peer's end: its stdin or stdout for pipes, else a connection to the address.
+fn peer_link(args: &Args, one_way: bool) -> Stream {
+    match args.transport.as_str() {
+        "pipe" if one_way => {
+            let fd = io::stdout().as_fd().try_clone_to_owned().unwrap();
+            Stream::from(io::PipeWriter::from(fd))
+        }
+        "pipe" => {
+            let fd = io::stdin().as_fd().try_clone_to_owned().unwrap();
+            Stream::from(std::os::unix::net::UnixStream::from(fd))
+        }
+        _ => {
+            let address: Address = args.address.as_deref().unwrap().parse().unwrap();
+            Stream::connect(&address, Some(Duration::from_secs(30))).unwrap()
+        }
+    }
+}
+
+fn conn_of<C: Codec + Clone>(s: Stream, codec: C) -> Connection<C> {
+    Connection::from_stream(s, codec)
+}
+
+fn one_way(workload: &str) -> bool {
+    matches!(workload, "stream" | "rss")
+}
+
+// ---- the measuring side ----------------------------------------------------------------
+
+fn report(args: &Args, seconds: f64, value: f64, unit: &str) {
+    println!(
+        "{{\"impl\":\"{}\",\"workload\":\"{}\",\"transport\":\"{}\",\"size\":{},\"count\":{},\"seconds\":{seconds:.6},\"value\":{value:.4},\"unit\":\"{unit}\"}}",
+        args.imp, args.workload, args.transport, args.size, args.count
+    );
+}
+
+fn measure(args: &Args) {
+    match args.workload.as_str() {
+        "wait" | "waitset" => return measure_wait(args),
+        "handshake" => return measure_handshake(args),
+        _ => {}
+    }
+    let (stream, mut child) = link(args, one_way(&args.workload));
+    // Only ping-pong sends from this side; the rss workload must not hold a payload of its own.
+    let payload = if args.workload == "pingpong" {
+        vec![0x5au8; args.size]
+    } else {
+        Vec::new()
+    };
+    match (args.workload.as_str(), args.imp.as_str()) {
+        ("pingpong", "conn") => {
+            let mut c = conn_of(stream, Pickle::new());
+            let mut buf = vec![0u8; args.size];
+            let round = |c: &mut Connection| {
+                c.send_bytes(&payload).unwrap();
+                c.recv_bytes_into(&mut buf).unwrap();
+            };
+            let mut round = round;
+            for _ in 0..WARMUP {
+                round(&mut c);
+            }
+            let t = Instant::now();
+            for _ in 0..args.count {
+                round(&mut c);
+            }
+            let s = t.elapsed().as_secs_f64();
+            report(args, s, s * 1e6 / args.count as f64, "us/rt");
+        }
+        ("pingpong", "raw") => {
+            let mut r = Raw::new(stream);
+            let mut buf = Vec::with_capacity(args.size);
+            for _ in 0..WARMUP {
+                r.send(&payload);
+                r.recv(&mut buf);
+            }
+            let t = Instant::now();
+            for _ in 0..args.count {
+                r.send(&payload);
+                r.recv(&mut buf);
+            }
+            let s = t.elapsed().as_secs_f64();
+            report(args, s, s * 1e6 / args.count as f64, "us/rt");
+        }
+        ("objects", imp) => {
+            let sample = Sample::new();
+            let s = match imp {
+                "conn-postcard" => object_rounds(conn_of(stream, Postcard), &sample, args.count),
+                "conn-pickle" => object_rounds(conn_of(stream, Pickle::new()), &sample, args.count),
+                other => panic!("objects needs conn-postcard or conn-pickle, not {other}"),
+            };
+            report(args, s, s * 1e6 / args.count as f64, "us/rt");
+        }
+        ("stream", "conn") => {
+            let mut c = conn_of(stream, Pickle::new());
+            let mut buf = vec![0u8; args.size];
+            c.recv_bytes_into(&mut buf).unwrap();
+            let t = Instant::now();
+            for _ in 1..args.count {
+                c.recv_bytes_into(&mut buf).unwrap();
+            }
+            let s = t.elapsed().as_secs_f64();
+            let mib = (args.size * (args.count - 1)) as f64 / (1 << 20) as f64;
+            report(args, s, mib / s, "MiB/s");
+        }
+        ("stream", "raw") => {
+            let mut r = Raw::new(stream);
+            let mut buf = Vec::with_capacity(args.size);
+            r.recv(&mut buf);
+            let t = Instant::now();
+            for _ in 1..args.count {
+                r.recv(&mut buf);
+            }
+            let s = t.elapsed().as_secs_f64();
+            let mib = (args.size * (args.count - 1)) as f64 / (1 << 20) as f64;
+            report(args, s, mib / s, "MiB/s");
+        }
+        ("rss", "conn") => {
+            let mut c = conn_of(stream, Pickle::new());
+            let t = Instant::now();
+            let m = c.recv_bytes().unwrap();
+            assert_eq!(m.len(), args.size);
+            report(args, t.elapsed().as_secs_f64(), peak_rss_mib(), "MiB");
+        }
+        ("rss", "raw") => {
+            let mut r = Raw::new(stream);
+            let mut m = Vec::new();
+            let t = Instant::now();
+            r.recv(&mut m);
+            report(args, t.elapsed().as_secs_f64(), peak_rss_mib(), "MiB");
+        }
+        (w, i) => panic!("no workload {w} for {i}"),
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "peer failed: {status}");
+}
+
+fn object_rounds<C: Codec + Clone>(mut c: Connection<C>, sample: &Sample, count: usize) -> f64 {
+    for _ in 0..WARMUP.min(count) {
+        c.send(sample).unwrap();
+        let _: Sample = c.recv().unwrap();
+    }
+    let t = Instant::now();
+    for _ in 0..count {
+        c.send(sample).unwrap();
+        let back: Sample = c.recv().unwrap();
+        assert_eq!(back.floats.len(), 1000);
+    }
+    t.elapsed().as_secs_f64()
+}
+
+fn measure_handshake(args: &Args) {
+    let mut builder = conn::Listener::builder()
+        .authkey("secret password")
+        .backlog(128);
+    let _dir;
+    builder = if args.transport == "unix" {
+        let dir = conn::address::PrivateSocketDir::create().unwrap();
+        let b = builder.address(dir.address());
+        _dir = Some(dir);
+        b
+    } else {
+        _dir = None;
+        builder.address("127.0.0.1:0")
+    };
+    let mut listener = builder.bind().unwrap();
+    let address = listener.address().to_string();
+    let mut child = spawn_peer(args, None, Some(&address));
+    drop(listener.accept().unwrap());
+    let t = Instant::now();
+    for _ in 1..args.count {
+        drop(listener.accept().unwrap());
+    }
+    let s = t.elapsed().as_secs_f64();
+    report(args, s, s * 1e6 / (args.count - 1) as f64, "us/handshake");
+    assert!(child.wait().unwrap().success());
+}
+
+fn measure_wait(args: &Args) {
+    // SIZE connections, one of them ready. The idle ones are dups of one idle socket (distinct
+    // registrations, one fd each), so 10000 fit under a 20000-fd limit.
+    let (idle, _idle_peer) = Stream::pair().unwrap();
+    let idle_fd = OwnedFd::from(idle);
+    let (ready, ready_peer) = Stream::pair().unwrap();
+    (&ready_peer).write_all(&[0, 0, 0, 1, 7]).unwrap();
+    let mut conns: Vec<Connection> = Vec::with_capacity(args.size);
+    for _ in 1..args.size {
+        let fd = idle_fd.try_clone().unwrap();
+        conns.push(conn_of(
+            Stream::from(std::os::unix::net::UnixStream::from(fd)),
+            Pickle::new(),
+        ));
+    }
+    conns.push(conn_of(ready, Pickle::new()));
+    let calls = args.count;
+    let s = if args.workload == "wait" {
+        let objects: Vec<&dyn Waitable> = conns.iter().map(|c| c as &dyn Waitable).collect();
+        let t = Instant::now();
+        for _ in 0..calls {
+            let r = conn::wait(&objects, Some(Duration::ZERO)).unwrap();
+            assert_eq!(r.len(), 1);
+        }
+        t.elapsed().as_secs_f64()
+    } else {
+        let mut set = WaitSet::new().unwrap();
+        for c in conns {
+            set.insert(c).unwrap();
+        }
+        assert_eq!(set.wait(Some(Duration::ZERO)).unwrap().len(), 1);
+        let t = Instant::now();
+        for _ in 0..calls {
+            let r = set.wait(Some(Duration::ZERO)).unwrap();
+            assert_eq!(r.len(), 1);
+        }
+        t.elapsed().as_secs_f64()
+    };
+    report(args, s, s * 1e6 / calls as f64, "us/call");
+}
+
+/// Peak resident set size of this process (`VmHWM`), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+// ---- the peer side --------------------------------------------------------------------
+
+fn peer(args: &Args) {
+    if args.workload == "handshake" {
+        let address: Address = args.address.as_deref().unwrap().parse().unwrap();
+        for _ in 0..args.count {
+            let c = conn::Client::new(&address)
+                .authkey("secret password")
+                .open()
+                .unwrap();
+            drop(c);
+        }
+        return;
+    }
+    let stream = peer_link(args, one_way(&args.workload));
+    match (args.workload.as_str(), args.imp.as_str()) {
+        ("pingpong", "conn") => {
+            let mut c = conn_of(stream, Pickle::new());
+            let mut buf = vec![0u8; args.size];
+            while let Ok(n) = c.recv_bytes_into(&mut buf) {
+                c.send_bytes(&buf[..n]).unwrap();
+            }
+        }
+        ("pingpong", "raw") => {
+            let mut r = Raw::new(stream);
+            let mut buf = Vec::new();
+            while r.recv(&mut buf) {
+                r.send(&buf);
+            }
+        }
+        ("objects", "conn-postcard") => echo_objects(conn_of(stream, Postcard)),
+        ("objects", "conn-pickle") => echo_objects(conn_of(stream, Pickle::new())),
+        ("stream" | "rss", "conn") => {
+            let mut c = conn_of(stream, Pickle::new());
+            let payload = vec![0x5au8; args.size];
+            for _ in 0..args.count {
+                c.send_bytes(&payload).unwrap();
+            }
+        }
+        ("stream" | "rss", "raw") => {
+            let mut r = Raw::new(stream);
+            let payload = vec![0x5au8; args.size];
+            for _ in 0..args.count {
+                r.send(&payload);
+            }
+        }
+        (w, i) => panic!("no peer for {w} / {i}"),
+    }
+}
+
+fn echo_objects<C: Codec + Clone>(mut c: Connection<C>) {
+    while let Ok(s) = c.recv::<Sample>() {
+        c.send(&s).unwrap();
+    }
+}

@@ -1,0 +1,422 @@
+//! `cargo xtask bench [--quick]`: conn, a raw-socket floor and CPython's
+//! `multiprocessing.connection` on the same workloads, two processes each, implementations
+//! interleaved, several runs, medians; a table of ratios, the targets met or missed, and every
+//! run as JSON lines under `bench-results/`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One implementation: how to run its measuring side.
+#[derive(Clone)]
+struct Imp {
+    name: String,
+    program: PathBuf,
+    /// Arguments before WORKLOAD (conn-bench takes `measure IMPL`, the driver `measure`).
+    prefix: Vec<String>,
+}
+
+struct Config {
+    workload: &'static str,
+    transport: &'static str,
+    size: usize,
+    count: usize,
+    imps: Vec<Imp>,
+    runs: usize,
+}
+
+struct Row {
+    label: String,
+    /// (implementation, median value).
+    medians: Vec<(String, f64)>,
+    unit: String,
+}
+
+fn conn_imp(bin: &Path, name: &str) -> Imp {
+    Imp {
+        name: name.into(),
+        program: bin.to_owned(),
+        prefix: vec!["measure".into(), name.into()],
+    }
+}
+
+fn python_imps(root: &Path) -> Vec<Imp> {
+    let driver = root.join("benches/cpython_driver.py");
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    let mut candidates = vec![PathBuf::from("python3")];
+    if let Some(home) = std::env::var_os("HOME") {
+        if let Ok(entries) = std::fs::read_dir(Path::new(&home).join(".pyenv/versions")) {
+            let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            for d in dirs {
+                if d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.13")) {
+                    candidates.push(d.join("bin/python3"));
+                }
+            }
+        }
+    }
+    for program in candidates {
+        let Ok(o) = Command::new(&program)
+            .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+            .output()
+        else {
+            continue;
+        };
+        let version = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        if !o.status.success() || seen.contains(&version) {
+            continue;
+        }
+        seen.push(version.clone());
+        out.push(Imp {
+            name: format!("cpython-{version}"),
+            program,
+            prefix: vec![driver.to_string_lossy().into_owned(), "measure".into()],
+        });
+    }
+    out
+}
+
+fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
+    let runs = if quick { 3 } else { 5 };
+    let conn = conn_imp(bin, "conn");
+    let raw = conn_imp(bin, "raw");
+    let with_py = |mut v: Vec<Imp>| {
+        v.extend(pythons.iter().cloned());
+        v
+    };
+    let mut out = Vec::new();
+    let pings = if quick { 3000 } else { 10000 };
+    for transport in ["pipe", "unix", "tcp"] {
+        for size in [64, 4096] {
+            out.push(Config {
+                workload: "pingpong",
+                transport,
+                size,
+                count: pings,
+                imps: with_py(vec![conn.clone(), raw.clone()]),
+                runs,
+            });
+        }
+    }
+    let total: usize = if quick { 64 << 20 } else { 256 << 20 };
+    for transport in ["pipe", "tcp"] {
+        for size in [64usize, 4096, 65536, 1 << 20, 64 << 20] {
+            out.push(Config {
+                workload: "stream",
+                transport,
+                size,
+                count: (total / size).clamp(4, 200_000),
+                imps: with_py(vec![conn.clone(), raw.clone()]),
+                runs,
+            });
+        }
+    }
+    out.push(Config {
+        workload: "objects",
+        transport: "unix",
+        size: 0,
+        count: if quick { 1000 } else { 3000 },
+        imps: with_py(vec![
+            conn_imp(bin, "conn-postcard"),
+            conn_imp(bin, "conn-pickle"),
+        ]),
+        runs,
+    });
+    for transport in ["unix", "tcp"] {
+        out.push(Config {
+            workload: "handshake",
+            transport,
+            size: 0,
+            count: if quick { 200 } else { 500 },
+            imps: with_py(vec![conn.clone()]),
+            runs,
+        });
+    }
+    for size in [10, 100, 1000, 10000] {
+        out.push(Config {
+            workload: "waitset",
+            transport: "pipe",
+            size,
+            count: 2000,
+            imps: vec![conn.clone()],
+            runs,
+        });
+        let mut imps = vec![conn.clone()];
+        if size <= 1000 {
+            imps.extend(pythons.iter().cloned());
+        }
+        out.push(Config {
+            workload: "wait",
+            transport: "pipe",
+            size,
+            count: if size >= 1000 { 200 } else { 2000 },
+            imps,
+            runs,
+        });
+    }
+    out.push(Config {
+        workload: "rss",
+        transport: "pipe",
+        size: 1 << 30,
+        count: 1,
+        imps: vec![conn.clone(), raw],
+        runs: 1,
+    });
+    out
+}
+
+/// The "value" field of a conn-bench / driver JSON line.
+fn value_of(line: &str) -> Option<f64> {
+    let at = line.find("\"value\"")? + "\"value\"".len();
+    let rest = line[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn run_one(imp: &Imp, c: &Config) -> Result<(f64, String, String), String> {
+    let out = Command::new(&imp.program)
+        .args(&imp.prefix)
+        .args([
+            c.workload,
+            c.transport,
+            &c.size.to_string(),
+            &c.count.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", imp.name))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout.lines().last().unwrap_or_default().to_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{} {} {} {} failed: {}\n{}",
+            imp.name,
+            c.workload,
+            c.transport,
+            c.size,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let value = value_of(&line).ok_or_else(|| format!("{}: no value in {line:?}", imp.name))?;
+    let unit = line
+        .split("\"unit\"")
+        .nth(1)
+        .and_then(|r| r.split('"').nth(1))
+        .unwrap_or("")
+        .to_owned();
+    Ok((value, unit, line))
+}
+
+fn size_label(size: usize) -> String {
+    match size {
+        0 => String::new(),
+        s if s >= 1 << 30 => format!(" {}GiB", s >> 30),
+        s if s >= 1 << 20 => format!(" {}MiB", s >> 20),
+        s if s >= 1024 && s % 1024 == 0 => format!(" {}KiB", s >> 10),
+        s => format!(" {s}"),
+    }
+}
+
+/// Runs the benchmarks. `root` is the workspace root.
+pub(crate) fn bench(root: &Path, quick: bool) -> Result<(), String> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "benches", "--bin", "conn-bench"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building conn-bench failed".into());
+    }
+    let bin = root.join("target/release/conn-bench");
+    let pythons = python_imps(root);
+    let results_dir = root.join("bench-results");
+    std::fs::create_dir_all(&results_dir).map_err(|e| e.to_string())?;
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let jsonl = results_dir.join(format!("bench-{stamp}.jsonl"));
+    let mut lines = String::new();
+    let mut rows = Vec::new();
+    for c in configs(&bin, &pythons, quick) {
+        let label = format!("{} {}{}", c.workload, c.transport, size_label(c.size));
+        eprint!("{label:<28}");
+        let mut values: Vec<Vec<f64>> = vec![Vec::new(); c.imps.len()];
+        let mut unit = String::new();
+        // Interleave: every implementation once per round, so drift hits all alike.
+        for _ in 0..c.runs {
+            for (i, imp) in c.imps.iter().enumerate() {
+                let (v, u, line) = run_one(imp, &c)?;
+                values[i].push(v);
+                unit = u;
+                lines.push_str(&line);
+                lines.push('\n');
+            }
+            eprint!(".");
+        }
+        eprintln!();
+        rows.push(Row {
+            label,
+            medians: c
+                .imps
+                .iter()
+                .zip(values)
+                .map(|(imp, v)| (imp.name.clone(), median(v)))
+                .collect(),
+            unit,
+        });
+    }
+    let table = render(&rows, &pythons);
+    let verdicts = targets(&rows, &pythons);
+    for row in &rows {
+        let _ = writeln!(
+            lines,
+            "{{\"summary\":\"{}\",\"unit\":\"{}\",{}}}",
+            row.label,
+            row.unit,
+            row.medians
+                .iter()
+                .map(|(n, v)| format!("\"{n}\":{v:.4}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    std::fs::write(&jsonl, lines).map_err(|e| e.to_string())?;
+    println!("{table}\n{verdicts}\nevery run and the medians: {}", jsonl.display());
+    Ok(())
+}
+
+fn get(row: &Row, name: &str) -> Option<f64> {
+    row.medians
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+}
+
+fn render(rows: &[Row], pythons: &[Imp]) -> String {
+    let py = pythons.first().map(|p| p.name.clone());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| workload | unit | conn | raw floor | {} | conn / raw | conn / CPython |",
+        pythons
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---:|---:|{}---:|---:|",
+        "---:|".repeat(pythons.len())
+    );
+    for row in rows {
+        let conn = get(row, "conn")
+            .or_else(|| get(row, "conn-postcard"))
+            .unwrap_or(f64::NAN);
+        let cell = |v: Option<f64>| v.map_or("".to_owned(), |v| format!("{v:.2}"));
+        let mut conn_cell = cell(Some(conn));
+        if let (Some(pc), Some(pk)) = (get(row, "conn-postcard"), get(row, "conn-pickle")) {
+            conn_cell = format!("{pc:.2} (postcard), {pk:.2} (pickle)");
+        }
+        let raw = get(row, "raw");
+        let cpy = py.as_deref().and_then(|p| get(row, p));
+        let ratio = |a: f64, b: Option<f64>| b.map_or("".into(), |b| format!("{:.2}", a / b));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {}| {} | {} |",
+            row.label,
+            row.unit,
+            conn_cell,
+            cell(raw),
+            pythons
+                .iter()
+                .map(|p| format!("{} | ", cell(get(row, &p.name))))
+                .collect::<String>(),
+            ratio(conn, raw),
+            ratio(conn, cpy)
+        );
+    }
+    out
+}
+
+fn targets(rows: &[Row], pythons: &[Imp]) -> String {
+    let py = pythons.first().map(|p| p.name.clone()).unwrap_or_default();
+    let mut out = String::from("targets (each a ratio of medians from this run):\n");
+    let mut check = |what: String, ratio: f64, limit: f64, at_most: bool| {
+        let ok = if at_most {
+            ratio <= limit
+        } else {
+            ratio >= limit
+        };
+        let _ = writeln!(
+            out,
+            "  {} {what}: {ratio:.3} ({} {limit})",
+            if ok { "MET " } else { "MISS" },
+            if at_most { "<=" } else { ">=" }
+        );
+    };
+    for row in rows {
+        let w = row.label.split(' ').next().unwrap_or("");
+        match w {
+            "pingpong" => {
+                if let (Some(c), Some(r)) = (get(row, "conn"), get(row, "raw")) {
+                    check(format!("{} conn/raw time", row.label), c / r, 1.05, true);
+                }
+            }
+            "stream" => {
+                if let (Some(c), Some(r)) = (get(row, "conn"), get(row, "raw")) {
+                    check(format!("{} conn/raw throughput", row.label), c / r, 0.9, false);
+                }
+            }
+            "objects" => {
+                if let Some(p) = get(row, &py) {
+                    if let Some(c) = get(row, "conn-postcard") {
+                        check("objects postcard/CPython time".into(), c / p, 0.4, true);
+                    }
+                    if let Some(c) = get(row, "conn-pickle") {
+                        check("objects pickle/CPython time".into(), c / p, 0.8, true);
+                    }
+                }
+            }
+            "handshake" => {
+                if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
+                    check(format!("{} conn/CPython time", row.label), c / p, 0.6, true);
+                }
+            }
+            "wait" if row.label.ends_with(" 1000") => {
+                if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
+                    check("wait at 1000 conn/CPython time".into(), c / p, 0.5, true);
+                }
+            }
+            "rss" => {
+                if let Some(c) = get(row, "conn") {
+                    check("rss receiving 1 GiB, GiB".into(), c / 1024.0, 1.1, true);
+                }
+            }
+            _ => {}
+        }
+    }
+    let waitset = |n: &str| {
+        rows.iter()
+            .find(|r| r.label == format!("waitset pipe {n}"))
+            .and_then(|r| get(r, "conn"))
+    };
+    if let (Some(big), Some(small)) = (waitset("10000"), waitset("10")) {
+        check("WaitSet cost at 10000 / at 10".into(), big / small, 2.0, true);
+    }
+    out
+}
