@@ -41,4 +41,8 @@ impl<S: Read + Write> Channel for Framed<S> {
     fn recv_message(&mut self, max_len: usize) -> Result<Vec<u8>, FrameError> {
         self.reader.read_frame(Some(max_len as u64))
     }
+
+    fn send_messages(&mut self, messages: &[&[u8]]) -> Result<(), FrameError> {
+        Ok(conn_framing::write_frames(self.reader.get_mut(), messages)?)
+    }
 }

@@ -450,6 +450,13 @@ fn wrong_key_fails_on_both_sides_and_delivers_nothing() {
             "{py}: {conn:?}"
         );
         end(peer, "ERR AuthenticationError: digest received was wrong");
+        // Over AF_UNIX too: our pipelined challenge is left unread when the server refuses us.
+        let (conn, peer) = python_listens(&py, Fam::Unix, Some(b"right"), Some(b"wrong"));
+        assert!(
+            matches!(conn, Err(Error::Auth(AuthError::Rejected))),
+            "{py}: {conn:?}"
+        );
+        end(peer, "ERR AuthenticationError: digest received was wrong");
         let (conn, peer) = rust_listens(&py, Fam::Unix, Some(b"wrong"), Some(b"right"));
         assert!(
             matches!(conn, Err(Error::Auth(AuthError::WrongDigest))),

@@ -51,7 +51,9 @@ fn python_imps(root: &Path) -> Vec<Imp> {
             let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             dirs.sort();
             for d in dirs {
-                if d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.13")) {
+                if d.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("3.13"))
+                {
                     candidates.push(d.join("bin/python3"));
                 }
             }
@@ -295,15 +297,15 @@ pub(crate) fn bench(root: &Path, quick: bool) -> Result<(), String> {
         );
     }
     std::fs::write(&jsonl, lines).map_err(|e| e.to_string())?;
-    println!("{table}\n{verdicts}\nevery run and the medians: {}", jsonl.display());
+    println!(
+        "{table}\n{verdicts}\nevery run and the medians: {}",
+        jsonl.display()
+    );
     Ok(())
 }
 
 fn get(row: &Row, name: &str) -> Option<f64> {
-    row.medians
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| *v)
+    row.medians.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
 }
 
 fn render(rows: &[Row], pythons: &[Imp]) -> String {
@@ -335,20 +337,11 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
         let raw = get(row, "raw");
         let cpy = py.as_deref().and_then(|p| get(row, p));
         let ratio = |a: f64, b: Option<f64>| b.map_or("".into(), |b| format!("{:.2}", a / b));
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {}| {} | {} |",
-            row.label,
-            row.unit,
-            conn_cell,
-            cell(raw),
-            pythons
-                .iter()
-                .map(|p| format!("{} | ", cell(get(row, &p.name))))
-                .collect::<String>(),
-            ratio(conn, raw),
-            ratio(conn, cpy)
-        );
+        let mut cells = vec![row.label.clone(), row.unit.clone(), conn_cell, cell(raw)];
+        cells.extend(pythons.iter().map(|p| cell(get(row, &p.name))));
+        cells.push(ratio(conn, raw));
+        cells.push(ratio(conn, cpy));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out
 }
@@ -379,7 +372,12 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
             }
             "stream" => {
                 if let (Some(c), Some(r)) = (get(row, "conn"), get(row, "raw")) {
-                    check(format!("{} conn/raw throughput", row.label), c / r, 0.9, false);
+                    check(
+                        format!("{} conn/raw throughput", row.label),
+                        c / r,
+                        0.9,
+                        false,
+                    );
                 }
             }
             "objects" => {
@@ -416,7 +414,12 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
             .and_then(|r| get(r, "conn"))
     };
     if let (Some(big), Some(small)) = (waitset("10000"), waitset("10")) {
-        check("WaitSet cost at 10000 / at 10".into(), big / small, 2.0, true);
+        check(
+            "WaitSet cost at 10000 / at 10".into(),
+            big / small,
+            2.0,
+            true,
+        );
     }
     out
 }

@@ -20,6 +20,12 @@ pub trait Channel {
 
     /// Receives one whole message of at most `max_len` bytes.
     fn recv_message(&mut self, max_len: usize) -> Result<Vec<u8>, Self::Error>;
+
+    /// Sends several whole messages back to back. The default sends them one by one; a stream
+    /// carrier should override it to write them all at once.
+    fn send_messages(&mut self, messages: &[&[u8]]) -> Result<(), Self::Error> {
+        messages.iter().try_for_each(|m| self.send_message(m))
+    }
 }
 
 impl<C: Channel + ?Sized> Channel for &mut C {
@@ -31,6 +37,10 @@ impl<C: Channel + ?Sized> Channel for &mut C {
 
     fn recv_message(&mut self, max_len: usize) -> Result<Vec<u8>, Self::Error> {
         (**self).recv_message(max_len)
+    }
+
+    fn send_messages(&mut self, messages: &[&[u8]]) -> Result<(), Self::Error> {
+        (**self).send_messages(messages)
     }
 }
 
@@ -66,6 +76,17 @@ pub fn deliver_challenge_with<C: Channel>(
     channel
         .send_message(challenge.as_bytes())
         .map_err(HandshakeError::Channel)?;
+    finish_delivery(channel, key, policy, &challenge)
+}
+
+/// The rest of deliver_challenge once `challenge` is sent: receive the response, check it, send
+/// the verdict.
+fn finish_delivery<C: Channel>(
+    channel: &mut C,
+    key: &AuthKey,
+    policy: &Policy,
+    challenge: &Challenge,
+) -> Result<Digest, HandshakeError<C::Error>> {
     let response = channel
         .recv_message(MAX_HANDSHAKE_MESSAGE)
         .map_err(HandshakeError::Channel)?;
@@ -134,14 +155,33 @@ pub fn server_handshake<C: Channel>(
     })
 }
 
-/// The client's half, as `Client()` runs it: answer, then deliver.
+/// The client's half, as `Client()` runs it: answer, then deliver — pipelined.
+///
+/// Our response and our own challenge leave together ([`Channel::send_messages`]) instead of
+/// waiting for the server's verdict in between. The bytes and their order on the wire are the
+/// same as CPython's client sends, and the server reads our challenge right after sending its
+/// verdict, so any server works; one round trip is saved. If the server rejects our response,
+/// the challenge is simply never read.
 pub fn client_handshake<C: Channel>(
     channel: &mut C,
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Authenticated, HandshakeError<C::Error>> {
-    let our_digest = answer_challenge_with(channel, key, policy)?;
-    let peer_digest = deliver_challenge_with(channel, key, policy)?;
+    let message = channel
+        .recv_message(MAX_HANDSHAKE_MESSAGE)
+        .map_err(HandshakeError::Channel)?;
+    let (response, our_digest) = respond(key, &message, policy)?;
+    let challenge = Challenge::new(policy.challenge()).map_err(HandshakeError::Random)?;
+    channel
+        .send_messages(&[&response, challenge.as_bytes()])
+        .map_err(HandshakeError::Channel)?;
+    let verdict = channel
+        .recv_message(MAX_HANDSHAKE_MESSAGE)
+        .map_err(HandshakeError::Channel)?;
+    if verdict != WELCOME {
+        return Err(AuthError::Rejected.into());
+    }
+    let peer_digest = finish_delivery(channel, key, policy, &challenge)?;
     Ok(Authenticated {
         peer_digest,
         our_digest,

@@ -276,3 +276,23 @@ fn a_silent_or_vanished_peer_ends_the_handshake() {
     let err = answer_challenge(&mut ours, &key()).unwrap_err();
     assert!(matches!(err, HandshakeError::Channel(MemoryError::Closed)));
 }
+
+#[test]
+fn the_client_sends_its_challenge_without_waiting_for_the_verdict() {
+    // A server that reads the response and then the client's challenge before sending any
+    // verdict: it only gets one if the client pipelines (a CPython client would wait here).
+    let (mut client, server) = with_peer(|mut c| {
+        let challenge = Challenge::new(Digest::Sha256).unwrap();
+        c.send_message(challenge.as_bytes()).unwrap();
+        let response = c.recv_message(256).unwrap();
+        let theirs = c.recv_message(256).unwrap();
+        assert!(challenge.verify(&key(), &response, &Policy::new()).is_ok());
+        c.send_message(WELCOME).unwrap();
+        let (answer, _) = conn_auth::respond(&key(), &theirs, &Policy::new()).unwrap();
+        c.send_message(&answer).unwrap();
+        c.recv_message(256).unwrap()
+    });
+    let done = client_handshake(&mut client, &key(), &Policy::new()).unwrap();
+    assert_eq!(done.peer_digest, Digest::Sha256);
+    assert_eq!(server.join().unwrap(), WELCOME);
+}

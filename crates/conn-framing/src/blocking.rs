@@ -18,7 +18,28 @@ pub const BUFFER_SIZE: usize = 64 * 1024;
 pub fn write_frame<W: Write + ?Sized>(writer: &mut W, payload: &[u8]) -> io::Result<()> {
     let header = Header::new(payload.len() as u64);
     let mut slices = [IoSlice::new(header.as_bytes()), IoSlice::new(payload)];
-    let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+    write_all_vectored(writer, &mut slices)
+}
+
+/// Writes several frames in one vectored write (one syscall in the usual case).
+pub fn write_frames<W: Write + ?Sized>(writer: &mut W, payloads: &[&[u8]]) -> io::Result<()> {
+    let headers: Vec<Header> = payloads
+        .iter()
+        .map(|p| Header::new(p.len() as u64))
+        .collect();
+    let mut slices: Vec<IoSlice<'_>> = headers
+        .iter()
+        .zip(payloads)
+        .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
+        .collect();
+    write_all_vectored(writer, &mut slices)
+}
+
+/// `write_all` for slices, retrying `Interrupted`; a writer that accepts nothing is `WriteZero`.
+fn write_all_vectored<W: Write + ?Sized>(
+    writer: &mut W,
+    mut bufs: &mut [IoSlice<'_>],
+) -> io::Result<()> {
     while !bufs.is_empty() {
         match writer.write_vectored(bufs) {
             Ok(0) => {
@@ -372,6 +393,13 @@ mod tests {
         write_frame(&mut w, &[7u8; 100_000]).unwrap();
         assert_eq!(w.0, 1);
         assert_eq!(w.1.len(), 100_004);
+    }
+
+    #[test]
+    fn write_frames_puts_every_frame_on_the_wire_in_order() {
+        let mut w = Slow(Vec::new(), 0);
+        write_frames(&mut w, &[b"one", b"", b"three"]).unwrap();
+        assert_eq!(w.0, wire(&[b"one", b"", b"three"]));
     }
 
     #[test]

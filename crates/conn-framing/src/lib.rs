@@ -12,7 +12,7 @@ pub mod pickle;
 #[cfg(feature = "postcard")]
 mod postcard;
 
-pub use blocking::{BUFFER_SIZE, FrameReader, write_frame};
+pub use blocking::{BUFFER_SIZE, FrameReader, write_frame, write_frames};
 pub use codec::{Codec, CodecError, CodecOp};
 pub use decoder::{Decoder, UNLIMITED};
 pub use error::{FrameError, Unit};

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use conn_framing::{Codec, FrameReader, write_frame};
+use conn_framing::{Codec, FrameReader, write_frame, write_frames};
 use conn_transport::{Stream, StreamKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -346,6 +346,11 @@ impl<C: Codec> conn_auth::Channel for Connection<C> {
 
     fn recv_message(&mut self, max_len: usize) -> Result<Vec<u8>> {
         self.recv_bytes_max(max_len)
+    }
+
+    fn send_messages(&mut self, messages: &[&[u8]]) -> Result<()> {
+        let tx = self.sender()?;
+        write_frames(&mut &*tx.stream, messages).map_err(|e| Error::from_io(e, "write"))
     }
 }
 
