@@ -81,7 +81,7 @@ fn python_imps(root: &Path) -> Vec<Imp> {
 }
 
 fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
-    let runs = if quick { 3 } else { 5 };
+    let runs = if quick { 3 } else { 7 };
     let conn = conn_imp(bin, "conn");
     let raw = conn_imp(bin, "raw");
     let with_py = |mut v: Vec<Imp>| {
@@ -102,7 +102,7 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             });
         }
     }
-    let total: usize = if quick { 64 << 20 } else { 256 << 20 };
+    let total: usize = if quick { 64 << 20 } else { 512 << 20 };
     for transport in ["pipe", "tcp"] {
         for size in [64usize, 4096, 65536, 1 << 20, 64 << 20] {
             out.push(Config {

@@ -120,9 +120,10 @@ impl<C: Codec + Clone> Client<C> {
         let mut conn = Connection::from_stream(stream, self.codec);
         conn.set_max_message(self.max_message);
         if let Some(key) = &self.authkey {
-            conn.set_io_timeout(self.handshake_timeout)?;
-            conn_auth::client_handshake(&mut conn, key, &self.policy)?;
-            conn.set_io_timeout(None)?;
+            let policy = &self.policy;
+            conn.handshake(self.handshake_timeout, |c| {
+                Ok(conn_auth::client_handshake(c, key, policy)?)
+            })?;
         }
         Ok(conn)
     }

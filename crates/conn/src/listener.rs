@@ -203,9 +203,10 @@ impl<C: Codec + Clone> Listener<C> {
         let mut conn = Connection::from_stream(stream, self.codec.clone());
         conn.set_max_message(self.max_message);
         if let Some(key) = &self.authkey {
-            conn.set_io_timeout(self.handshake_timeout)?;
-            conn_auth::server_handshake(&mut conn, key, &self.policy)?;
-            conn.set_io_timeout(None)?;
+            let policy = &self.policy;
+            conn.handshake(self.handshake_timeout, |c| {
+                Ok(conn_auth::server_handshake(c, key, policy)?)
+            })?;
         }
         Ok(conn)
     }
