@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: conn, a raw-socket floor and CPython's
+//! `cargo xtask bench [--quick] [--only WORKLOAD]`: conn, a raw-socket floor and CPython's
 //! `multiprocessing.connection` on the same workloads, two processes each, implementations
 //! interleaved, several runs, medians; a table of ratios, the targets met or missed, and every
 //! run as JSON lines under `bench-results/`.
@@ -234,7 +234,7 @@ fn size_label(size: usize) -> String {
 }
 
 /// Runs the benchmarks. `root` is the workspace root.
-pub(crate) fn bench(root: &Path, quick: bool) -> Result<(), String> {
+pub(crate) fn bench(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-p", "benches", "--bin", "conn-bench"])
         .current_dir(root)
@@ -253,14 +253,20 @@ pub(crate) fn bench(root: &Path, quick: bool) -> Result<(), String> {
     let jsonl = results_dir.join(format!("bench-{stamp}.jsonl"));
     let mut lines = String::new();
     let mut rows = Vec::new();
-    for c in configs(&bin, &pythons, quick) {
+    let chosen = configs(&bin, &pythons, quick)
+        .into_iter()
+        .filter(|c| only.is_none_or(|w| w == c.workload));
+    for c in chosen {
         let label = format!("{} {}{}", c.workload, c.transport, size_label(c.size));
         eprint!("{label:<28}");
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); c.imps.len()];
         let mut unit = String::new();
-        // Interleave: every implementation once per round, so drift hits all alike.
-        for _ in 0..c.runs {
-            for (i, imp) in c.imps.iter().enumerate() {
+        // Interleave: every implementation once per round, so drift hits all alike, starting
+        // each round with the next one, so no implementation always runs first.
+        for round in 0..c.runs {
+            for k in 0..c.imps.len() {
+                let i = (round + k) % c.imps.len();
+                let imp = &c.imps[i];
                 let (v, u, line) = run_one(imp, &c)?;
                 values[i].push(v);
                 unit = u;

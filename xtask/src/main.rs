@@ -3,7 +3,7 @@
 //! - `ci`: every check CI runs, in order, each timed; the first failure stops it with a non-zero
 //!   exit: fmt, clippy (`-D warnings`), feature combinations, tests, docs (`-D warnings`),
 //!   cargo-deny (`bans licenses sources`, offline after `cargo fetch`; installed if missing).
-//! - `bench [--quick]`: conn against a raw-socket floor and CPython on the same workloads; a
+//! - `bench [--quick] [--only WORKLOAD]`: conn against a raw-socket floor and CPython on the same workloads; a
 //!   table of ratios, the targets met or missed, every run under `bench-results/`.
 
 mod bench;
@@ -128,7 +128,7 @@ fn ci() -> Result<(), String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  bench [--quick]  benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
+    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
 }
 
 /// The workspace root: xtask's manifest directory's parent.
@@ -142,8 +142,14 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("ci") => ci(),
         Some("bench") => {
-            let quick = env::args().skip(2).any(|a| a == "--quick");
-            bench::bench(&workspace_root(), quick)
+            let args: Vec<String> = env::args().skip(2).collect();
+            let quick = args.iter().any(|a| a == "--quick");
+            let only = args
+                .iter()
+                .position(|a| a == "--only")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str);
+            bench::bench(&workspace_root(), quick, only)
         }
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
