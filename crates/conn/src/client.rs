@@ -7,6 +7,7 @@ use conn_auth::{AuthKey, Policy};
 use conn_framing::{Codec, UNLIMITED};
 use conn_transport::Stream;
 
+use crate::into_address::check_family;
 use crate::{Connection, DEFAULT_HANDSHAKE_TIMEOUT, DefaultCodec, Error, IntoAddress, Result};
 
 /// How long connecting may take, by default (CPython waits for the OS; its Windows pipe client
@@ -105,16 +106,7 @@ impl<C: Codec + Clone> Client<C> {
     /// Connects (and authenticates, with an authkey).
     pub fn open(self) -> Result<Connection<C>> {
         let address = self.address?;
-        if let Some(family) = self.family {
-            family.validate()?;
-            if family != address.family() {
-                return Err(AddressError::FamilyMismatch {
-                    family: family.as_str(),
-                    address: address.to_string(),
-                }
-                .into());
-            }
-        }
+        check_family(self.family, &address)?;
         let stream = Stream::connect(&address, self.connect_timeout)
             .map_err(|e| Error::from_io(e, "connect"))?;
         let mut conn = Connection::from_stream(stream, self.codec);

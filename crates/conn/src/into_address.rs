@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use conn_address::{Address, AddressError, Host};
+use conn_address::{Address, AddressError, Family, Host};
 
 /// Anything that names an address: an [`Address`], its text form (`"127.0.0.1:6000"`,
 /// `"[::1]:6000"`, `"localhost:6000"`, `"/tmp/sock"`, `"@abstract"`), a `SocketAddr`, or a
@@ -53,5 +53,22 @@ impl IntoAddress for (&str, u16) {
     /// Python's `('host', port)`.
     fn into_address(self) -> Result<Address, AddressError> {
         Ok(Address::inet(Host::parse(self.0)?, self.1))
+    }
+}
+
+/// CPython's `family` argument: `Ok` if no family was asked for, or if this OS has it and the
+/// address belongs to it.
+pub(crate) fn check_family(family: Option<Family>, address: &Address) -> Result<(), AddressError> {
+    let Some(family) = family else {
+        return Ok(());
+    };
+    family.validate()?;
+    if family == address.family() {
+        Ok(())
+    } else {
+        Err(AddressError::FamilyMismatch {
+            family: family.as_str(),
+            address: address.to_string(),
+        })
     }
 }

@@ -9,6 +9,7 @@ use conn_address::{
 use conn_auth::{AuthKey, Policy};
 use conn_framing::{Codec, UNLIMITED};
 
+use crate::into_address::check_family;
 use crate::{Connection, DefaultCodec, Error, IntoAddress, Result};
 
 /// How long an accepted client may take to authenticate, by default (CPython's
@@ -150,15 +151,7 @@ impl<C> ListenerBuilder<C> {
         let address = match self.address {
             Some(address) => {
                 let address = address?;
-                if let Some(family) = self.family {
-                    if family != address.family() {
-                        return Err(AddressError::FamilyMismatch {
-                            family: family.as_str(),
-                            address: address.to_string(),
-                        }
-                        .into());
-                    }
-                }
+                check_family(self.family, &address)?;
                 address
             }
             None => match self.family.unwrap_or_else(default_family).validate()? {
