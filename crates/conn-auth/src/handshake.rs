@@ -123,13 +123,26 @@ pub fn answer_challenge_with<C: Channel>(
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Digest, HandshakeError<C::Error>> {
+    answer(channel, key, policy, None)
+}
+
+/// answer_challenge, sending `also` (our own challenge) in the same write as our response when
+/// given. Nothing is sent if the peer's challenge is malformed.
+fn answer<C: Channel>(
+    channel: &mut C,
+    key: &AuthKey,
+    policy: &Policy,
+    also: Option<&Challenge>,
+) -> Result<Digest, HandshakeError<C::Error>> {
     let message = channel
         .recv_message(MAX_HANDSHAKE_MESSAGE)
         .map_err(HandshakeError::Channel)?;
     let (response, digest) = respond(key, &message, policy)?;
-    channel
-        .send_message(&response)
-        .map_err(HandshakeError::Channel)?;
+    match also {
+        None => channel.send_message(&response),
+        Some(challenge) => channel.send_messages(&[&response, challenge.as_bytes()]),
+    }
+    .map_err(HandshakeError::Channel)?;
     let verdict = channel
         .recv_message(MAX_HANDSHAKE_MESSAGE)
         .map_err(HandshakeError::Channel)?;
@@ -167,20 +180,8 @@ pub fn client_handshake<C: Channel>(
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Authenticated, HandshakeError<C::Error>> {
-    let message = channel
-        .recv_message(MAX_HANDSHAKE_MESSAGE)
-        .map_err(HandshakeError::Channel)?;
-    let (response, our_digest) = respond(key, &message, policy)?;
     let challenge = Challenge::new(policy.challenge()).map_err(HandshakeError::Random)?;
-    channel
-        .send_messages(&[&response, challenge.as_bytes()])
-        .map_err(HandshakeError::Channel)?;
-    let verdict = channel
-        .recv_message(MAX_HANDSHAKE_MESSAGE)
-        .map_err(HandshakeError::Channel)?;
-    if verdict != WELCOME {
-        return Err(AuthError::Rejected.into());
-    }
+    let our_digest = answer(channel, key, policy, Some(&challenge))?;
     let peer_digest = finish_delivery(channel, key, policy, &challenge)?;
     Ok(Authenticated {
         peer_digest,
