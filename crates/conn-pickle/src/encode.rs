@@ -1,0 +1,583 @@
+//! Writing pickles: the opcode writer shared by the [`Value`] encoder and the serde
+//! serializer, and the [`Value`] encoder itself (iterative; shared values written once and
+//! fetched from the memo afterwards, so sharing survives a round trip).
+
+use std::collections::HashMap;
+
+use crate::error::Error;
+use crate::int::BigInt;
+use crate::opcodes::*;
+use crate::value::{Object, ObjectKind, Shared, Value};
+
+/// The pickle protocol written. Reading accepts 0–5 whatever this is.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// Protocol 2: readable by Python 2.7 and every Python 3. `bytes` travel as
+    /// `_codecs.encode(text, 'latin1')` calls, as CPython writes them.
+    V2,
+    /// Protocol 3: every Python 3.
+    V3,
+    /// Protocol 4 (default): CPython 3.8–3.13's own default, readable by Python 3.4 and later.
+    #[default]
+    V4,
+    /// Protocol 5: Python 3.8 and later (`bytearray` as one opcode).
+    V5,
+}
+
+impl Protocol {
+    /// The protocol's number.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::V2 => 2,
+            Self::V3 => 3,
+            Self::V4 => 4,
+            Self::V5 => 5,
+        }
+    }
+}
+
+/// How many items go between one `MARK` and its `APPENDS` / `SETITEMS` (CPython's batch size).
+const BATCH: usize = 1000;
+
+/// Appends opcodes for one protocol to a buffer.
+pub(crate) struct Out<'a> {
+    pub(crate) buf: &'a mut Vec<u8>,
+    pub(crate) proto: u8,
+    memo_len: u32,
+}
+
+impl<'a> Out<'a> {
+    pub(crate) fn new(buf: &'a mut Vec<u8>, proto: Protocol) -> Self {
+        let proto = proto.number();
+        buf.extend_from_slice(&[PROTO, proto]);
+        Self {
+            buf,
+            proto,
+            memo_len: 0,
+        }
+    }
+
+    pub(crate) fn finish(self) {
+        self.buf.push(STOP);
+    }
+
+    pub(crate) fn op(&mut self, op: u8) {
+        self.buf.push(op);
+    }
+
+    pub(crate) fn none(&mut self) {
+        self.buf.push(NONE);
+    }
+
+    pub(crate) fn bool(&mut self, v: bool) {
+        self.buf.push(if v { NEWTRUE } else { NEWFALSE });
+    }
+
+    pub(crate) fn int(&mut self, v: i64) {
+        if (0..=0xff).contains(&v) {
+            self.buf.extend_from_slice(&[BININT1, v as u8]);
+        } else if (0..=0xffff).contains(&v) {
+            self.buf.push(BININT2);
+            self.buf.extend_from_slice(&(v as u16).to_le_bytes());
+        } else if let Ok(v) = i32::try_from(v) {
+            self.buf.push(BININT);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.long(BigInt::from_i128(v.into()).to_signed_le_bytes());
+        }
+    }
+
+    pub(crate) fn long(&mut self, le: &[u8]) {
+        if let Ok(n) = u8::try_from(le.len()) {
+            self.buf.extend_from_slice(&[LONG1, n]);
+        } else {
+            self.buf.push(LONG4);
+            self.buf
+                .extend_from_slice(&(le.len() as u32 as i32).to_le_bytes());
+        }
+        self.buf.extend_from_slice(le);
+    }
+
+    pub(crate) fn float(&mut self, v: f64) {
+        self.buf.push(BINFLOAT);
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    pub(crate) fn str(&mut self, s: &str) -> Result<(), Error> {
+        let n = s.len();
+        if self.proto >= 4 && n < 256 {
+            self.buf.extend_from_slice(&[SHORT_BINUNICODE, n as u8]);
+        } else if let Ok(n) = u32::try_from(n) {
+            self.buf.push(BINUNICODE);
+            self.buf.extend_from_slice(&n.to_le_bytes());
+        } else if self.proto >= 4 {
+            self.buf.push(BINUNICODE8);
+            self.buf.extend_from_slice(&(n as u64).to_le_bytes());
+        } else {
+            return Err(Error::Unpicklable(
+                "a str over 4 GiB needs protocol 4".into(),
+            ));
+        }
+        self.buf.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), Error> {
+        if self.proto < 3 {
+            // What CPython writes for bytes under protocol 2.
+            if b.is_empty() {
+                self.global("builtins", "bytes")?;
+                self.buf.extend_from_slice(&[EMPTY_TUPLE, REDUCE]);
+            } else {
+                self.global("_codecs", "encode")?;
+                let text: String = b.iter().map(|&c| char::from(c)).collect();
+                self.str(&text)?;
+                self.str("latin1")?;
+                self.buf.extend_from_slice(&[TUPLE2, REDUCE]);
+            }
+            return Ok(());
+        }
+        let n = b.len();
+        if n < 256 {
+            self.buf.extend_from_slice(&[SHORT_BINBYTES, n as u8]);
+        } else if let Ok(n) = u32::try_from(n) {
+            self.buf.push(BINBYTES);
+            self.buf.extend_from_slice(&n.to_le_bytes());
+        } else if self.proto >= 4 {
+            self.buf.push(BINBYTES8);
+            self.buf.extend_from_slice(&(n as u64).to_le_bytes());
+        } else {
+            return Err(Error::Unpicklable(
+                "bytes over 4 GiB need protocol 4".into(),
+            ));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+
+    fn bytearray(&mut self, b: &[u8]) -> Result<(), Error> {
+        if self.proto >= 5 {
+            self.buf.push(BYTEARRAY8);
+            self.buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            self.buf.extend_from_slice(b);
+            return Ok(());
+        }
+        self.global("builtins", "bytearray")?;
+        if self.proto < 3 {
+            let text: String = b.iter().map(|&c| char::from(c)).collect();
+            self.str(&text)?;
+            self.str("latin-1")?;
+            self.buf.extend_from_slice(&[TUPLE2, REDUCE]);
+        } else {
+            self.bytes(b)?;
+            self.buf.extend_from_slice(&[TUPLE1, REDUCE]);
+        }
+        Ok(())
+    }
+
+    fn legacy_str(&mut self, b: &[u8]) -> Result<(), Error> {
+        if let Ok(n) = u8::try_from(b.len()) {
+            self.buf.extend_from_slice(&[SHORT_BINSTRING, n]);
+        } else if let Ok(n) = i32::try_from(b.len()) {
+            self.buf.push(BINSTRING);
+            self.buf.extend_from_slice(&n.to_le_bytes());
+        } else {
+            return Err(Error::Unpicklable(
+                "a Python 2 str over 2 GiB cannot be pickled".into(),
+            ));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+
+    pub(crate) fn global(&mut self, module: &str, name: &str) -> Result<(), Error> {
+        let (module, name) = if self.proto < 3 {
+            py2_name(module, name)
+        } else {
+            (module, name)
+        };
+        if self.proto >= 4 {
+            self.str(module)?;
+            self.str(name)?;
+            self.buf.push(STACK_GLOBAL);
+        } else {
+            if module.contains('\n') || name.contains('\n') {
+                return Err(Error::Unpicklable(
+                    "a global name with a newline needs protocol 4".into(),
+                ));
+            }
+            self.buf.push(GLOBAL);
+            self.buf.extend_from_slice(module.as_bytes());
+            self.buf.push(b'\n');
+            self.buf.extend_from_slice(name.as_bytes());
+            self.buf.push(b'\n');
+        }
+        Ok(())
+    }
+
+    /// Stores the top of the stack in the next memo slot; returns its index.
+    fn memoize(&mut self) -> u32 {
+        let index = self.memo_len;
+        self.memo_len += 1;
+        if self.proto >= 4 {
+            self.buf.push(MEMOIZE);
+        } else if let Ok(i) = u8::try_from(index) {
+            self.buf.extend_from_slice(&[BINPUT, i]);
+        } else {
+            self.buf.push(LONG_BINPUT);
+            self.buf.extend_from_slice(&index.to_le_bytes());
+        }
+        index
+    }
+
+    fn get(&mut self, index: u32) {
+        if let Ok(i) = u8::try_from(index) {
+            self.buf.extend_from_slice(&[BINGET, i]);
+        } else {
+            self.buf.push(LONG_BINGET);
+            self.buf.extend_from_slice(&index.to_le_bytes());
+        }
+    }
+}
+
+/// Python 3 names as CPython writes them for protocols below 3, so Python 2 finds them.
+fn py2_name<'s>(module: &'s str, name: &'s str) -> (&'s str, &'s str) {
+    match (module, name) {
+        ("builtins", "str") => ("__builtin__", "unicode"),
+        ("builtins", "range") => ("__builtin__", "xrange"),
+        ("builtins", n) => ("__builtin__", n),
+        ("copyreg", n) => ("copy_reg", n),
+        (m, n) => (m, n),
+    }
+}
+
+enum Task<'v> {
+    Value(&'v Value),
+    Op(u8),
+    /// Memoize the top of the stack as the value at this address.
+    Memo(usize),
+    Build,
+}
+
+/// Appends the pickle of `value` (protocol header to `STOP`) to `out`.
+pub(crate) fn encode_value(value: &Value, proto: Protocol, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = out.len();
+    let result = encode_inner(value, proto, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+fn encode_inner(value: &Value, proto: Protocol, buf: &mut Vec<u8>) -> Result<(), Error> {
+    let mut out = Out::new(buf, proto);
+    write_value(&mut out, value)?;
+    out.finish();
+    Ok(())
+}
+
+/// Writes the opcodes that push `value` (no header, no `STOP`).
+pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error> {
+    let mut memo: HashMap<usize, u32> = HashMap::new();
+    let mut stack: Vec<Task<'_>> = vec![Task::Value(value)];
+    while let Some(task) = stack.pop() {
+        match task {
+            Task::Op(op) => out.op(op),
+            Task::Memo(addr) => {
+                let i = out.memoize();
+                memo.insert(addr, i);
+            }
+            Task::Build => out.op(BUILD),
+            Task::Value(v) => {
+                // A value met before is fetched from the memo.
+                if let Some(addr) = shared_addr(v) {
+                    if let Some(&i) = memo.get(&addr) {
+                        out.get(i);
+                        continue;
+                    }
+                }
+                value_tasks(v, out, &mut stack)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The identity of a value worth memoizing: a container or text some other handle also holds.
+fn shared_addr(v: &Value) -> Option<usize> {
+    fn s<T: crate::value::Nested>(x: &Shared<T>) -> Option<usize> {
+        Some(x.addr())
+    }
+    match v {
+        Value::List(x) | Value::Tuple(x) | Value::Set(x) | Value::FrozenSet(x) => s(x),
+        Value::Dict(x) | Value::OrderedDict(x) => s(x),
+        Value::Object(x) => s(x),
+        Value::DateTime(x) => s(x),
+        Value::Time(x) => s(x),
+        Value::Str(x) if std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
+        Value::Bytes(x) if std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
+        _ => None,
+    }
+}
+
+/// Pushes tasks writing `items` in batches: `MARK items op`, or `item single` for one.
+fn batched<'v, T>(
+    stack: &mut Vec<Task<'v>>,
+    items: &'v [T],
+    single: u8,
+    many: u8,
+    each: impl Fn(&'v T, &mut Vec<Task<'v>>),
+) {
+    let chunks: Vec<&'v [T]> = items.chunks(BATCH).collect();
+    for chunk in chunks.into_iter().rev() {
+        if chunk.len() == 1 {
+            stack.push(Task::Op(single));
+            each(&chunk[0], stack);
+        } else {
+            stack.push(Task::Op(many));
+            for item in chunk.iter().rev() {
+                each(item, stack);
+            }
+            stack.push(Task::Op(MARK));
+        }
+    }
+}
+
+fn push_value<'v>(v: &'v Value, stack: &mut Vec<Task<'v>>) {
+    stack.push(Task::Value(v));
+}
+
+fn push_pair<'v>((k, v): &'v (Value, Value), stack: &mut Vec<Task<'v>>) {
+    stack.push(Task::Value(v));
+    stack.push(Task::Value(k));
+}
+
+fn value_tasks<'v>(
+    v: &'v Value,
+    out: &mut Out<'_>,
+    stack: &mut Vec<Task<'v>>,
+) -> Result<(), Error> {
+    let addr = shared_addr(v);
+    match v {
+        Value::None => out.none(),
+        Value::Bool(b) => out.bool(*b),
+        Value::Int(i) => out.int(*i),
+        Value::BigInt(b) => out.long(b.to_signed_le_bytes()),
+        Value::Float(f) => out.float(*f),
+        Value::Complex(c) => {
+            out.global("builtins", "complex")?;
+            out.float(c.re);
+            out.float(c.im);
+            out.buf.extend_from_slice(&[TUPLE2, REDUCE]);
+        }
+        Value::Str(s) => {
+            out.str(s)?;
+            if let Some(addr) = addr {
+                stack.push(Task::Memo(addr));
+            }
+        }
+        Value::Bytes(b) => {
+            out.bytes(b)?;
+            if let Some(addr) = addr {
+                stack.push(Task::Memo(addr));
+            }
+        }
+        Value::ByteArray(b) => out.bytearray(b)?,
+        Value::LegacyStr(b) => out.legacy_str(b)?,
+        Value::List(items) => {
+            out.op(EMPTY_LIST);
+            batched(stack, items, APPEND, APPENDS, push_value);
+            stack.extend(addr.map(Task::Memo));
+        }
+        Value::Tuple(items) => {
+            stack.extend(addr.map(Task::Memo));
+            match items.len() {
+                0 => stack.push(Task::Op(EMPTY_TUPLE)),
+                n @ 1..=3 => {
+                    stack.push(Task::Op(TUPLE1 + n as u8 - 1));
+                    for item in items.iter().rev() {
+                        stack.push(Task::Value(item));
+                    }
+                }
+                _ => {
+                    stack.push(Task::Op(TUPLE));
+                    for item in items.iter().rev() {
+                        stack.push(Task::Value(item));
+                    }
+                    stack.push(Task::Op(MARK));
+                }
+            }
+        }
+        Value::Dict(items) => {
+            out.op(EMPTY_DICT);
+            batched(stack, items, SETITEM, SETITEMS, push_pair);
+            stack.extend(addr.map(Task::Memo));
+        }
+        Value::OrderedDict(items) => {
+            out.global("collections", "OrderedDict")?;
+            out.buf.extend_from_slice(&[EMPTY_TUPLE, REDUCE]);
+            batched(stack, items, SETITEM, SETITEMS, push_pair);
+            stack.extend(addr.map(Task::Memo));
+        }
+        Value::Set(items) | Value::FrozenSet(items) if out.proto >= 4 => {
+            if matches!(v, Value::Set(_)) {
+                out.op(EMPTY_SET);
+                let chunks: Vec<&'v [Value]> = items.chunks(BATCH).collect();
+                for chunk in chunks.into_iter().rev() {
+                    stack.push(Task::Op(ADDITEMS));
+                    for item in chunk.iter().rev() {
+                        stack.push(Task::Value(item));
+                    }
+                    stack.push(Task::Op(MARK));
+                }
+                stack.extend(addr.map(Task::Memo));
+            } else {
+                stack.extend(addr.map(Task::Memo));
+                stack.push(Task::Op(FROZENSET));
+                for item in items.iter().rev() {
+                    stack.push(Task::Value(item));
+                }
+                stack.push(Task::Op(MARK));
+            }
+        }
+        Value::Set(items) | Value::FrozenSet(items) => {
+            let name = if matches!(v, Value::Set(_)) {
+                "set"
+            } else {
+                "frozenset"
+            };
+            out.global("builtins", name)?;
+            stack.extend(addr.map(Task::Memo));
+            stack.push(Task::Op(REDUCE));
+            stack.push(Task::Op(TUPLE1));
+            batched(stack, items, APPEND, APPENDS, push_value);
+            stack.push(Task::Op(EMPTY_LIST));
+        }
+        Value::Date(d) => {
+            out.global("datetime", "date")?;
+            out.bytes(&[(d.year() >> 8) as u8, d.year() as u8, d.month(), d.day()])?;
+            out.buf.extend_from_slice(&[TUPLE1, REDUCE]);
+        }
+        Value::Time(t) => {
+            out.global("datetime", "time")?;
+            let fold = if t.fold() && out.proto >= 4 { 0x80 } else { 0 };
+            let us = t.microsecond();
+            out.bytes(&[
+                t.hour() | fold,
+                t.minute(),
+                t.second(),
+                (us >> 16) as u8,
+                (us >> 8) as u8,
+                us as u8,
+            ])?;
+            stack.extend(addr.map(Task::Memo));
+            tz_tail(t.tzinfo(), stack);
+        }
+        Value::DateTime(dt) => {
+            out.global("datetime", "datetime")?;
+            let (d, t) = (dt.date(), dt.time());
+            let fold = if t.fold() && out.proto >= 4 { 0x80 } else { 0 };
+            let us = t.microsecond();
+            out.bytes(&[
+                (d.year() >> 8) as u8,
+                d.year() as u8,
+                d.month() | fold,
+                d.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                (us >> 16) as u8,
+                (us >> 8) as u8,
+                us as u8,
+            ])?;
+            stack.extend(addr.map(Task::Memo));
+            tz_tail(t.tzinfo(), stack);
+        }
+        Value::TimeDelta(td) => {
+            out.global("datetime", "timedelta")?;
+            out.int(td.days().into());
+            out.int(td.seconds().into());
+            out.int(td.microseconds().into());
+            out.buf.extend_from_slice(&[TUPLE3, REDUCE]);
+        }
+        Value::TimeZone(tz) => {
+            out.global("datetime", "timezone")?;
+            out.global("datetime", "timedelta")?;
+            let o = tz.offset();
+            out.int(o.days().into());
+            out.int(o.seconds().into());
+            out.int(o.microseconds().into());
+            out.buf.extend_from_slice(&[TUPLE3, REDUCE]);
+            match tz.name() {
+                Some(name) => {
+                    out.str(name)?;
+                    out.buf.extend_from_slice(&[TUPLE2, REDUCE]);
+                }
+                None => out.buf.extend_from_slice(&[TUPLE1, REDUCE]),
+            }
+        }
+        Value::Decimal(d) => {
+            out.global("decimal", "Decimal")?;
+            out.str(d)?;
+            out.buf.extend_from_slice(&[TUPLE1, REDUCE]);
+        }
+        Value::Uuid(u) => {
+            out.global("uuid", "UUID")?;
+            out.buf
+                .extend_from_slice(&[EMPTY_TUPLE, NEWOBJ, EMPTY_DICT]);
+            out.str("int")?;
+            let n = BigInt::from_u128(u128::from_be_bytes(*u));
+            out.long(n.to_signed_le_bytes());
+            out.buf.extend_from_slice(&[SETITEM, BUILD]);
+        }
+        Value::Global(g) => out.global(g.module(), g.name())?,
+        Value::Object(o) => object_tasks(o, addr, out, stack)?,
+    }
+    Ok(())
+}
+
+fn tz_tail<'v>(tz: Option<&'v Value>, stack: &mut Vec<Task<'v>>) {
+    // Tasks run in reverse push order: [tz] TUPLEn REDUCE.
+    stack.push(Task::Op(REDUCE));
+    match tz {
+        Some(tz) => {
+            stack.push(Task::Op(TUPLE2));
+            stack.push(Task::Value(tz));
+        }
+        None => stack.push(Task::Op(TUPLE1)),
+    }
+}
+
+fn object_tasks<'v>(
+    o: &'v Object,
+    addr: Option<usize>,
+    out: &mut Out<'_>,
+    stack: &mut Vec<Task<'v>>,
+) -> Result<(), Error> {
+    if o.kwargs().is_some() && out.proto < 4 {
+        return Err(Error::Unpicklable(
+            "an object built with keyword arguments (NEWOBJ_EX) needs protocol 4".into(),
+        ));
+    }
+    // Reverse order of: callable args [kwargs] REDUCE|NEWOBJ|NEWOBJ_EX memo items entries
+    // [state BUILD].
+    if let Some(state) = o.state() {
+        stack.push(Task::Build);
+        stack.push(Task::Value(state));
+    }
+    batched(stack, o.dict_items(), SETITEM, SETITEMS, push_pair);
+    batched(stack, o.list_items(), APPEND, APPENDS, push_value);
+    stack.extend(addr.map(Task::Memo));
+    match (o.kind(), o.kwargs()) {
+        (ObjectKind::New, Some(kwargs)) => {
+            stack.push(Task::Op(NEWOBJ_EX));
+            stack.push(Task::Value(kwargs));
+        }
+        (ObjectKind::New, None) => stack.push(Task::Op(NEWOBJ)),
+        _ => stack.push(Task::Op(REDUCE)),
+    }
+    stack.push(Task::Value(o.args()));
+    stack.push(Task::Value(o.callable()));
+    Ok(())
+}

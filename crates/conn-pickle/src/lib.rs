@@ -1,0 +1,101 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod de;
+mod decode;
+mod encode;
+mod error;
+mod int;
+mod limits;
+mod opcodes;
+mod repr;
+mod ser;
+mod serde_impl;
+mod value;
+
+use serde::{Deserialize, Serialize};
+
+pub use encode::Protocol;
+pub use error::{Error, Limit};
+pub use int::{BigInt, MAX_DECIMAL_DIGITS};
+pub use limits::Limits;
+pub use repr::{float_repr, str_repr};
+pub use value::{
+    Complex, Date, DateTime, Global, Nested, Object, ObjectKind, Shared, Time, TimeDelta, TimeZone,
+    Value,
+};
+
+/// Decodes one whole pickle (protocols 0–5) into a [`Value`], with the default [`Limits`].
+/// Nothing runs; shared parts stay shared.
+pub fn value_from_slice(bytes: &[u8]) -> Result<Value, Error> {
+    value_from_slice_with(bytes, &Limits::default())
+}
+
+/// [`value_from_slice`] with explicit limits.
+pub fn value_from_slice_with(bytes: &[u8], limits: &Limits) -> Result<Value, Error> {
+    let arena = decode::decode(bytes, limits)?;
+    Ok(decode::to_value(&arena))
+}
+
+/// Decodes one whole pickle straight into `T` through serde, with the default [`Limits`]
+/// (the type table in the crate docs says which Python values fit which Rust shapes).
+pub fn from_slice<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    from_slice_with(bytes, &Limits::default())
+}
+
+/// [`from_slice`] with explicit limits.
+pub fn from_slice_with<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+    limits: &Limits,
+) -> Result<T, Error> {
+    let arena = decode::decode(bytes, limits)?;
+    let walk = de::Walk::new(&arena, limits);
+    T::deserialize(de::De {
+        walk: &walk,
+        slot: arena.root,
+        root: true,
+    })
+}
+
+/// Appends the pickle of `value` (header to `STOP`) in protocol `proto` to `out`; on error
+/// `out` is left as it was.
+pub fn to_writer<T: Serialize + ?Sized>(
+    value: &T,
+    proto: Protocol,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let start = out.len();
+    let mut w = encode::Out::new(out, proto);
+    let result = value.serialize(&mut ser::Ser { out: &mut w });
+    match result {
+        Ok(()) => {
+            w.finish();
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// The pickle of `value` in protocol `proto`.
+pub fn to_vec<T: Serialize + ?Sized>(value: &T, proto: Protocol) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    to_writer(value, proto, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the pickle of a [`Value`] to `out`: exactly what it holds, each shared part written
+/// once and fetched from the memo afterwards. Iterative; on error `out` is left as it was.
+pub fn value_to_writer(value: &Value, proto: Protocol, out: &mut Vec<u8>) -> Result<(), Error> {
+    encode::encode_value(value, proto, out)
+}
+
+/// The pickle of a [`Value`].
+pub fn value_to_vec(value: &Value, proto: Protocol) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    value_to_writer(value, proto, &mut out)?;
+    Ok(out)
+}

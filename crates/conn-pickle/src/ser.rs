@@ -1,0 +1,335 @@
+//! serde `Serializer` writing pickle opcodes directly (no intermediate tree). The type table in
+//! the crate docs says what Python sees for each Rust shape.
+
+use serde::ser::{self, Serialize};
+
+use crate::encode::{Out, write_value};
+use crate::error::Error;
+use crate::int::BigInt;
+use crate::opcodes::*;
+use crate::serde_impl::{VALUE_TOKEN, take_handed};
+
+pub(crate) struct Ser<'o, 'b> {
+    pub(crate) out: &'o mut Out<'b>,
+}
+
+/// How a compound value ends.
+enum End {
+    /// `APPENDS` / `SETITEMS` after a `MARK`, or nothing when empty.
+    Batch { marked: bool, op: u8 },
+    /// A tuple of this many items.
+    Tuple(usize),
+}
+
+pub(crate) struct Compound<'s, 'o, 'b> {
+    ser: &'s mut Ser<'o, 'b>,
+    end: End,
+    /// Close a variant's dict with `SETITEM` afterwards.
+    variant: bool,
+}
+
+impl Compound<'_, '_, '_> {
+    fn finish(self) -> Result<(), Error> {
+        let out = &mut *self.ser.out;
+        match self.end {
+            End::Batch { marked: true, op } => out.op(op),
+            End::Batch { marked: false, .. } => {}
+            End::Tuple(0) => out.op(EMPTY_TUPLE),
+            End::Tuple(n @ 1..=3) => out.op(TUPLE1 + n as u8 - 1),
+            End::Tuple(_) => out.op(TUPLE),
+        }
+        if self.variant {
+            out.op(SETITEM);
+        }
+        Ok(())
+    }
+}
+
+impl<'s, 'o, 'b> Ser<'o, 'b> {
+    fn batch(
+        &'s mut self,
+        empty: u8,
+        len: Option<usize>,
+        op: u8,
+        variant: bool,
+    ) -> Compound<'s, 'o, 'b> {
+        self.out.op(empty);
+        let marked = len != Some(0);
+        if marked {
+            self.out.op(MARK);
+        }
+        Compound {
+            ser: self,
+            end: End::Batch { marked, op },
+            variant,
+        }
+    }
+
+    fn tuple(&'s mut self, len: usize, variant: bool) -> Compound<'s, 'o, 'b> {
+        if len > 3 {
+            self.out.op(MARK);
+        }
+        Compound {
+            ser: self,
+            end: End::Tuple(len),
+            variant,
+        }
+    }
+
+    fn open_variant(&mut self, variant: &str) -> Result<(), Error> {
+        self.out.op(EMPTY_DICT);
+        self.out.str(variant)
+    }
+}
+
+impl<'s, 'o, 'b> ser::Serializer for &'s mut Ser<'o, 'b> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'s, 'o, 'b>;
+    type SerializeTuple = Compound<'s, 'o, 'b>;
+    type SerializeTupleStruct = Compound<'s, 'o, 'b>;
+    type SerializeTupleVariant = Compound<'s, 'o, 'b>;
+    type SerializeMap = Compound<'s, 'o, 'b>;
+    type SerializeStruct = Compound<'s, 'o, 'b>;
+    type SerializeStructVariant = Compound<'s, 'o, 'b>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.out.bool(v);
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        self.out.int(v);
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        match i64::try_from(v) {
+            Ok(v) => self.out.int(v),
+            Err(_) => self.out.long(BigInt::from_i128(v).to_signed_le_bytes()),
+        }
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.serialize_u128(v.into())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        match i64::try_from(v) {
+            Ok(v) => self.out.int(v),
+            Err(_) => self.out.long(BigInt::from_u128(v).to_signed_le_bytes()),
+        }
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        self.serialize_f64(v.into())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        self.out.float(v);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.out.str(v.encode_utf8(&mut [0u8; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.out.str(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        self.out.bytes(v)
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.out.none();
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.out.none();
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.out.none();
+        Ok(())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.out.str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        if name == VALUE_TOKEN {
+            if let Some(v) = take_handed() {
+                return write_value(self.out, &v);
+            }
+        }
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.open_variant(variant)?;
+        value.serialize(&mut *self)?;
+        self.out.op(SETITEM);
+        Ok(())
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Ok(self.batch(EMPTY_LIST, len, APPENDS, false))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Error> {
+        Ok(self.tuple(len, false))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Ok(self.tuple(len, false))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        self.open_variant(variant)?;
+        Ok(self.tuple(len, true))
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Ok(self.batch(EMPTY_DICT, len, SETITEMS, false))
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStruct, Error> {
+        Ok(self.batch(EMPTY_DICT, Some(len), SETITEMS, false))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        self.open_variant(variant)?;
+        Ok(self.batch(EMPTY_DICT, Some(len), SETITEMS, true))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        key.serialize(&mut *self.ser)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.ser.out.str(key)?;
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.ser.out.str(key)?;
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
