@@ -114,7 +114,7 @@ fn rust_server_rust_client() {
     let out = rust_client(port);
     assert_eq!(
         out,
-        "[2.25, None, 'junk', 'float']\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n"
+        "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n"
     );
     let rest = output(server, "seed_server");
     assert!(
@@ -127,7 +127,7 @@ fn rust_server_rust_client() {
 fn rust_server_python_client() {
     for py in interpreters() {
         if !py.at_least(3, 0) {
-            // seed_server pickles with the default protocol 3, which Python 2 cannot read;
+            // seed_server pickles with the default protocol 4, which Python 2 cannot read;
             // cpython_connection covers Python 2 with PickleProtocol::V2.
             eprintln!("skipped for {py}: pickle protocol 3");
             continue;
@@ -139,7 +139,7 @@ fn rust_server_python_client() {
         assert_eq!(
             lines,
             [
-                "[2.25, None, 'junk', 'float']",
+                "[2.25, None, 'junk', <class 'float'>]",
                 "b'hello'",
                 "8",
                 "array('i', [42, 1729, 0, 0, 0])"
@@ -157,9 +157,10 @@ fn python_server_rust_client() {
         let (server, first) = python_server(&py, port);
         assert_eq!(first.trim(), "listening", "{py}");
         let out = rust_client(port);
-        // The class `float` arrives as an inert None.
+        // The class `float` arrives as an inert global and prints as Python prints it.
         assert_eq!(
-            out, "[2.25, None, 'junk', None]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
+            out,
+            "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
             "{py}"
         );
         let rest = output(server, "seed_server.py");

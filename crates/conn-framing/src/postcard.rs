@@ -25,7 +25,22 @@ impl Codec for Postcard {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        postcard::from_bytes(bytes).map_err(|e| CodecError::new(Self::NAME, CodecOp::Decode, e))
+        // `postcard::from_bytes` ignores bytes left over, so a value of another type can decode
+        // "successfully" (3.5f64 as u64 gives 0): the whole message must be the value.
+        let (value, rest) = postcard::take_from_bytes(bytes)
+            .map_err(|e| CodecError::new(Self::NAME, CodecOp::Decode, e))?;
+        if !rest.is_empty() {
+            return Err(CodecError::new(
+                Self::NAME,
+                CodecOp::Decode,
+                format!(
+                    "{} of {} bytes left over: the message holds another type",
+                    rest.len(),
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(value)
     }
 }
 
@@ -54,6 +69,18 @@ mod tests {
         assert_eq!(&out[..2], &[9, 9]);
         let back: Sample = Postcard.decode(&out[2..]).unwrap();
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn leftover_bytes_are_a_wrong_type() {
+        let float = Postcard.encode(&3.5f64).unwrap();
+        assert_eq!(
+            Postcard.decode::<u64>(&float).unwrap_err().op(),
+            CodecOp::Decode
+        );
+        let pair = Postcard.encode(&(1u8, 2u8)).unwrap();
+        assert!(Postcard.decode::<u8>(&pair).is_err());
+        assert_eq!(Postcard.decode::<(u8, u8)>(&pair).unwrap(), (1, 2));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo run -p conn --example seed_client [ADDRESS]`.
 
-use conn::{Client, PyValue};
+use conn::Client;
 
 fn main() -> Result<(), conn::Error> {
     let address = std::env::args()
@@ -14,7 +14,8 @@ fn main() -> Result<(), conn::Error> {
     let mut conn = Client::new(address.as_str())
         .authkey("secret password")
         .open()?;
-    println!("{}", repr(&conn.recv_value()?));
+    // `Display` of a value is Python's repr.
+    println!("{}", conn.recv_value()?);
     println!("{}", bytes_repr(&conn.recv_bytes()?));
     let mut buf = [0u8; 5 * 4];
     let n = conn.recv_bytes_into(&mut buf)?;
@@ -25,24 +26,6 @@ fn main() -> Result<(), conn::Error> {
         .collect();
     println!("array('i', [{}])", arr.join(", "));
     conn.close()
-}
-
-/// A Python-style repr of a received value (a class reference arrives as `None`).
-fn repr(value: &PyValue) -> String {
-    let join = |items: &[PyValue]| items.iter().map(repr).collect::<Vec<_>>().join(", ");
-    match value {
-        PyValue::None => "None".into(),
-        PyValue::Bool(b) => if *b { "True" } else { "False" }.into(),
-        PyValue::I64(i) => i.to_string(),
-        PyValue::Int(i) => i.to_string(),
-        PyValue::F64(f) => format!("{f:?}"),
-        PyValue::Bytes(b) => bytes_repr(b),
-        PyValue::String(s) => format!("{s:?}").replace('"', "'"),
-        PyValue::List(items) => format!("[{}]", join(items)),
-        PyValue::Tuple(items) if items.len() == 1 => format!("({},)", join(items)),
-        PyValue::Tuple(items) => format!("({})", join(items)),
-        other => format!("{other:?}"),
-    }
 }
 
 fn bytes_repr(bytes: &[u8]) -> String {

@@ -21,13 +21,13 @@ fn main() -> Result<(), conn::Error> {
         Some(peer) => println!("connection accepted from {peer}"),
         None => println!("connection accepted"),
     }
-    // Python's seed sends [2.25, None, 'junk', float]; a class reference is code, which a Rust
-    // pickler does not write, so the last item is the name instead.
-    conn.send_value(&PyValue::List(vec![
-        PyValue::F64(2.25),
+    // Python's seed sends [2.25, None, 'junk', float]: the class `float` is a global
+    // reference, which a Python receiver looks up and conn keeps inert.
+    conn.send_value(&PyValue::list(vec![
+        PyValue::Float(2.25),
         PyValue::None,
-        PyValue::String("junk".into()),
-        PyValue::String("float".into()),
+        PyValue::str("junk"),
+        PyValue::global("builtins", "float"),
     ]))?;
     conn.send_bytes(b"hello")?;
     let ints: Vec<u8> = [42i32, 1729].iter().flat_map(|i| i.to_ne_bytes()).collect();

@@ -127,8 +127,7 @@ impl Sender<Pickle> {
 }
 
 impl Receiver<Pickle> {
-    /// Receives any Python value as a dynamic [`PyValue`], ints of any size included
-    /// (`recv::<PyValue>()` limits ints to 64 bits).
+    /// Receives any Python value as a dynamic [`PyValue`] (the same as `recv::<PyValue>()`).
     pub fn recv_value(&mut self) -> Result<PyValue> {
         let message = self.recv_bytes()?;
         Ok(self.codec.decode_value(&message)?)

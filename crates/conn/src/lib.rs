@@ -16,6 +16,8 @@ pub use conn_address as address;
 pub use conn_auth as auth;
 /// The framing layer (`conn-framing`): headers, decoder, codecs.
 pub use conn_framing as framing;
+/// The pickle layer (`conn-pickle`): Python values, decoding limits, serde for pickles.
+pub use conn_pickle as pickle;
 /// The transport layer (`conn-transport`): streams, listeners, readiness.
 pub use conn_transport as transport;
 
@@ -24,8 +26,8 @@ pub use conn_address::{Address, Family, arbitrary_address, default_family, famil
 pub use conn_auth::{AuthKey, Digest, Policy, answer_challenge, deliver_challenge};
 #[cfg(feature = "postcard")]
 pub use conn_framing::Postcard;
-pub use conn_framing::pickle::Value as PyValue;
 pub use conn_framing::{Codec, Pickle, PickleProtocol};
+pub use conn_pickle::Value as PyValue;
 pub use connection::{Connection, Receiver, Sender};
 pub use error::{Error, Result};
 pub use into_address::IntoAddress;

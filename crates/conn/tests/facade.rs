@@ -210,7 +210,7 @@ fn pickle_objects_decode_dynamically() {
     let v: PyValue = b.recv().unwrap();
     assert_eq!(
         v,
-        PyValue::List(vec![PyValue::I64(1), PyValue::I64(2), PyValue::I64(3)])
+        PyValue::list(vec![PyValue::Int(1), PyValue::Int(2), PyValue::Int(3)])
     );
     // A message that does not decode is consumed; the connection stays usable.
     a.send_bytes(b"not a pickle").unwrap();
