@@ -5,6 +5,7 @@
 //!
 //! Dropping, comparing and printing never recurse on nesting.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -735,14 +736,41 @@ impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
         let mut stack: Vec<(&Value, &Value)> = vec![(self, other)];
         let mut pairs: Vec<(&Value, &Value)> = Vec::new();
+        // Pairs of shared containers already being compared: any difference anywhere makes the
+        // whole answer false, so each pair needs comparing once (a DAG costs its size, not the
+        // size of its expansion).
+        let mut seen: HashSet<(usize, usize)> = HashSet::new();
         while let Some((a, b)) = stack.pop() {
             pairs.clear();
+            if let Some(pair) = shared_pair(a, b) {
+                if !seen.insert(pair) {
+                    continue;
+                }
+            }
             if !shallow_eq(a, b, &mut pairs) {
                 return false;
             }
             stack.extend(pairs.drain(..));
         }
         true
+    }
+}
+
+/// The addresses of two containers of the same kind when either is shared.
+fn shared_pair(a: &Value, b: &Value) -> Option<(usize, usize)> {
+    fn pair<T: Nested>(x: &Shared<T>, y: &Shared<T>) -> Option<(usize, usize)> {
+        (Arc::strong_count(&x.0) > 1 || Arc::strong_count(&y.0) > 1).then(|| (x.addr(), y.addr()))
+    }
+    match (a, b) {
+        (Value::List(x), Value::List(y))
+        | (Value::Tuple(x), Value::Tuple(y))
+        | (Value::Set(x), Value::Set(y))
+        | (Value::FrozenSet(x), Value::FrozenSet(y)) => pair(x, y),
+        (Value::Dict(x), Value::Dict(y)) | (Value::OrderedDict(x), Value::OrderedDict(y)) => {
+            pair(x, y)
+        }
+        (Value::Object(x), Value::Object(y)) => pair(x, y),
+        _ => None,
     }
 }
 
