@@ -1,5 +1,6 @@
 //! Helpers for conn's integration tests: finding real CPython interpreters, running a Python
-//! peer with bounded time, and a framed message channel over a socket.
+//! peer with bounded time, running the examples, and a framed message channel over a socket.
 
+pub mod examples;
 pub mod framed;
 pub mod python;

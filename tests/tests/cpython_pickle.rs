@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::Duration;
 
-use conn::pickle::{self, Protocol, Value};
+use conn::pickle::{self, Date, Protocol, Value};
 use conn_tests::python::{Python, interpreters};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
@@ -293,7 +293,7 @@ fn table() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
             "value_in_struct",
             p(&BTreeMap::from([(
                 "when",
-                Value::Date(conn::pickle::Date::new(2024, 5, 6).unwrap()),
+                Value::Date(Date::new(2024, 5, 6).unwrap()),
             )])),
             "builtins.dict",
             "{'when': datetime.date(2024, 5, 6)}",

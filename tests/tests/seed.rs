@@ -7,59 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use conn_tests::examples::{example, free_port, output};
 use conn_tests::python::{Python, interpreters};
-
-const STEP: Duration = Duration::from_secs(60);
-
-/// `target/<profile>/examples/NAME`, next to this test's own `deps/` directory.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --workspace`, which builds the examples",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs `cmd` to completion within `STEP`, returning stdout; fails the test otherwise.
-fn output(mut child: Child, what: &str) -> String {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            assert!(status.success(), "{what} failed: {status}\n{out}\n{err}");
-            return out;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish within {STEP:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn spawn(cmd: &mut Command) -> Child {
     cmd.stdin(Stdio::null())
@@ -129,7 +80,7 @@ fn rust_server_python_client() {
         if !py.at_least(3, 0) {
             // seed_server pickles with the default protocol 4, which Python 2 cannot read;
             // cpython_connection covers Python 2 with PickleProtocol::V2.
-            eprintln!("skipped for {py}: pickle protocol 3");
+            eprintln!("skipped for {py}: pickle protocol 4");
             continue;
         }
         let port = free_port();
