@@ -3,6 +3,8 @@
 //! - `ci`: every check CI runs, in order, each timed; the first failure stops it with a non-zero
 //!   exit: fmt, clippy (`-D warnings`), feature combinations, tests, docs (`-D warnings`),
 //!   cargo-deny (`bans licenses sources`, offline after `cargo fetch`; installed if missing).
+//! - `fuzz [SECONDS]`: the pickle decoder under libFuzzer (cargo-fuzz, nightly) for SECONDS
+//!   (default 60), from the committed seeds; prints executions and peak RSS; a crash fails it.
 //! - `bench [--quick] [--only WORKLOAD]`: conn against a raw-socket floor and CPython on the same workloads; a
 //!   table of ratios, the targets met or missed, every run under `bench-results/`.
 
@@ -127,8 +129,74 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
+/// Installs cargo-fuzz if `cargo +nightly fuzz` is not available.
+fn ensure_cargo_fuzz() -> Result<(), String> {
+    let present = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask: cargo-fuzz is missing; installing it (a few minutes, once)");
+    run(&mut cargo(&["install", "--locked", "cargo-fuzz"]))
+}
+
+/// Runs the pickle decoder fuzz target for `seconds`, reporting executions and peak RSS.
+fn fuzz(seconds: u64) -> Result<(), String> {
+    ensure_cargo_fuzz()?;
+    let root = workspace_root();
+    // New inputs go to a scratch corpus under target/; the committed seeds stay as they are.
+    let scratch = root.join("target/fuzz-corpus/pickle_decode");
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let seeds = root.join("fuzz/seeds/pickle_decode");
+    let started = Instant::now();
+    let output = Command::new("cargo")
+        .current_dir(&root)
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "--fuzz-dir",
+            "fuzz",
+            "pickle_decode",
+        ])
+        .arg(&scratch)
+        .arg(&seeds)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .args(["-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1"])
+        .stdout(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+    let log = String::from_utf8_lossy(&output.stderr);
+    let stat = |name: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "?".into())
+    };
+    if !output.status.success() {
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "fuzzing failed ({}); the crashing input is under fuzz/artifacts/pickle_decode/: \
+             copy it to fuzz/regressions/pickle_decode/ so conn-pickle's tests keep it\n{}",
+            output.status,
+            tail.join("\n")
+        ));
+    }
+    eprintln!(
+        "==> fuzz pickle_decode: {} executions in {:.0}s (including the build), peak RSS {} MB",
+        stat("stat::number_of_executed_units:"),
+        started.elapsed().as_secs_f64(),
+        stat("stat::peak_rss_mb:")
+    );
+    Ok(())
+}
+
 fn usage() -> String {
-    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
+    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  fuzz [SECONDS]   fuzz the pickle decoder (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
 }
 
 /// The workspace root: xtask's manifest directory's parent.
@@ -141,6 +209,11 @@ fn main() -> ExitCode {
     let task = env::args().nth(1);
     let result = match task.as_deref() {
         Some("ci") => ci(),
+        Some("fuzz") => match env::args().nth(2).map(|s| s.parse::<u64>()) {
+            None => fuzz(60),
+            Some(Ok(seconds)) => fuzz(seconds),
+            Some(Err(_)) => Err(usage()),
+        },
         Some("bench") => {
             let args: Vec<String> = env::args().skip(2).collect();
             let quick = args.iter().any(|a| a == "--quick");

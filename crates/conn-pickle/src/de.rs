@@ -448,7 +448,7 @@ fn iso_text(v: &Value) -> String {
     }
 }
 
-fn offset_text(us: i64) -> String {
+fn offset_text(us: i128) -> String {
     let sign = if us < 0 { '-' } else { '+' };
     let us = us.unsigned_abs();
     let (h, rest) = (us / 3_600_000_000, us % 3_600_000_000);

@@ -383,10 +383,10 @@ impl TimeDelta {
     pub fn microseconds(&self) -> i32 {
         self.microseconds
     }
-    /// The whole span in microseconds.
-    pub fn total_microseconds(&self) -> i64 {
-        (i64::from(self.days) * 86_400 + i64::from(self.seconds)) * 1_000_000
-            + i64::from(self.microseconds)
+    /// The whole span in microseconds (up to about 8.6e19: beyond `i64`).
+    pub fn total_microseconds(&self) -> i128 {
+        (i128::from(self.days) * 86_400 + i128::from(self.seconds)) * 1_000_000
+            + i128::from(self.microseconds)
     }
 }
 
