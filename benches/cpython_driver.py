@@ -3,8 +3,10 @@
 #
 #   python cpython_driver.py measure WORKLOAD TRANSPORT SIZE COUNT
 #   python cpython_driver.py peer    WORKLOAD TRANSPORT SIZE COUNT [ADDRESS]
+#   python cpython_driver.py dump    CORPUS      (hex of pickle.dumps(corpus, 4), for conn-bench)
 #
-# WORKLOAD: pingpong, stream, objects, handshake, wait, rss; TRANSPORT: pipe, unix, tcp.
+# WORKLOAD: pingpong, stream, objects, handshake, wait, rss, codec; TRANSPORT: pipe, unix, tcp
+# (codec: decode or encode, in one process; SIZE names the corpus, see CORPORA).
 import json
 import os
 import socket
@@ -20,6 +22,37 @@ KEY = b'secret password'
 def sample():
     return {'floats': [i * 0.5 for i in range(1000)], 'name': 'benchmark sample',
             'tags': [1, 2, 3, 4, 5]}
+
+
+def corpus(n):
+    """The codec corpora, by number: the sample, 10**5 ints, a dict of 10**4 short strings,
+    10**3 datetimes (conn-bench builds the same values in Rust)."""
+    import datetime
+    if n == 0:
+        return sample()
+    if n == 1:
+        return list(range(100000))
+    if n == 2:
+        return dict(('k%d' % i, 'v%d' % i) for i in range(10000))
+    start = datetime.datetime(2024, 1, 1)
+    return [start + datetime.timedelta(seconds=i) for i in range(1000)]
+
+
+def measure_codec(direction, n, count):
+    import pickle
+    obj = corpus(n)
+    data = pickle.dumps(obj, 4)
+    if direction == 'decode':
+        op = lambda: pickle.loads(data)  # noqa: E731
+    else:
+        op = lambda: pickle.dumps(obj, 4)  # noqa: E731
+    for _ in range(min(WARMUP, count)):
+        op()
+    t = time.perf_counter()
+    for _ in range(count):
+        op()
+    s = time.perf_counter() - t
+    report('codec', direction, n, count, s, s * 1e6 / count, 'us/op')
 
 
 def report(workload, transport, size, count, seconds, value, unit):
@@ -77,6 +110,8 @@ def peer_link(workload, transport, address):
 
 
 def measure(workload, transport, size, count, argv):
+    if workload == 'codec':
+        return measure_codec(transport, size, count)
     if workload == 'wait':
         return measure_wait(transport, size, count)
     if workload == 'handshake':
@@ -185,6 +220,11 @@ def peer(workload, transport, size, count, address):
 
 
 def main():
+    if sys.argv[1] == 'dump':
+        import binascii
+        import pickle
+        print(binascii.hexlify(pickle.dumps(corpus(int(sys.argv[2])), 4)).decode('ascii'))
+        return
     role, workload, transport = sys.argv[1], sys.argv[2], sys.argv[3]
     size, count = int(sys.argv[4]), int(sys.argv[5])
     if role == 'measure':

@@ -14,6 +14,8 @@
 //!   messages, MiB/s), `objects` (round trips of [`Sample`]), `handshake` (authenticated
 //!   connections, µs each), `wait` / `waitset` (one call over SIZE connections with one ready, µs;
 //!   in one process), `rss` (peak resident MiB of a process receiving one SIZE-byte message).
+//! - `codec` (one process): TRANSPORT is `decode` or `encode`, SIZE a corpus (0 the sample,
+//!   1 10^5 ints, 2 a dict of 10^4 short strings, 3 10^3 datetimes), µs per call.
 //! - TRANSPORT: `pipe` (socketpair, or an OS pipe for `stream` and `rss`), `unix`, `tcp`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark aborts on any failure
@@ -244,8 +246,112 @@ fn report(args: &Args, seconds: f64, value: f64, unit: &str) {
     );
 }
 
+/// The codec corpora (`cpython_driver.py` builds the same): 0 the sample, 1 10^5 ints, 2 a dict
+/// of 10^4 short strings, 3 10^3 datetimes.
+fn python_pickle(corpus: usize) -> Vec<u8> {
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/cpython_driver.py");
+    let out = Command::new("python3")
+        .args([driver, "dump", &corpus.to_string()])
+        .output()
+        .expect("python3 for the corpus pickle");
+    assert!(out.status.success(), "cpython_driver.py dump failed");
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let hex = hex.trim();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn datetimes() -> conn::PyValue {
+    use conn::pickle::{Date, DateTime, Time, Value};
+    Value::list(
+        (0..1000u32)
+            .map(|i| {
+                let t =
+                    Time::new((i / 3600) as u8, (i / 60 % 60) as u8, (i % 60) as u8, 0).unwrap();
+                Value::DateTime(DateTime::new(Date::new(2024, 1, 1).unwrap(), t).into())
+            })
+            .collect(),
+    )
+}
+
+/// Times `op` `count` times after a warm-up; µs per call.
+fn time_op(count: usize, mut op: impl FnMut()) -> (f64, f64) {
+    for _ in 0..WARMUP.min(count) {
+        op();
+    }
+    let t = Instant::now();
+    for _ in 0..count {
+        op();
+    }
+    let s = t.elapsed().as_secs_f64();
+    (s, s * 1e6 / count as f64)
+}
+
+/// `codec decode|encode CORPUS`: conn's pickle codec in one process, on the bytes CPython
+/// writes for the corpus (decode) or on the same values in Rust (encode).
+fn measure_codec(args: &Args) {
+    use std::collections::HashMap;
+    use std::hint::black_box;
+    let codec = Pickle::new();
+    let bytes = python_pickle(args.size);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    let (s, us) = match (args.transport.as_str(), args.size) {
+        ("decode", 0) => time_op(args.count, || {
+            black_box(codec.decode::<Sample>(black_box(&bytes)).unwrap());
+        }),
+        ("decode", 1) => time_op(args.count, || {
+            black_box(codec.decode::<Vec<i64>>(black_box(&bytes)).unwrap());
+        }),
+        ("decode", 2) => time_op(args.count, || {
+            black_box(
+                codec
+                    .decode::<HashMap<String, String>>(black_box(&bytes))
+                    .unwrap(),
+            );
+        }),
+        ("decode", 3) => time_op(args.count, || {
+            black_box(codec.decode_value(black_box(&bytes)).unwrap());
+        }),
+        ("encode", 0) => {
+            let v = Sample::new();
+            time_op(args.count, || {
+                out.clear();
+                codec.encode_into(black_box(&v), &mut out).unwrap();
+            })
+        }
+        ("encode", 1) => {
+            let v: Vec<i64> = (0..100_000).collect();
+            time_op(args.count, || {
+                out.clear();
+                codec.encode_into(black_box(&v), &mut out).unwrap();
+            })
+        }
+        ("encode", 2) => {
+            let v: HashMap<String, String> = (0..10_000)
+                .map(|i| (format!("k{i}"), format!("v{i}")))
+                .collect();
+            time_op(args.count, || {
+                out.clear();
+                codec.encode_into(black_box(&v), &mut out).unwrap();
+            })
+        }
+        ("encode", 3) => {
+            let v = datetimes();
+            time_op(args.count, || {
+                out.clear();
+                codec.encode_value(black_box(&v), &mut out).unwrap();
+            })
+        }
+        (d, c) => panic!("codec {d} {c}?"),
+    };
+    report(args, s, us, "us/op");
+}
+
 fn measure(args: &Args) {
     match args.workload.as_str() {
+        "codec" => return measure_codec(args),
         "wait" | "waitset" => return measure_wait(args),
         "handshake" => return measure_handshake(args),
         _ => {}

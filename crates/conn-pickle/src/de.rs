@@ -276,16 +276,24 @@ impl<'de> de::Deserializer<'de> for De<'_, '_, 'de> {
                 }
             }
             Node::List(items) | Node::Tuple(items) | Node::Set(items) | Node::FrozenSet(items) => {
-                visitor.visit_seq(Seq {
+                let mut seq = Seq {
                     walk,
                     items: items.iter(),
-                })
+                };
+                let v = visitor.visit_seq(&mut seq)?;
+                left_over(seq.items.len(), items.len())?;
+                Ok(v)
             }
-            Node::Dict(items) | Node::OrderedDict(items) => visitor.visit_map(Map {
-                walk,
-                items: items.iter(),
-                value: None,
-            }),
+            Node::Dict(items) | Node::OrderedDict(items) => {
+                let mut map = Map {
+                    walk,
+                    items: items.iter(),
+                    value: None,
+                };
+                let v = visitor.visit_map(&mut map)?;
+                left_over(map.items.len(), items.len())?;
+                Ok(v)
+            }
             Node::Complex(c) => visitor.visit_seq(de::value::SeqDeserializer::<_, Error>::new(
                 [c.re, c.im].into_iter(),
             )),
@@ -412,6 +420,18 @@ impl<'de> de::Deserializer<'de> for De<'_, '_, 'de> {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct identifier
     }
+}
+
+/// A Rust type that took fewer items than the container holds (a 3-item list into a pair):
+/// an error, never a silent cut.
+fn left_over(remaining: usize, len: usize) -> Result<(), Error> {
+    if remaining == 0 {
+        return Ok(());
+    }
+    Err(Error::Custom(format!(
+        "invalid length {len}, expected {} items",
+        len - remaining
+    )))
 }
 
 /// `isoformat()` text of a date, time or datetime; `str()` of a timezone.

@@ -12,6 +12,7 @@ mod opcodes;
 mod repr;
 mod ser;
 mod serde_impl;
+mod stream;
 mod value;
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,11 @@ pub fn from_slice_with<'de, T: Deserialize<'de>>(
     bytes: &'de [u8],
     limits: &Limits,
 ) -> Result<T, Error> {
+    // Most typed messages stream straight into `T`; anything else (or any error, so that it is
+    // reported the one way) goes to the machine.
+    if let Ok(value) = stream::from_slice(bytes, limits) {
+        return Ok(value);
+    }
     let arena = decode::decode(bytes, limits)?;
     let walk = de::Walk::new(&arena, limits);
     T::deserialize(de::De {

@@ -1,0 +1,836 @@
+//! The streaming deserializer: reads opcodes straight into the Rust type asked for, with no
+//! stack of values and no tree, for the pickles typed `recv` meets most (CPython's output for
+//! dicts, lists, sets, strings, bytes, ints and floats; `PUT`/`GET` of scalars and text).
+//!
+//! It is an accelerator, not a second unpickler: whenever the input needs the full machine (a
+//! tuple whose items precede its opcode, a `GET` of a container, a global, a call, protocol 0
+//! text opcodes…) it stops with [`Bail`], and [`from_slice_with`](crate::from_slice_with)
+//! decodes the message again with the arena machine, which is the implementation of record.
+//! Limits hold here too: nesting is counted, every claimed length is checked against the bytes
+//! present, and text fetched from the memo counts against the expansion limit.
+
+use serde::de::{self, DeserializeSeed, Visitor};
+
+use crate::limits::Limits;
+use crate::opcodes::*;
+
+/// Why the streaming path gave up: the machine must decide (or report the error).
+#[derive(Debug)]
+pub(crate) struct Bail;
+
+/// The streaming deserializer's only error: give up. Zero-sized, so results stay in registers;
+/// errors of the Rust type's own `Deserialize` bail too, and the machine reports them.
+#[derive(Debug)]
+pub(crate) struct StreamError;
+
+#[allow(non_upper_case_globals)]
+impl StreamError {
+    const Bail: Self = Self;
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("needs the full unpickler")
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+impl de::Error for StreamError {
+    fn custom<T: std::fmt::Display>(_msg: T) -> Self {
+        Self
+    }
+}
+
+type R<T> = Result<T, StreamError>;
+
+#[derive(Clone, Copy)]
+enum Memo {
+    Int(i64),
+    Float(f64),
+    Str(usize, usize),
+    Bytes(usize, usize),
+    /// A container or anything the stream cannot replay.
+    Other,
+}
+
+pub(crate) struct Stream<'de> {
+    input: &'de [u8],
+    pos: usize,
+    memo: Vec<Memo>,
+    /// What the last value read was, for `PUT` / `MEMOIZE` right after it.
+    last: Memo,
+    depth: u32,
+    max_depth: u32,
+    /// Budget for text replayed from the memo (bytes), from `max_expanded`.
+    replay_budget: u64,
+}
+
+/// Decodes `input` into `T` by streaming, or bails.
+pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
+    input: &'de [u8],
+    limits: &Limits,
+) -> Result<T, Bail> {
+    let mut s = Stream {
+        input,
+        pos: 0,
+        memo: Vec::new(),
+        last: Memo::Other,
+        depth: 0,
+        max_depth: limits.max_depth,
+        replay_budget: limits.max_expanded.saturating_mul(16),
+    };
+    s.skip_header().map_err(|_| Bail)?;
+    let value = T::deserialize(&mut s).map_err(|_| Bail)?;
+    s.skip_memo_ops().map_err(|_| Bail)?;
+    if s.input.get(s.pos) == Some(&STOP) && s.pos + 1 == s.input.len() {
+        Ok(value)
+    } else {
+        Err(Bail)
+    }
+}
+
+/// Where a value starts: the opcodes the stream understands at a value position.
+enum Head<'de> {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'de str),
+    Bytes(&'de [u8]),
+    List,
+    Dict,
+    Set,
+    /// `MARK`: a tuple, list, dict or frozenset closed by its opcode after the items.
+    Mark,
+    EmptyTuple,
+}
+
+impl<'de> Stream<'de> {
+    #[inline(always)]
+    fn peek(&self) -> R<u8> {
+        self.input.get(self.pos).copied().ok_or(StreamError::Bail)
+    }
+
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> R<&'de [u8]> {
+        let end = self.pos.checked_add(n).ok_or(StreamError::Bail)?;
+        let b = self.input.get(self.pos..end).ok_or(StreamError::Bail)?;
+        self.pos = end;
+        Ok(b)
+    }
+
+    #[inline(always)]
+    fn arr<const N: usize>(&mut self) -> R<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn skip_header(&mut self) -> R<()> {
+        if self.peek()? == PROTO {
+            let v = self.arr::<2>()?[1];
+            if v > 5 {
+                return Err(StreamError::Bail);
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips `FRAME`s and records `PUT` / `MEMOIZE` of the last value.
+    #[inline(always)]
+    fn skip_memo_ops(&mut self) -> R<()> {
+        match self.input.get(self.pos) {
+            Some(&(FRAME | MEMOIZE | BINPUT | LONG_BINPUT)) => self.memo_ops(),
+            _ => Ok(()),
+        }
+    }
+
+    #[inline(never)]
+    fn memo_ops(&mut self) -> R<()> {
+        loop {
+            match self.input.get(self.pos).copied() {
+                Some(FRAME) => {
+                    self.pos += 1;
+                    let n = u64::from_le_bytes(self.arr()?);
+                    if n > (self.input.len() - self.pos) as u64 {
+                        return Err(StreamError::Bail);
+                    }
+                }
+                Some(MEMOIZE) => {
+                    self.pos += 1;
+                    self.memo.push(self.last);
+                }
+                Some(BINPUT) => {
+                    self.pos += 1;
+                    let i = self.arr::<1>()?[0] as usize;
+                    self.put(i)?;
+                }
+                Some(LONG_BINPUT) => {
+                    self.pos += 1;
+                    let i = u32::from_le_bytes(self.arr()?) as usize;
+                    self.put(i)?;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn put(&mut self, i: usize) -> R<()> {
+        // Dense indices only (what CPython writes); anything else goes to the machine.
+        if i == self.memo.len() {
+            self.memo.push(self.last);
+            Ok(())
+        } else if i < self.memo.len() {
+            self.memo[i] = self.last;
+            Ok(())
+        } else {
+            Err(StreamError::Bail)
+        }
+    }
+
+    fn text(&mut self, n: usize) -> R<Head<'de>> {
+        let start = self.pos;
+        let b = self.take(n)?;
+        let s = std::str::from_utf8(b).map_err(|_| StreamError::Bail)?;
+        self.last = Memo::Str(start, n);
+        Ok(Head::Str(s))
+    }
+
+    fn binary(&mut self, n: usize) -> R<Head<'de>> {
+        let start = self.pos;
+        let b = self.take(n)?;
+        self.last = Memo::Bytes(start, n);
+        Ok(Head::Bytes(b))
+    }
+
+    fn get(&mut self, i: usize) -> R<Head<'de>> {
+        let m = *self.memo.get(i).ok_or(StreamError::Bail)?;
+        self.last = m;
+        match m {
+            Memo::Int(v) => Ok(Head::Int(v)),
+            Memo::Float(v) => Ok(Head::Float(v)),
+            Memo::Str(s, n) | Memo::Bytes(s, n) => {
+                self.replay_budget = self
+                    .replay_budget
+                    .checked_sub(n as u64 + 16)
+                    .ok_or(StreamError::Bail)?;
+                let b = &self.input[s..s + n];
+                if matches!(m, Memo::Str(..)) {
+                    Ok(Head::Str(
+                        std::str::from_utf8(b).map_err(|_| StreamError::Bail)?,
+                    ))
+                } else {
+                    Ok(Head::Bytes(b))
+                }
+            }
+            Memo::Other => Err(StreamError::Bail),
+        }
+    }
+
+    /// Reads the opcode(s) that start the next value.
+    #[inline(always)]
+    fn head(&mut self) -> R<Head<'de>> {
+        self.skip_memo_ops()?;
+        let op = self.peek()?;
+        self.pos += 1;
+        self.last = Memo::Other;
+        let h = match op {
+            NONE => Head::None,
+            NEWTRUE => Head::Bool(true),
+            NEWFALSE => Head::Bool(false),
+            BININT1 => Head::Int(self.arr::<1>()?[0].into()),
+            BININT2 => Head::Int(u16::from_le_bytes(self.arr()?).into()),
+            BININT => Head::Int(i32::from_le_bytes(self.arr()?).into()),
+            LONG1 => {
+                let n = self.arr::<1>()?[0] as usize;
+                if n > 8 {
+                    return Err(StreamError::Bail);
+                }
+                let b = self.take(n)?;
+                let fill = if b.last().is_some_and(|x| x & 0x80 != 0) {
+                    0xff
+                } else {
+                    0
+                };
+                let mut a = [fill; 8];
+                a[..n].copy_from_slice(b);
+                Head::Int(i64::from_le_bytes(a))
+            }
+            BINFLOAT => Head::Float(f64::from_be_bytes(self.arr()?)),
+            SHORT_BINUNICODE => {
+                let n = self.arr::<1>()?[0] as usize;
+                self.text(n)?
+            }
+            BINUNICODE => {
+                let n = u32::from_le_bytes(self.arr()?) as usize;
+                self.text(n)?
+            }
+            BINUNICODE8 => {
+                let n = usize::try_from(u64::from_le_bytes(self.arr()?))
+                    .map_err(|_| StreamError::Bail)?;
+                self.text(n)?
+            }
+            SHORT_BINBYTES => {
+                let n = self.arr::<1>()?[0] as usize;
+                self.binary(n)?
+            }
+            BINBYTES => {
+                let n = u32::from_le_bytes(self.arr()?) as usize;
+                self.binary(n)?
+            }
+            BINBYTES8 => {
+                let n = usize::try_from(u64::from_le_bytes(self.arr()?))
+                    .map_err(|_| StreamError::Bail)?;
+                self.binary(n)?
+            }
+            EMPTY_LIST => Head::List,
+            EMPTY_DICT => Head::Dict,
+            EMPTY_SET => Head::Set,
+            EMPTY_TUPLE => Head::EmptyTuple,
+            MARK => Head::Mark,
+            BINGET => {
+                let i = self.arr::<1>()?[0] as usize;
+                self.get(i)?
+            }
+            LONG_BINGET => {
+                let i = u32::from_le_bytes(self.arr()?) as usize;
+                self.get(i)?
+            }
+            _ => return Err(StreamError::Bail),
+        };
+        match h {
+            Head::Int(v) => self.last = Memo::Int(v),
+            Head::Float(v) => self.last = Memo::Float(v),
+            _ => {}
+        }
+        Ok(h)
+    }
+
+    fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(StreamError::Bail);
+        }
+        Ok(())
+    }
+
+    fn visit<V: Visitor<'de>>(&mut self, head: Head<'de>, visitor: V) -> R<V::Value> {
+        match head {
+            Head::None => visitor.visit_unit(),
+            Head::Bool(b) => visitor.visit_bool(b),
+            Head::Int(i) => visitor.visit_i64(i),
+            Head::Float(f) => visitor.visit_f64(f),
+            Head::Str(s) => visitor.visit_borrowed_str(s),
+            Head::Bytes(b) => visitor.visit_borrowed_bytes(b),
+            Head::List | Head::Set => {
+                self.enter()?;
+                let set = matches!(head, Head::Set);
+                let mut items = Items {
+                    s: self,
+                    state: ItemState::Between,
+                    set,
+                    batch_end: if set { ADDITEMS } else { APPENDS },
+                    single_end: if set { 0 } else { APPEND },
+                };
+                let v = visitor.visit_seq(&mut items)?;
+                // The Rust type must have taken every item (a longer list is not a shorter
+                // tuple): the next opcode must end the container.
+                if items.state != ItemState::Between
+                    || !is_end(items.s.peek()?)
+                    || items.s.peek()? == MARK
+                {
+                    return Err(StreamError::Bail);
+                }
+                self.close();
+                Ok(v)
+            }
+            Head::Dict => {
+                self.enter()?;
+                let mut entries = Entries {
+                    s: self,
+                    state: ItemState::Between,
+                };
+                let v = visitor.visit_map(&mut entries)?;
+                if entries.state != ItemState::Between
+                    || !is_end(entries.s.peek()?)
+                    || entries.s.peek()? == MARK
+                {
+                    return Err(StreamError::Bail);
+                }
+                self.close();
+                Ok(v)
+            }
+            Head::Mark => {
+                self.enter()?;
+                let mut items = Marked {
+                    s: self,
+                    done: false,
+                };
+                let v = visitor.visit_seq(&mut items)?;
+                if !items.done {
+                    return Err(StreamError::Bail);
+                }
+                self.close();
+                Ok(v)
+            }
+            Head::EmptyTuple => {
+                let v = visitor.visit_seq(Empty)?;
+                self.last = Memo::Other;
+                Ok(v)
+            }
+        }
+    }
+
+    /// A container is complete: a `PUT` right after it names the container, which the stream
+    /// cannot replay.
+    fn close(&mut self) {
+        self.depth -= 1;
+        self.last = Memo::Other;
+    }
+}
+
+#[derive(PartialEq)]
+enum ItemState {
+    /// Before a batch (`MARK`, `APPEND`'s single item) or the end.
+    Between,
+    /// Inside a `MARK … APPENDS` batch.
+    InBatch,
+    /// A single item was read, its `APPEND` / `SETITEM` is next.
+    Single,
+}
+
+/// The items of a list or set: `EMPTY_LIST` then batches `MARK items APPENDS` or `item APPEND`.
+struct Items<'a, 'de> {
+    s: &'a mut Stream<'de>,
+    state: ItemState,
+    set: bool,
+    /// `APPENDS` (`ADDITEMS` for a set) and `APPEND` (none for a set: 0).
+    batch_end: u8,
+    single_end: u8,
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
+    type Error = StreamError;
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        let (batch_end, single_end) = (self.batch_end, self.single_end);
+        loop {
+            self.s.skip_memo_ops()?;
+            let op = self.s.peek()?;
+            match self.state {
+                ItemState::InBatch if op == batch_end => {
+                    self.s.pos += 1;
+                    self.state = ItemState::Between;
+                }
+                ItemState::InBatch => return seed.deserialize(&mut *self.s).map(Some),
+                ItemState::Single if op == single_end && single_end != 0 => {
+                    self.s.pos += 1;
+                    self.state = ItemState::Between;
+                }
+                ItemState::Single => return Err(StreamError::Bail),
+                ItemState::Between if op == MARK => {
+                    self.s.pos += 1;
+                    self.state = ItemState::InBatch;
+                }
+                ItemState::Between if is_end(op) => return Ok(None),
+                ItemState::Between if !self.set => {
+                    self.state = ItemState::Single;
+                    return seed.deserialize(&mut *self.s).map(Some);
+                }
+                ItemState::Between => return Err(StreamError::Bail),
+            }
+        }
+    }
+}
+
+/// Opcodes after which a container's items are over (its parent continues, or the pickle stops).
+fn is_end(op: u8) -> bool {
+    matches!(
+        op,
+        STOP | APPENDS
+            | SETITEMS
+            | ADDITEMS
+            | APPEND
+            | SETITEM
+            | TUPLE
+            | TUPLE1
+            | TUPLE2
+            | TUPLE3
+            | LIST
+            | DICT
+            | FROZENSET
+    ) || op == MARK
+        || is_value_start(op)
+}
+
+/// An opcode that starts a value: after a complete container, the next value of its parent.
+fn is_value_start(op: u8) -> bool {
+    matches!(
+        op,
+        NONE | NEWTRUE
+            | NEWFALSE
+            | BININT
+            | BININT1
+            | BININT2
+            | LONG1
+            | BINFLOAT
+            | SHORT_BINUNICODE
+            | BINUNICODE
+            | BINUNICODE8
+            | SHORT_BINBYTES
+            | BINBYTES
+            | BINBYTES8
+            | EMPTY_LIST
+            | EMPTY_DICT
+            | EMPTY_SET
+            | EMPTY_TUPLE
+            | BINGET
+            | LONG_BINGET
+    )
+}
+
+/// The entries of a dict: `EMPTY_DICT` then `MARK (key value)* SETITEMS` or `key value SETITEM`.
+struct Entries<'a, 'de> {
+    s: &'a mut Stream<'de>,
+    state: ItemState,
+}
+
+impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
+    type Error = StreamError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+        loop {
+            self.s.skip_memo_ops()?;
+            let op = self.s.peek()?;
+            match self.state {
+                ItemState::InBatch if op == SETITEMS => {
+                    self.s.pos += 1;
+                    self.state = ItemState::Between;
+                }
+                ItemState::InBatch => return seed.deserialize(&mut *self.s).map(Some),
+                ItemState::Single if op == SETITEM => {
+                    self.s.pos += 1;
+                    self.state = ItemState::Between;
+                }
+                ItemState::Single => return Err(StreamError::Bail),
+                ItemState::Between if op == MARK => {
+                    self.s.pos += 1;
+                    self.state = ItemState::InBatch;
+                }
+                ItemState::Between if is_end(op) && !is_value_start(op) => return Ok(None),
+                ItemState::Between => {
+                    // `key value SETITEM` or the parent's next value: only a SETITEM after the
+                    // pair tells. The machine decides.
+                    return Err(StreamError::Bail);
+                }
+            }
+        }
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> R<V::Value> {
+        seed.deserialize(&mut *self.s)
+    }
+}
+
+/// `MARK items CLOSE`, where CLOSE (`TUPLE`, `LIST`, `FROZENSET`) makes it a sequence.
+struct Marked<'a, 'de> {
+    s: &'a mut Stream<'de>,
+    done: bool,
+}
+
+impl<'de> de::SeqAccess<'de> for Marked<'_, 'de> {
+    type Error = StreamError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.s.skip_memo_ops()?;
+        let op = self.s.peek()?;
+        match op {
+            TUPLE | LIST | FROZENSET => {
+                self.s.pos += 1;
+                self.done = true;
+                Ok(None)
+            }
+            _ if is_value_start(op) || op == MARK => seed.deserialize(&mut *self.s).map(Some),
+            _ => Err(StreamError::Bail),
+        }
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Stream<'de> {
+    type Error = StreamError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        let head = self.head()?;
+        self.visit(head, visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.skip_memo_ops()?;
+        if self.peek()? == NONE {
+            self.pos += 1;
+            self.last = Memo::Other;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> R<V::Value> {
+        if name == crate::serde_impl::VALUE_TOKEN {
+            // A dynamic value: the machine keeps everything (sharing, objects).
+            return Err(StreamError::Bail);
+        }
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> R<V::Value> {
+        self.skip_memo_ops()?;
+        let op = self.peek()?;
+        if !(1..=3).contains(&len) || op == MARK || !is_value_start(op) || op == EMPTY_TUPLE {
+            return self.deserialize_any(visitor);
+        }
+        // CPython writes short tuples postfix: `a b TUPLE2`. The Rust type says how many items
+        // come; the closing opcode must agree.
+        self.enter()?;
+        let mut items = Counted { s: self, left: len };
+        let v = visitor.visit_seq(&mut items)?;
+        if items.left != 0 {
+            return Err(StreamError::Bail);
+        }
+        self.skip_memo_ops()?;
+        if self.peek()? != TUPLE1 + len as u8 - 1 {
+            return Err(StreamError::Bail);
+        }
+        self.pos += 1;
+        self.close();
+        Ok(v)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> R<V::Value> {
+        self.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        _visitor: V,
+    ) -> R<V::Value> {
+        Err(StreamError::Bail)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        let head = self.head()?;
+        self.visit(head, de::IgnoredAny)?;
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq map struct identifier
+    }
+}
+
+/// The first `left` items of a postfix tuple.
+struct Counted<'a, 'de> {
+    s: &'a mut Stream<'de>,
+    left: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for Counted<'_, 'de> {
+    type Error = StreamError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.s).map(Some)
+    }
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+/// The items of `()`.
+struct Empty;
+
+impl<'de> de::SeqAccess<'de> for Empty {
+    type Error = StreamError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, _seed: T) -> R<Option<T::Value>> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::{Protocol, Value, to_vec, value_to_vec};
+
+    /// Whatever serde's data model sees, recorded.
+    #[derive(Debug, PartialEq)]
+    enum Shape {
+        Unit,
+        Bool(bool),
+        Int(i128),
+        Float(u64),
+        Str(String),
+        Bytes(Vec<u8>),
+        Seq(Vec<Shape>),
+        Map(Vec<(Shape, Shape)>),
+    }
+
+    impl<'de> Deserialize<'de> for Shape {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Shape;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("anything")
+                }
+                fn visit_unit<E>(self) -> Result<Shape, E> {
+                    Ok(Shape::Unit)
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<Shape, E> {
+                    Ok(Shape::Bool(v))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Shape, E> {
+                    Ok(Shape::Int(v.into()))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Shape, E> {
+                    Ok(Shape::Int(v.into()))
+                }
+                fn visit_i128<E>(self, v: i128) -> Result<Shape, E> {
+                    Ok(Shape::Int(v))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Shape, E> {
+                    Ok(Shape::Float(v.to_bits()))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Shape, E> {
+                    Ok(Shape::Str(v.into()))
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Shape, E> {
+                    Ok(Shape::Bytes(v.into()))
+                }
+                fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                    let mut v = Vec::new();
+                    while let Some(x) = a.next_element()? {
+                        v.push(x);
+                    }
+                    Ok(Shape::Seq(v))
+                }
+                fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                    let mut v = Vec::new();
+                    while let Some(x) = a.next_entry()? {
+                        v.push(x);
+                    }
+                    Ok(Shape::Map(v))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    fn machine(bytes: &[u8]) -> Result<Shape, crate::Error> {
+        let limits = Limits::default();
+        let arena = crate::decode::decode(bytes, &limits)?;
+        let walk = crate::de::Walk::new(&arena, &limits);
+        Shape::deserialize(crate::de::De {
+            walk: &walk,
+            slot: arena.root,
+            root: true,
+        })
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Wherever the stream answers, it answers what the machine answers.
+    #[test]
+    fn stream_agrees_with_the_machine_on_cpython_pickles() {
+        let mut streamed = 0;
+        let mut total = 0;
+        for kat in [
+            include_str!("../tests/data/kat-3.11.txt"),
+            include_str!("../tests/data/kat-3.13.txt"),
+            include_str!("../tests/data/kat-2.7.txt"),
+        ] {
+            for line in kat.lines() {
+                let mut parts = line.split('\t');
+                let name = parts.next().unwrap();
+                let bytes = unhex(parts.nth(1).unwrap());
+                let mut inputs = vec![bytes.clone()];
+                // Our own output of the same value, in each protocol.
+                if let Ok(v) = crate::value_from_slice(&bytes) {
+                    for p in [Protocol::V2, Protocol::V3, Protocol::V4, Protocol::V5] {
+                        inputs.push(value_to_vec(&v, p).unwrap());
+                    }
+                }
+                for input in inputs {
+                    total += 1;
+                    if let Ok(fast) = from_slice::<Shape>(&input, &Limits::default()) {
+                        streamed += 1;
+                        assert_eq!(Ok(fast), machine(&input), "{name}");
+                    }
+                }
+            }
+        }
+        assert!(streamed * 3 > total, "{streamed} of {total} streamed");
+    }
+
+    #[test]
+    fn typed_shapes_stream_or_agree() {
+        #[derive(Debug, PartialEq, serde::Serialize, Deserialize)]
+        struct Rec {
+            name: String,
+            floats: Vec<f64>,
+            pair: (i32, String),
+            opt: Option<Vec<u8>>,
+        }
+        let rec = Rec {
+            name: "n".into(),
+            floats: vec![1.5; 1001],
+            pair: (-3, "x".into()),
+            opt: Some(vec![1, 2]),
+        };
+        for p in [Protocol::V2, Protocol::V3, Protocol::V4, Protocol::V5] {
+            let bytes = to_vec(&rec, p).unwrap();
+            // The pair is written `a b TUPLE2`, items before their opcode: the Rust type's
+            // length lets the stream read it.
+            assert_eq!(from_slice::<Rec>(&bytes, &Limits::default()).unwrap(), rec);
+            assert_eq!(crate::from_slice::<Rec>(&bytes).unwrap(), rec);
+            let streamable = (&rec.name, &rec.floats, &rec.opt);
+            let bytes = to_vec(&vec![streamable], p).unwrap();
+            let fast: Vec<(String, Vec<f64>, Option<Vec<u8>>)> =
+                from_slice(&bytes, &Limits::default()).unwrap();
+            assert_eq!(
+                fast,
+                [(rec.name.clone(), rec.floats.clone(), rec.opt.clone())]
+            );
+        }
+        // A 3-tuple is not a pair, in either path.
+        let bytes = to_vec(&(1, 2, 3), Protocol::V4).unwrap();
+        assert!(from_slice::<(i32, i32)>(&bytes, &Limits::default()).is_err());
+        assert!(crate::from_slice::<(i32, i32)>(&bytes).is_err());
+        let list = to_vec(&vec![1, 2, 3], Protocol::V4).unwrap();
+        assert!(crate::from_slice::<(i32, i32)>(&list).is_err());
+        assert_eq!(crate::from_slice::<Vec<i32>>(&list).unwrap(), [1, 2, 3]);
+        let _ = Value::None;
+    }
+}
