@@ -126,6 +126,20 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
         ]),
         runs,
     });
+    // Codec rows, one process each: 0 the sample, 1 10^5 ints, 2 a dict of 10^4 short strings,
+    // 3 10^3 datetimes.
+    for direction in ["decode", "encode"] {
+        for (corpus, count) in [(0usize, 20_000usize), (1, 200), (2, 200), (3, 2000)] {
+            out.push(Config {
+                workload: "codec",
+                transport: direction,
+                size: corpus,
+                count: if quick { count / 4 } else { count },
+                imps: with_py(vec![conn.clone()]),
+                runs,
+            });
+        }
+    }
     for transport in ["unix", "tcp"] {
         out.push(Config {
             workload: "handshake",
@@ -257,7 +271,16 @@ pub(crate) fn bench(root: &Path, quick: bool, only: Option<&str>) -> Result<(), 
         .into_iter()
         .filter(|c| only.is_none_or(|w| w == c.workload));
     for c in chosen {
-        let label = format!("{} {}{}", c.workload, c.transport, size_label(c.size));
+        let label = if c.workload == "codec" {
+            let corpus = ["sample", "10^5 ints", "10^4 str dict", "10^3 datetimes"];
+            format!(
+                "codec {} {}",
+                c.transport,
+                corpus.get(c.size).unwrap_or(&"?")
+            )
+        } else {
+            format!("{} {}{}", c.workload, c.transport, size_label(c.size))
+        };
         eprint!("{label:<28}");
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); c.imps.len()];
         let mut unit = String::new();
@@ -392,8 +415,18 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                         check("objects postcard/CPython time".into(), c / p, 0.4, true);
                     }
                     if let Some(c) = get(row, "conn-pickle") {
-                        check("objects pickle/CPython time".into(), c / p, 0.8, true);
+                        check("objects pickle/CPython time".into(), c / p, 0.3, true);
                     }
+                }
+            }
+            "codec" if row.label == "codec decode sample" => {
+                if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
+                    check("decode sample conn/CPython time".into(), c / p, 0.1, true);
+                }
+            }
+            "codec" if row.label == "codec encode sample" => {
+                if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
+                    check("encode sample conn/CPython time".into(), c / p, 0.2, true);
                 }
             }
             "handshake" => {
