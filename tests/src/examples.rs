@@ -1,6 +1,9 @@
 //! Running the `conn` crate's examples from tests: where `cargo test --workspace` puts them, a
 //! free loopback port, and waiting for a child with a deadline.
 
+// Test helpers: a failure here is a failed test, so they panic with a message.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};

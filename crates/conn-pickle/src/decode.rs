@@ -102,9 +102,9 @@ impl Node {
     pub(crate) fn child(&self, i: usize) -> Option<Slot> {
         match self {
             Self::List(v) | Self::Tuple(v) | Self::Set(v) | Self::FrozenSet(v) => v.get(i).copied(),
-            Self::Dict(v) | Self::OrderedDict(v) => {
-                v.get(i / 2).map(|(k, x)| if i % 2 == 0 { *k } else { *x })
-            }
+            Self::Dict(v) | Self::OrderedDict(v) => v
+                .get(i / 2)
+                .map(|(k, x)| if i.is_multiple_of(2) { *k } else { *x }),
             Self::Time(t) | Self::DateTime(_, t) => (i == 0).then_some(t.tz).flatten(),
             Self::Object(o) => {
                 let fixed = [Some(o.callable), Some(o.args), o.kwargs, o.state];
@@ -119,7 +119,7 @@ impl Node {
                 let j = j - o.list_items.len();
                 o.dict_items
                     .get(j / 2)
-                    .map(|(k, x)| if j % 2 == 0 { *k } else { *x })
+                    .map(|(k, x)| if j.is_multiple_of(2) { *k } else { *x })
             }
             _ => None,
         }
@@ -1128,7 +1128,7 @@ impl<'a> Machine<'a, '_> {
 }
 
 fn pairs(items: Vec<Slot>) -> Option<Vec<(Slot, Slot)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(items.len() / 2);
@@ -1178,9 +1178,7 @@ fn unquote_py2(line: &[u8]) -> Option<Vec<u8>> {
             out.push(c);
             continue;
         }
-        let Some(&e) = body.get(i) else {
-            return None;
-        };
+        let &e = body.get(i)?;
         i += 1;
         match e {
             b'\n' => {}

@@ -171,10 +171,10 @@ fn object<'a>(o: &'a Object, stack: &mut Vec<Task<'a>>) {
         Some(state) => parts.push(vec![Task::Lit("state="), Task::Value(state)]),
         None => {}
     }
-    if !o.args_slice().is_empty() || !matches!(o.args(), Value::Tuple(_)) {
-        if !matches!(o.args(), Value::Tuple(_)) {
-            parts.insert(0, vec![Task::Lit("*"), Task::Value(o.args())]);
-        }
+    if (!o.args_slice().is_empty() || !matches!(o.args(), Value::Tuple(_)))
+        && !matches!(o.args(), Value::Tuple(_))
+    {
+        parts.insert(0, vec![Task::Lit("*"), Task::Value(o.args())]);
     }
     for (i, part) in parts.into_iter().enumerate().rev() {
         for t in part.into_iter().rev() {

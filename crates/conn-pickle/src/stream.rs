@@ -688,8 +688,8 @@ mod tests {
         Float(u64),
         Str(String),
         Bytes(Vec<u8>),
-        Seq(Vec<Shape>),
-        Map(Vec<(Shape, Shape)>),
+        Seq(Vec<Self>),
+        Map(Vec<(Self, Self)>),
     }
 
     impl<'de> Deserialize<'de> for Shape {

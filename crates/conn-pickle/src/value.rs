@@ -124,17 +124,17 @@ pub enum Value {
     /// back as one.
     LegacyStr(Arc<[u8]>),
     /// `list`.
-    List(Shared<Vec<Value>>),
+    List(Shared<Vec<Self>>),
     /// `tuple`.
-    Tuple(Shared<Vec<Value>>),
+    Tuple(Shared<Vec<Self>>),
     /// `dict`: entries in insertion order, keys of any type.
-    Dict(Shared<Vec<(Value, Value)>>),
+    Dict(Shared<Vec<(Self, Self)>>),
     /// `set`, in wire order.
-    Set(Shared<Vec<Value>>),
+    Set(Shared<Vec<Self>>),
     /// `frozenset`, in wire order.
-    FrozenSet(Shared<Vec<Value>>),
+    FrozenSet(Shared<Vec<Self>>),
     /// `collections.OrderedDict`.
-    OrderedDict(Shared<Vec<(Value, Value)>>),
+    OrderedDict(Shared<Vec<(Self, Self)>>),
     /// `datetime.date`.
     Date(Date),
     /// `datetime.time`.
@@ -212,7 +212,9 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }
@@ -345,7 +347,7 @@ impl DateTime {
 
 /// A `datetime.timedelta`, normalized as Python normalizes it: `0 <= seconds < 86400`,
 /// `0 <= microseconds < 10**6`, `|days| <= 999999999`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct TimeDelta {
     days: i32,
     seconds: i32,
@@ -423,16 +425,6 @@ impl TimeZone {
     /// The name given at construction, if any.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
-    }
-}
-
-impl Default for TimeDelta {
-    fn default() -> Self {
-        Self {
-            days: 0,
-            seconds: 0,
-            microseconds: 0,
-        }
     }
 }
 
@@ -592,19 +584,19 @@ impl Object {
 
 impl Value {
     /// A `list`.
-    pub fn list(items: Vec<Value>) -> Self {
+    pub fn list(items: Vec<Self>) -> Self {
         Self::List(Shared::new(items))
     }
     /// A `tuple`.
-    pub fn tuple(items: Vec<Value>) -> Self {
+    pub fn tuple(items: Vec<Self>) -> Self {
         Self::Tuple(Shared::new(items))
     }
     /// A `dict`.
-    pub fn dict(entries: Vec<(Value, Value)>) -> Self {
+    pub fn dict(entries: Vec<(Self, Self)>) -> Self {
         Self::Dict(Shared::new(entries))
     }
     /// A `set`.
-    pub fn set(items: Vec<Value>) -> Self {
+    pub fn set(items: Vec<Self>) -> Self {
         Self::Set(Shared::new(items))
     }
     /// A `str`.
@@ -665,14 +657,14 @@ impl Value {
         }
     }
     /// The items of a `list`, `tuple`, `set` or `frozenset`.
-    pub fn as_items(&self) -> Option<&[Value]> {
+    pub fn as_items(&self) -> Option<&[Self]> {
         match self {
             Self::List(s) | Self::Tuple(s) | Self::Set(s) | Self::FrozenSet(s) => Some(s),
             _ => None,
         }
     }
     /// The entries of a `dict` or `OrderedDict`.
-    pub fn as_entries(&self) -> Option<&[(Value, Value)]> {
+    pub fn as_entries(&self) -> Option<&[(Self, Self)]> {
         match self {
             Self::Dict(s) | Self::OrderedDict(s) => Some(s),
             _ => None,
@@ -686,7 +678,7 @@ impl Value {
         }
     }
     /// The value of the last entry whose key is the `str` `key`, in a dict.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&Self> {
         self.as_entries()?
             .iter()
             .rev()
@@ -734,8 +726,8 @@ impl Value {
 
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
-        let mut stack: Vec<(&Value, &Value)> = vec![(self, other)];
-        let mut pairs: Vec<(&Value, &Value)> = Vec::new();
+        let mut stack: Vec<(&Self, &Self)> = vec![(self, other)];
+        let mut pairs: Vec<(&Self, &Self)> = Vec::new();
         // Pairs of shared containers already being compared: any difference anywhere makes the
         // whole answer false, so each pair needs comparing once (a DAG costs its size, not the
         // size of its expansion).
@@ -750,7 +742,7 @@ impl PartialEq for Value {
             if !shallow_eq(a, b, &mut pairs) {
                 return false;
             }
-            stack.extend(pairs.drain(..));
+            stack.append(&mut pairs);
         }
         true
     }
@@ -919,13 +911,13 @@ impl From<String> for Value {
         Self::Str(v.into())
     }
 }
-impl From<Vec<Value>> for Value {
+impl From<Vec<Self>> for Value {
     /// A `list`.
-    fn from(v: Vec<Value>) -> Self {
+    fn from(v: Vec<Self>) -> Self {
         Self::list(v)
     }
 }
-impl<T: Into<Value>> From<Option<T>> for Value {
+impl<T: Into<Self>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Self::None, Into::into)
     }
