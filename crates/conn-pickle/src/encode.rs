@@ -74,6 +74,7 @@ impl<'a> Out<'a> {
         self.buf.push(if v { NEWTRUE } else { NEWFALSE });
     }
 
+    #[inline]
     pub(crate) fn int(&mut self, v: i64) {
         if (0..=0xff).contains(&v) {
             self.buf.extend_from_slice(&[BININT1, v as u8]);
@@ -99,9 +100,11 @@ impl<'a> Out<'a> {
         self.buf.extend_from_slice(le);
     }
 
+    #[inline]
     pub(crate) fn float(&mut self, v: f64) {
-        self.buf.push(BINFLOAT);
-        self.buf.extend_from_slice(&v.to_be_bytes());
+        let b = v.to_be_bytes();
+        self.buf
+            .extend_from_slice(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     }
 
     pub(crate) fn str(&mut self, s: &str) -> Result<(), Error> {

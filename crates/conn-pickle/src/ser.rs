@@ -200,6 +200,10 @@ impl<'s, 'o, 'b> ser::Serializer for &'s mut Ser<'o, 'b> {
         Ok(())
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        // At least two bytes an item: one allocation for most lists.
+        self.out
+            .buf
+            .reserve(len.unwrap_or(0).saturating_mul(2).min(1 << 20));
         Ok(self.batch(EMPTY_LIST, len, APPENDS, false))
     }
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Error> {
