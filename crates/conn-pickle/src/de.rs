@@ -64,10 +64,7 @@ impl<'w, 'a, 'de> De<'w, 'a, 'de> {
     }
 
     fn node(&self) -> Option<&'a Node> {
-        match self.slot {
-            Slot::Node(i) => self.walk.arena.nodes.get(i as usize),
-            _ => None,
-        }
+        crate::decode::node_of(&self.walk.arena.nodes, self.slot)
     }
 
     /// Typed decoding copies shared parts once per reference: bound the total first.

@@ -159,14 +159,19 @@ impl<'a> Arena<'a> {
     }
 
     pub(crate) fn node(&self, slot: Slot) -> Option<&Node> {
-        match slot {
-            Slot::Node(i) => self.nodes.get(i as usize),
-            _ => None,
-        }
+        node_of(&self.nodes, slot)
     }
 
     pub(crate) fn node_str<'s>(&'s self, src: &'s Src) -> &'s str {
         std::str::from_utf8(src.get(self.input)).unwrap_or_default()
+    }
+}
+
+/// The node a slot names, if it names one.
+pub(crate) fn node_of(nodes: &[Node], slot: Slot) -> Option<&Node> {
+    match slot {
+        Slot::Node(i) => nodes.get(i as usize),
+        _ => None,
     }
 }
 
@@ -307,29 +312,30 @@ impl<'a> Machine<'a, '_> {
         self.push(slot)
     }
 
-    fn pop(&mut self) -> Result<Slot, Error> {
-        // Values above the topmost mark only (CPython: stack underflow otherwise).
-        let floor = self.marks.last().copied().unwrap_or(0);
-        if self.stack.len() <= floor {
-            return Err(Error::StackUnderflow {
-                offset: self.op_start,
-            });
-        }
-        self.stack.pop().ok_or(Error::StackUnderflow {
+    /// Where the values above the topmost mark start: opcodes other than the mark-taking ones
+    /// see only those (CPython: stack underflow otherwise).
+    fn floor(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn underflow(&self) -> Error {
+        Error::StackUnderflow {
             offset: self.op_start,
-        })
+        }
+    }
+
+    fn pop(&mut self) -> Result<Slot, Error> {
+        if self.stack.len() <= self.floor() {
+            return Err(self.underflow());
+        }
+        self.stack.pop().ok_or_else(|| self.underflow())
     }
 
     fn top(&self) -> Result<Slot, Error> {
-        let floor = self.marks.last().copied().unwrap_or(0);
-        if self.stack.len() <= floor {
-            return Err(Error::StackUnderflow {
-                offset: self.op_start,
-            });
+        if self.stack.len() <= self.floor() {
+            return Err(self.underflow());
         }
-        self.stack.last().copied().ok_or(Error::StackUnderflow {
-            offset: self.op_start,
-        })
+        self.stack.last().copied().ok_or_else(|| self.underflow())
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Slot>, Error> {
@@ -344,6 +350,20 @@ impl<'a> Machine<'a, '_> {
         let items = self.pop_mark()?;
         let target = self.top()?;
         Ok((target, items))
+    }
+
+    /// Pushes the `n`-byte UTF-8 text that follows.
+    fn push_text(&mut self, n: u64) -> Result<(), Error> {
+        let (s, e) = self.take(n)?;
+        let slot = self.str_slot(s, e)?;
+        self.push(slot)
+    }
+
+    /// Pushes the `n` bytes that follow.
+    fn push_binary(&mut self, n: u64) -> Result<(), Error> {
+        let (s, e) = self.take(n)?;
+        let slot = self.bytes_slot(s, e)?;
+        self.push(slot)
     }
 
     fn str_slot(&mut self, start: usize, end: usize) -> Result<Slot, Error> {
@@ -501,8 +521,7 @@ impl<'a> Machine<'a, '_> {
                 }
                 MARK => self.marks.push(self.stack.len()),
                 POP => {
-                    let floor = self.marks.last().copied().unwrap_or(0);
-                    if self.stack.len() > floor {
+                    if self.stack.len() > self.floor() {
                         self.stack.pop();
                     } else {
                         self.pop_mark()?;
@@ -595,39 +614,27 @@ impl<'a> Machine<'a, '_> {
                 }
                 BINUNICODE => {
                     let n = self.u32()?;
-                    let (s, e) = self.take(n.into())?;
-                    let slot = self.str_slot(s, e)?;
-                    self.push(slot)?;
+                    self.push_text(n.into())?;
                 }
                 SHORT_BINUNICODE => {
                     let n = self.u8()?;
-                    let (s, e) = self.take(n.into())?;
-                    let slot = self.str_slot(s, e)?;
-                    self.push(slot)?;
+                    self.push_text(n.into())?;
                 }
                 BINUNICODE8 => {
                     let n = self.u64()?;
-                    let (s, e) = self.take(n)?;
-                    let slot = self.str_slot(s, e)?;
-                    self.push(slot)?;
+                    self.push_text(n)?;
                 }
                 BINBYTES => {
                     let n = self.u32()?;
-                    let (s, e) = self.take(n.into())?;
-                    let slot = self.bytes_slot(s, e)?;
-                    self.push(slot)?;
+                    self.push_binary(n.into())?;
                 }
                 SHORT_BINBYTES => {
                     let n = self.u8()?;
-                    let (s, e) = self.take(n.into())?;
-                    let slot = self.bytes_slot(s, e)?;
-                    self.push(slot)?;
+                    self.push_binary(n.into())?;
                 }
                 BINBYTES8 => {
                     let n = self.u64()?;
-                    let (s, e) = self.take(n)?;
-                    let slot = self.bytes_slot(s, e)?;
-                    self.push(slot)?;
+                    self.push_binary(n)?;
                 }
                 BYTEARRAY8 => {
                     let n = self.u64()?;
@@ -653,11 +660,8 @@ impl<'a> Machine<'a, '_> {
                 }
                 TUPLE1 | TUPLE2 | TUPLE3 => {
                     let n = usize::from(op - TUPLE1 + 1);
-                    let floor = self.marks.last().copied().unwrap_or(0);
-                    if self.stack.len() < floor + n {
-                        return Err(Error::StackUnderflow {
-                            offset: self.op_start,
-                        });
+                    if self.stack.len() < self.floor() + n {
+                        return Err(self.underflow());
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.push_node(Node::Tuple(items))?;
@@ -827,10 +831,7 @@ impl<'a> Machine<'a, '_> {
     }
 
     fn node_ref(&self, slot: Slot) -> Option<&Node> {
-        match slot {
-            Slot::Node(i) => self.nodes.get(i as usize),
-            _ => None,
-        }
+        node_of(&self.nodes, slot)
     }
 
     /// The text of a `str` slot.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::error::Error;
 use crate::int::BigInt;
 use crate::opcodes::*;
-use crate::value::{Object, ObjectKind, Shared, Value};
+use crate::value::{Date, Object, ObjectKind, Shared, Time, Value};
 
 /// The pickle protocol written. Reading accepts 0–5 whatever this is.
 #[non_exhaustive]
@@ -459,41 +459,27 @@ fn value_tasks<'v>(
         }
         Value::Date(d) => {
             out.global("datetime", "date")?;
-            out.bytes(&[(d.year() >> 8) as u8, d.year() as u8, d.month(), d.day()])?;
+            out.bytes(&date_state(d))?;
             out.buf.extend_from_slice(&[TUPLE1, REDUCE]);
         }
         Value::Time(t) => {
             out.global("datetime", "time")?;
-            let fold = if t.fold() && out.proto >= 4 { 0x80 } else { 0 };
-            let us = t.microsecond();
-            out.bytes(&[
-                t.hour() | fold,
-                t.minute(),
-                t.second(),
-                (us >> 16) as u8,
-                (us >> 8) as u8,
-                us as u8,
-            ])?;
+            let mut state = time_state(t);
+            // `fold` rides on the hour's high bit, from protocol 4 on (as CPython writes it).
+            state[0] |= fold_bit(t, out.proto);
+            out.bytes(&state)?;
             stack.extend(addr.map(Task::Memo));
             tz_tail(t.tzinfo(), stack);
         }
         Value::DateTime(dt) => {
             out.global("datetime", "datetime")?;
             let (d, t) = (dt.date(), dt.time());
-            let fold = if t.fold() && out.proto >= 4 { 0x80 } else { 0 };
-            let us = t.microsecond();
-            out.bytes(&[
-                (d.year() >> 8) as u8,
-                d.year() as u8,
-                d.month() | fold,
-                d.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                (us >> 16) as u8,
-                (us >> 8) as u8,
-                us as u8,
-            ])?;
+            let mut state = [0u8; 10];
+            state[..4].copy_from_slice(&date_state(&d));
+            state[4..].copy_from_slice(&time_state(t));
+            // For a datetime, `fold` rides on the month's high bit.
+            state[2] |= fold_bit(t, out.proto);
+            out.bytes(&state)?;
             stack.extend(addr.map(Task::Memo));
             tz_tail(t.tzinfo(), stack);
         }
@@ -538,6 +524,24 @@ fn value_tasks<'v>(
         Value::Object(o) => object_tasks(o, addr, out, stack)?,
     }
     Ok(())
+}
+
+/// `datetime.date`'s pickled state: year (big-endian), month, day.
+fn date_state(d: &Date) -> [u8; 4] {
+    let [yhi, ylo] = d.year().to_be_bytes();
+    [yhi, ylo, d.month(), d.day()]
+}
+
+/// `datetime.time`'s pickled state without `fold`: hour, minute, second, microsecond
+/// (3 bytes, big-endian).
+fn time_state(t: &Time) -> [u8; 6] {
+    let [_, u1, u2, u3] = t.microsecond().to_be_bytes();
+    [t.hour(), t.minute(), t.second(), u1, u2, u3]
+}
+
+/// The high bit carrying `fold`, which only protocols 4 and above write.
+fn fold_bit(t: &Time, proto: u8) -> u8 {
+    if t.fold() && proto >= 4 { 0x80 } else { 0 }
 }
 
 fn tz_tail<'v>(tz: Option<&'v Value>, stack: &mut Vec<Task<'v>>) {

@@ -307,6 +307,13 @@ impl<'de> Stream<'de> {
         Ok(h)
     }
 
+    /// Whether the next opcode ends the container just read (a `MARK` would start another
+    /// batch of its items).
+    fn at_container_end(&self) -> R<bool> {
+        let op = self.peek()?;
+        Ok(is_end(op) && op != MARK)
+    }
+
     fn enter(&mut self) -> R<()> {
         self.depth += 1;
         if self.depth > self.max_depth {
@@ -336,10 +343,7 @@ impl<'de> Stream<'de> {
                 let v = visitor.visit_seq(&mut items)?;
                 // The Rust type must have taken every item (a longer list is not a shorter
                 // tuple): the next opcode must end the container.
-                if items.state != ItemState::Between
-                    || !is_end(items.s.peek()?)
-                    || items.s.peek()? == MARK
-                {
+                if items.state != ItemState::Between || !items.s.at_container_end()? {
                     return Err(StreamError::Bail);
                 }
                 self.close();
@@ -352,10 +356,7 @@ impl<'de> Stream<'de> {
                     state: ItemState::Between,
                 };
                 let v = visitor.visit_map(&mut entries)?;
-                if entries.state != ItemState::Between
-                    || !is_end(entries.s.peek()?)
-                    || entries.s.peek()? == MARK
-                {
+                if entries.state != ItemState::Between || !entries.s.at_container_end()? {
                     return Err(StreamError::Bail);
                 }
                 self.close();
@@ -671,11 +672,17 @@ impl<'de> de::SeqAccess<'de> for Empty {
     }
 }
 
+/// The known-answer file format, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_common;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use serde::Deserialize;
 
+    use super::test_common as common;
     use super::*;
     use crate::{Protocol, Value, to_vec, value_to_vec};
 
@@ -754,13 +761,6 @@ mod tests {
         })
     }
 
-    fn unhex(text: &str) -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     /// Wherever the stream answers, it answers what the machine answers.
     #[test]
     fn stream_agrees_with_the_machine_on_cpython_pickles() {
@@ -771,10 +771,8 @@ mod tests {
             include_str!("../tests/data/kat-3.13.txt"),
             include_str!("../tests/data/kat-2.7.txt"),
         ] {
-            for line in kat.lines() {
-                let mut parts = line.split('\t');
-                let name = parts.next().unwrap();
-                let bytes = unhex(parts.nth(1).unwrap());
+            for case in common::cases(kat) {
+                let (name, bytes) = (case.name, case.pickle);
                 let mut inputs = vec![bytes.clone()];
                 // Our own output of the same value, in each protocol.
                 if let Ok(v) = crate::value_from_slice(&bytes) {

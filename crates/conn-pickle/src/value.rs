@@ -261,14 +261,8 @@ impl Nested for Time {
 impl Time {
     /// A naive time, or `None` if a field is out of range.
     pub fn new(hour: u8, minute: u8, second: u8, microsecond: u32) -> Option<Self> {
-        (hour < 24 && minute < 60 && second < 60 && microsecond < 1_000_000).then_some(Self {
-            hour,
-            minute,
-            second,
-            microsecond,
-            fold: false,
-            tzinfo: None,
-        })
+        (hour < 24 && minute < 60 && second < 60 && microsecond < 1_000_000)
+            .then(|| Self::from_checked(hour, minute, second, microsecond))
     }
     /// Fields already checked by the decoder.
     pub(crate) fn from_checked(hour: u8, minute: u8, second: u8, microsecond: u32) -> Self {
