@@ -3,4 +3,5 @@
 
 pub mod examples;
 pub mod framed;
+pub mod hex;
 pub mod python;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use conn::auth::AuthError;
 use conn::{Address, Client, Connection, Error, Family, Listener, Pickle, PickleProtocol, PyValue};
+use conn_tests::hex::{hex, unhex};
 use conn_tests::python::{Python, PythonPeer, interpreters};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -36,17 +37,6 @@ impl Fam {
             Self::Abstract => "abstract",
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn key_arg(key: Option<&[u8]>) -> String {

@@ -14,20 +14,13 @@ use conn_auth::{
 };
 use conn_framing::FrameError;
 use conn_tests::framed::Framed;
+use conn_tests::hex::hex;
 use conn_tests::python::{Python, PythonPeer, interpreters};
 
 const SCRIPT: &str = include_str!("../data/handshake_peer.py");
 const STEP: Duration = Duration::from_secs(20);
 
 type Outcome = Result<Authenticated, HandshakeError<FrameError>>;
-
-fn hex(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        // binascii.unhexlify('') is b''; an empty argv entry is awkward, so "" stays "".
-        return String::new();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn framed(stream: TcpStream) -> Framed<TcpStream> {
     stream.set_read_timeout(Some(STEP)).unwrap();

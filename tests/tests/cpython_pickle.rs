@@ -16,6 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use conn::pickle::{self, Date, Protocol, Value};
+use conn_tests::hex::{hex, unhex};
 use conn_tests::python::{Python, interpreters};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
@@ -91,17 +92,6 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// The protocols this Python reads.

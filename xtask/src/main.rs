@@ -82,16 +82,13 @@ fn ci_steps() -> Vec<Step> {
     ]
 }
 
-/// Installs cargo-deny if `cargo deny` is not available.
-fn ensure_cargo_deny() -> Result<(), String> {
-    let present = cargo(&["deny", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
+/// Installs the cargo tool `krate` (`cargo install --locked`) if `probe` does not succeed.
+fn ensure_installed(probe: &mut Command, krate: &str) -> Result<(), String> {
+    if probe.output().is_ok_and(|o| o.status.success()) {
         return Ok(());
     }
-    eprintln!("xtask: cargo-deny is missing; installing it (a few minutes, once)");
-    run(&mut cargo(&["install", "--locked", "cargo-deny"]))
+    eprintln!("xtask: {krate} is missing; installing it (a few minutes, once)");
+    run(&mut cargo(&["install", "--locked", krate]))
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -109,7 +106,7 @@ fn ci() -> Result<(), String> {
     let start = Instant::now();
     for mut step in ci_steps() {
         if step.name == "deny" {
-            ensure_cargo_deny()?;
+            ensure_installed(&mut cargo(&["deny", "--version"]), "cargo-deny")?;
         }
         eprintln!("==> {}", step.name);
         let step_start = Instant::now();
@@ -129,22 +126,11 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// Installs cargo-fuzz if `cargo +nightly fuzz` is not available.
-fn ensure_cargo_fuzz() -> Result<(), String> {
-    let present = Command::new("cargo")
-        .args(["+nightly", "fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return Ok(());
-    }
-    eprintln!("xtask: cargo-fuzz is missing; installing it (a few minutes, once)");
-    run(&mut cargo(&["install", "--locked", "cargo-fuzz"]))
-}
-
 /// Runs the pickle decoder fuzz target for `seconds`, reporting executions and peak RSS.
 fn fuzz(seconds: u64) -> Result<(), String> {
-    ensure_cargo_fuzz()?;
+    let mut probe = Command::new("cargo");
+    probe.args(["+nightly", "fuzz", "--version"]);
+    ensure_installed(&mut probe, "cargo-fuzz")?;
     let root = workspace_root();
     // New inputs go to a scratch corpus under target/; the committed seeds stay as they are.
     let scratch = root.join("target/fuzz-corpus/pickle_decode");

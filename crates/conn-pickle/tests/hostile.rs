@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use conn_pickle::{
     Error, Limit, Limits, Protocol, Value, from_slice, from_slice_with, value_from_slice,
     value_from_slice_with, value_to_vec,
@@ -322,17 +324,13 @@ fn structure_errors_are_typed() {
 
 #[test]
 fn every_prefix_of_real_pickles_is_an_error() {
-    let kat = include_str!("data/kat-3.13.txt");
-    for line in kat.lines().step_by(7) {
-        let hex = line.split('\t').nth(2).unwrap();
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+    for case in common::cases(include_str!("data/kat-3.13.txt")).step_by(7) {
+        let bytes = case.pickle;
         for cut in 0..bytes.len() {
             assert!(
                 value_from_slice(&bytes[..cut]).is_err(),
-                "{line}: prefix {cut}"
+                "{}: prefix {cut}",
+                case.name
             );
             let _ = from_slice::<Value>(&bytes[..cut]);
         }

@@ -5,14 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use conn_pickle::{Error, Protocol, Value, value_from_slice, value_to_vec};
+mod common;
 
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
+use common::{cases, unhex};
+use conn_pickle::{Error, Protocol, Value, value_from_slice, value_to_vec};
 
 fn error_kind(e: &Error) -> &'static str {
     match e {
@@ -25,16 +21,9 @@ fn error_kind(e: &Error) -> &'static str {
 
 fn check_file(name: &str, text: &str) -> usize {
     let mut checked = 0;
-    for line in text.lines() {
-        let mut parts = line.split('\t');
-        let (case, proto, hex, expected) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        );
-        let label = format!("{name} {case} protocol {proto}");
-        let bytes = unhex(hex);
+    for case in cases(text) {
+        let label = format!("{name} {} protocol {}", case.name, case.proto);
+        let (bytes, expected) = (case.pickle, case.expected);
         let result = value_from_slice(&bytes);
         if let Some(kind) = expected.strip_prefix("error:") {
             let err = result.expect_err(&label);
@@ -48,7 +37,7 @@ fn check_file(name: &str, text: &str) -> usize {
             assert_eq!(value.to_string(), repr, "{label}");
         }
         for out in [Protocol::V2, Protocol::V3, Protocol::V4, Protocol::V5] {
-            if case.contains("fold") && out < Protocol::V4 {
+            if case.name.contains("fold") && out < Protocol::V4 {
                 // `fold` exists only from protocol 4 on, in CPython as here.
                 continue;
             }

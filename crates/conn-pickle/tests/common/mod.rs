@@ -1,0 +1,34 @@
+//! Shared by conn-pickle's tests: the known-answer files' line format.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+/// Bytes from lowercase hex.
+pub fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// One line of a `kat-*.txt` file: name, protocol, pickle, expected outcome.
+pub struct Case<'a> {
+    pub name: &'a str,
+    pub proto: &'a str,
+    pub pickle: Vec<u8>,
+    pub expected: &'a str,
+}
+
+/// The cases of a known-answer file.
+pub fn cases(text: &str) -> impl Iterator<Item = Case<'_>> {
+    text.lines().map(|line| {
+        let mut parts = line.split('\t');
+        let mut next = || parts.next().unwrap();
+        let (name, proto, hex, expected) = (next(), next(), next(), next());
+        Case {
+            name,
+            proto,
+            pickle: unhex(hex),
+            expected,
+        }
+    })
+}
