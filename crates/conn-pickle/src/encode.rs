@@ -107,21 +107,40 @@ impl<'a> Out<'a> {
             .extend_from_slice(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     }
 
-    pub(crate) fn str(&mut self, s: &str) -> Result<(), Error> {
-        let n = s.len();
-        if self.proto >= 4 && n < 256 {
-            self.buf.extend_from_slice(&[SHORT_BINUNICODE, n as u8]);
-        } else if let Ok(n) = u32::try_from(n) {
-            self.buf.push(BINUNICODE);
-            self.buf.extend_from_slice(&n.to_le_bytes());
-        } else if self.proto >= 4 {
-            self.buf.push(BINUNICODE8);
-            self.buf.extend_from_slice(&(n as u64).to_le_bytes());
-        } else {
-            return Err(Error::Unpicklable(
-                "a str over 4 GiB needs protocol 4".into(),
-            ));
+    /// The opcode and length of a length-prefixed payload: `short` (1-byte length) when given
+    /// and `n` fits, else `long` (4 bytes), else `huge` (8 bytes, protocol 4+), else `too_big`.
+    fn sized(
+        &mut self,
+        n: usize,
+        short: Option<u8>,
+        long: u8,
+        huge: u8,
+        too_big: &str,
+    ) -> Result<(), Error> {
+        match (short, u8::try_from(n), u32::try_from(n)) {
+            (Some(op), Ok(n), _) => self.buf.extend_from_slice(&[op, n]),
+            (_, _, Ok(n)) => {
+                self.buf.push(long);
+                self.buf.extend_from_slice(&n.to_le_bytes());
+            }
+            _ if self.proto >= 4 => {
+                self.buf.push(huge);
+                self.buf.extend_from_slice(&(n as u64).to_le_bytes());
+            }
+            _ => return Err(Error::Unpicklable(too_big.into())),
         }
+        Ok(())
+    }
+
+    pub(crate) fn str(&mut self, s: &str) -> Result<(), Error> {
+        let short = (self.proto >= 4).then_some(SHORT_BINUNICODE);
+        self.sized(
+            s.len(),
+            short,
+            BINUNICODE,
+            BINUNICODE8,
+            "a str over 4 GiB needs protocol 4",
+        )?;
         self.buf.extend_from_slice(s.as_bytes());
         Ok(())
     }
@@ -141,20 +160,13 @@ impl<'a> Out<'a> {
             }
             return Ok(());
         }
-        let n = b.len();
-        if n < 256 {
-            self.buf.extend_from_slice(&[SHORT_BINBYTES, n as u8]);
-        } else if let Ok(n) = u32::try_from(n) {
-            self.buf.push(BINBYTES);
-            self.buf.extend_from_slice(&n.to_le_bytes());
-        } else if self.proto >= 4 {
-            self.buf.push(BINBYTES8);
-            self.buf.extend_from_slice(&(n as u64).to_le_bytes());
-        } else {
-            return Err(Error::Unpicklable(
-                "bytes over 4 GiB need protocol 4".into(),
-            ));
-        }
+        self.sized(
+            b.len(),
+            Some(SHORT_BINBYTES),
+            BINBYTES,
+            BINBYTES8,
+            "bytes over 4 GiB need protocol 4",
+        )?;
         self.buf.extend_from_slice(b);
         Ok(())
     }

@@ -189,6 +189,16 @@ impl<'de> Stream<'de> {
         }
     }
 
+    /// The length argument of a text or bytes opcode: 1, 4 or 8 bytes by the opcode.
+    #[inline(always)]
+    fn length(&mut self, op: u8) -> R<usize> {
+        match op {
+            SHORT_BINUNICODE | SHORT_BINBYTES => Ok(self.arr::<1>()?[0].into()),
+            BINUNICODE | BINBYTES => Ok(u32::from_le_bytes(self.arr()?) as usize),
+            _ => usize::try_from(u64::from_le_bytes(self.arr()?)).map_err(|_| StreamError::Bail),
+        }
+    }
+
     fn text(&mut self, n: usize) -> R<Head<'de>> {
         let start = self.pos;
         let b = self.take(n)?;
@@ -258,30 +268,12 @@ impl<'de> Stream<'de> {
                 Head::Int(i64::from_le_bytes(a))
             }
             BINFLOAT => Head::Float(f64::from_be_bytes(self.arr()?)),
-            SHORT_BINUNICODE => {
-                let n = self.arr::<1>()?[0] as usize;
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
+                let n = self.length(op)?;
                 self.text(n)?
             }
-            BINUNICODE => {
-                let n = u32::from_le_bytes(self.arr()?) as usize;
-                self.text(n)?
-            }
-            BINUNICODE8 => {
-                let n = usize::try_from(u64::from_le_bytes(self.arr()?))
-                    .map_err(|_| StreamError::Bail)?;
-                self.text(n)?
-            }
-            SHORT_BINBYTES => {
-                let n = self.arr::<1>()?[0] as usize;
-                self.binary(n)?
-            }
-            BINBYTES => {
-                let n = u32::from_le_bytes(self.arr()?) as usize;
-                self.binary(n)?
-            }
-            BINBYTES8 => {
-                let n = usize::try_from(u64::from_le_bytes(self.arr()?))
-                    .map_err(|_| StreamError::Bail)?;
+            SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
+                let n = self.length(op)?;
                 self.binary(n)?
             }
             EMPTY_LIST => Head::List,
