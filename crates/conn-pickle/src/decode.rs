@@ -184,10 +184,10 @@ pub(crate) fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Arena<'a>, 
         limits,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Vec::new(),
+        memo: Vec::with_capacity(input.len() / 16),
         sparse_memo: HashMap::new(),
         memo_count: 0,
-        nodes: Vec::new(),
+        nodes: Vec::with_capacity(input.len() / 16),
         proto: 0,
         values: 0,
     };
@@ -982,11 +982,17 @@ impl<'a> Machine<'a, '_> {
         let Some((module, name)) = self.global_of(callable) else {
             return Ok(None);
         };
-        let Some(items) = self.tuple_items(args) else {
-            return Ok(None);
+        // No call we know takes more than three arguments; copied out (no allocation) because
+        // the arms below borrow `self` again.
+        let mut held = [Slot::None; 3];
+        let n = match self.tuple_items(args) {
+            Some(items) if items.len() <= held.len() => {
+                held[..items.len()].copy_from_slice(items);
+                items.len()
+            }
+            _ => return Ok(None),
         };
-        let items = items.to_vec();
-        let node = match ((module, name), items.as_slice()) {
+        let node = match ((module, name), &held[..n]) {
             (("builtins", "set"), []) => Some(Node::Set(Vec::new())),
             (("builtins", "frozenset"), []) => Some(Node::FrozenSet(Vec::new())),
             (("builtins", "set" | "frozenset"), [src]) => {

@@ -81,7 +81,7 @@ pub fn to_writer<T: Serialize + ?Sized>(
         }
         Err(e) => {
             out.truncate(start);
-            Err(e)
+            Err(*e.0)
         }
     }
 }

@@ -44,6 +44,9 @@ impl de::Error for StreamError {
 
 type R<T> = Result<T, StreamError>;
 
+/// `Stream::last` when the last value cannot be replayed from the memo.
+const NOTHING: usize = usize::MAX;
+
 #[derive(Clone, Copy)]
 enum Memo {
     Int(i64),
@@ -58,8 +61,10 @@ pub(crate) struct Stream<'de> {
     input: &'de [u8],
     pos: usize,
     memo: Vec<Memo>,
-    /// What the last value read was, for `PUT` / `MEMOIZE` right after it.
-    last: Memo,
+    /// Where the opcode of the last value read starts ([`NOTHING`] after a container), for
+    /// `PUT` / `MEMOIZE` right after it: a position, one store per value, decoded again only
+    /// when memoized.
+    last: usize,
     depth: u32,
     max_depth: u32,
     /// Budget for text replayed from the memo (bytes), from `max_expanded`.
@@ -75,7 +80,7 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
         input,
         pos: 0,
         memo: Vec::new(),
-        last: Memo::Other,
+        last: NOTHING,
         depth: 0,
         max_depth: limits.max_depth,
         replay_budget: limits.max_expanded.saturating_mul(16),
@@ -141,7 +146,7 @@ impl<'de> Stream<'de> {
     #[inline(always)]
     fn skip_memo_ops(&mut self) -> R<()> {
         match self.input.get(self.pos) {
-            Some(&(FRAME | MEMOIZE | BINPUT | LONG_BINPUT)) => self.memo_ops(),
+            Some(&op) if is_memo_op(op) => self.memo_ops(),
             _ => Ok(()),
         }
     }
@@ -159,7 +164,8 @@ impl<'de> Stream<'de> {
                 }
                 Some(MEMOIZE) => {
                     self.pos += 1;
-                    self.memo.push(self.last);
+                    let m = self.memo_of_last();
+                    self.memo.push(m);
                 }
                 Some(BINPUT) => {
                     self.pos += 1;
@@ -178,11 +184,12 @@ impl<'de> Stream<'de> {
 
     fn put(&mut self, i: usize) -> R<()> {
         // Dense indices only (what CPython writes); anything else goes to the machine.
+        let m = self.memo_of_last();
         if i == self.memo.len() {
-            self.memo.push(self.last);
+            self.memo.push(m);
             Ok(())
         } else if i < self.memo.len() {
-            self.memo[i] = self.last;
+            self.memo[i] = m;
             Ok(())
         } else {
             Err(StreamError::Bail)
@@ -199,24 +206,48 @@ impl<'de> Stream<'de> {
         }
     }
 
-    fn text(&mut self, n: usize) -> R<Head<'de>> {
-        let start = self.pos;
-        let b = self.take(n)?;
-        let s = std::str::from_utf8(b).map_err(|_| StreamError::Bail)?;
-        self.last = Memo::Str(start, n);
-        Ok(Head::Str(s))
+    /// What the memo keeps of the value whose opcode starts at `last` (read before, so valid).
+    fn memo_of_last(&mut self) -> Memo {
+        let Some(&op) = self.input.get(self.last) else {
+            return Memo::Other;
+        };
+        let (pos, budget) = (self.pos, self.replay_budget);
+        self.pos = self.last + 1;
+        let m = match op {
+            BINGET | LONG_BINGET => self.get_index(op).map(|i| self.memo[i]),
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
+                self.length(op).map(|n| Memo::Str(self.pos, n))
+            }
+            SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
+                self.length(op).map(|n| Memo::Bytes(self.pos, n))
+            }
+            _ => match self.head_at(op) {
+                Ok(Head::Int(v)) => Ok(Memo::Int(v)),
+                Ok(Head::Float(v)) => Ok(Memo::Float(v)),
+                _ => Ok(Memo::Other),
+            },
+        };
+        (self.pos, self.replay_budget) = (pos, budget);
+        m.unwrap_or(Memo::Other)
     }
 
-    fn binary(&mut self, n: usize) -> R<Head<'de>> {
-        let start = self.pos;
+    /// The argument of `BINGET` / `LONG_BINGET`.
+    fn get_index(&mut self, op: u8) -> R<usize> {
+        Ok(if op == BINGET {
+            self.arr::<1>()?[0] as usize
+        } else {
+            u32::from_le_bytes(self.arr()?) as usize
+        })
+    }
+
+    fn text(&mut self, n: usize) -> R<Head<'de>> {
         let b = self.take(n)?;
-        self.last = Memo::Bytes(start, n);
-        Ok(Head::Bytes(b))
+        let s = std::str::from_utf8(b).map_err(|_| StreamError::Bail)?;
+        Ok(Head::Str(s))
     }
 
     fn get(&mut self, i: usize) -> R<Head<'de>> {
         let m = *self.memo.get(i).ok_or(StreamError::Bail)?;
-        self.last = m;
         match m {
             Memo::Int(v) => Ok(Head::Int(v)),
             Memo::Float(v) => Ok(Head::Float(v)),
@@ -243,9 +274,15 @@ impl<'de> Stream<'de> {
     fn head(&mut self) -> R<Head<'de>> {
         self.skip_memo_ops()?;
         let op = self.peek()?;
+        self.last = self.pos;
         self.pos += 1;
-        self.last = Memo::Other;
-        let h = match op {
+        self.head_at(op)
+    }
+
+    /// The value of opcode `op`, whose arguments start at `pos`.
+    #[inline(always)]
+    fn head_at(&mut self, op: u8) -> R<Head<'de>> {
+        Ok(match op {
             NONE => Head::None,
             NEWTRUE => Head::Bool(true),
             NEWFALSE => Head::Bool(false),
@@ -274,29 +311,19 @@ impl<'de> Stream<'de> {
             }
             SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
                 let n = self.length(op)?;
-                self.binary(n)?
+                Head::Bytes(self.take(n)?)
             }
             EMPTY_LIST => Head::List,
             EMPTY_DICT => Head::Dict,
             EMPTY_SET => Head::Set,
             EMPTY_TUPLE => Head::EmptyTuple,
             MARK => Head::Mark,
-            BINGET => {
-                let i = self.arr::<1>()?[0] as usize;
-                self.get(i)?
-            }
-            LONG_BINGET => {
-                let i = u32::from_le_bytes(self.arr()?) as usize;
+            BINGET | LONG_BINGET => {
+                let i = self.get_index(op)?;
                 self.get(i)?
             }
             _ => return Err(StreamError::Bail),
-        };
-        match h {
-            Head::Int(v) => self.last = Memo::Int(v),
-            Head::Float(v) => self.last = Memo::Float(v),
-            _ => {}
-        }
-        Ok(h)
+        })
     }
 
     /// Whether the next opcode ends the container just read (a `MARK` would start another
@@ -326,13 +353,16 @@ impl<'de> Stream<'de> {
                 self.enter()?;
                 let set = matches!(head, Head::Set);
                 let mut items = Items {
+                    pos: self.pos,
                     s: self,
                     state: ItemState::Between,
                     set,
                     batch_end: if set { ADDITEMS } else { APPENDS },
                     single_end: if set { 0 } else { APPEND },
                 };
-                let v = visitor.visit_seq(&mut items)?;
+                let v = visitor.visit_seq(&mut items);
+                items.s.pos = items.pos;
+                let v = v?;
                 // The Rust type must have taken every item (a longer list is not a shorter
                 // tuple): the next opcode must end the container.
                 if items.state != ItemState::Between || !items.s.at_container_end()? {
@@ -369,7 +399,7 @@ impl<'de> Stream<'de> {
             }
             Head::EmptyTuple => {
                 let v = visitor.visit_seq(Empty)?;
-                self.last = Memo::Other;
+                self.last = NOTHING;
                 Ok(v)
             }
         }
@@ -379,7 +409,7 @@ impl<'de> Stream<'de> {
     /// cannot replay.
     fn close(&mut self) {
         self.depth -= 1;
-        self.last = Memo::Other;
+        self.last = NOTHING;
     }
 }
 
@@ -396,6 +426,10 @@ enum ItemState {
 /// The items of a list or set: `EMPTY_LIST` then batches `MARK items APPENDS` or `item APPEND`.
 struct Items<'a, 'de> {
     s: &'a mut Stream<'de>,
+    /// The position while items are read: `s.pos` is brought up to date around every call
+    /// that reads through `s`, so that a run of floats keeps its cursor in a register instead
+    /// of a store and a reload per item.
+    pos: usize,
     state: ItemState,
     set: bool,
     /// `APPENDS` (`ADDITEMS` for a set) and `APPEND` (none for a set: 0).
@@ -407,7 +441,36 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     type Error = StreamError;
     #[inline]
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
+        // The common case first: a float inside a batch.
+        if self.state == ItemState::InBatch {
+            let at = self.pos;
+            if let Some(b) = self.s.input.get(at..at + 9) {
+                if b[0] == BINFLOAT {
+                    let v = f64::from_be_bytes([b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]]);
+                    self.s.last = at;
+                    self.pos = at + 9;
+                    return seed.deserialize(FloatDe(v)).map(Some);
+                }
+            }
+        }
+        self.s.pos = self.pos;
+        let next = self.next_item(seed);
+        self.pos = self.s.pos;
+        next
+    }
+}
+
+impl<'de> Items<'_, 'de> {
+    #[inline(always)]
+    fn next_item<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
         let (batch_end, single_end) = (self.batch_end, self.single_end);
+        if self.state == ItemState::InBatch {
+            if let Some(&op) = self.s.input.get(self.s.pos) {
+                if op != batch_end && !is_memo_op(op) {
+                    return seed.deserialize(&mut *self.s).map(Some);
+                }
+            }
+        }
         loop {
             self.s.skip_memo_ops()?;
             let op = self.s.peek()?;
@@ -437,50 +500,76 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     }
 }
 
+/// Opcode classes, one table lookup each on the per-item path.
+const MEMO_OP: u8 = 1;
+const VALUE_START: u8 = 2;
+const CLOSES: u8 = 4;
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let memo = [FRAME, MEMOIZE, BINPUT, LONG_BINPUT];
+    let starts = [
+        NONE,
+        NEWTRUE,
+        NEWFALSE,
+        BININT,
+        BININT1,
+        BININT2,
+        LONG1,
+        BINFLOAT,
+        SHORT_BINUNICODE,
+        BINUNICODE,
+        BINUNICODE8,
+        SHORT_BINBYTES,
+        BINBYTES,
+        BINBYTES8,
+        EMPTY_LIST,
+        EMPTY_DICT,
+        EMPTY_SET,
+        EMPTY_TUPLE,
+        BINGET,
+        LONG_BINGET,
+    ];
+    let closes = [
+        STOP, APPENDS, SETITEMS, ADDITEMS, APPEND, SETITEM, TUPLE, TUPLE1, TUPLE2, TUPLE3, LIST,
+        DICT, FROZENSET, MARK,
+    ];
+    let mut i = 0;
+    while i < memo.len() {
+        t[memo[i] as usize] |= MEMO_OP;
+        i += 1;
+    }
+    i = 0;
+    while i < starts.len() {
+        t[starts[i] as usize] |= VALUE_START;
+        i += 1;
+    }
+    i = 0;
+    while i < closes.len() {
+        t[closes[i] as usize] |= CLOSES;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = classes();
+
+/// `FRAME`, `MEMOIZE`, `BINPUT`, `LONG_BINPUT`: between values, never one.
+#[inline(always)]
+fn is_memo_op(op: u8) -> bool {
+    CLASS[op as usize] & MEMO_OP != 0
+}
+
 /// Opcodes after which a container's items are over (its parent continues, or the pickle stops).
+#[inline(always)]
 fn is_end(op: u8) -> bool {
-    matches!(
-        op,
-        STOP | APPENDS
-            | SETITEMS
-            | ADDITEMS
-            | APPEND
-            | SETITEM
-            | TUPLE
-            | TUPLE1
-            | TUPLE2
-            | TUPLE3
-            | LIST
-            | DICT
-            | FROZENSET
-    ) || op == MARK
-        || is_value_start(op)
+    CLASS[op as usize] & (CLOSES | VALUE_START) != 0
 }
 
 /// An opcode that starts a value: after a complete container, the next value of its parent.
+#[inline(always)]
 fn is_value_start(op: u8) -> bool {
-    matches!(
-        op,
-        NONE | NEWTRUE
-            | NEWFALSE
-            | BININT
-            | BININT1
-            | BININT2
-            | LONG1
-            | BINFLOAT
-            | SHORT_BINUNICODE
-            | BINUNICODE
-            | BINUNICODE8
-            | SHORT_BINBYTES
-            | BINBYTES
-            | BINBYTES8
-            | EMPTY_LIST
-            | EMPTY_DICT
-            | EMPTY_SET
-            | EMPTY_TUPLE
-            | BINGET
-            | LONG_BINGET
-    )
+    CLASS[op as usize] & VALUE_START != 0
 }
 
 /// The entries of a dict: `EMPTY_DICT` then `MARK (key value)* SETITEMS` or `key value SETITEM`.
@@ -491,6 +580,9 @@ struct Entries<'a, 'de> {
 
 impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
     type Error = StreamError;
+    fn size_hint(&self) -> Option<usize> {
+        (self.state == ItemState::Between).then(|| self.s.dict_len_hint())
+    }
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         loop {
             self.s.skip_memo_ops()?;
@@ -561,8 +653,8 @@ impl<'de> de::Deserializer<'de> for &mut Stream<'de> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         self.skip_memo_ops()?;
         if self.peek()? == NONE {
+            self.last = NOTHING;
             self.pos += 1;
-            self.last = Memo::Other;
             visitor.visit_none()
         } else {
             visitor.visit_some(self)
@@ -628,9 +720,186 @@ impl<'de> de::Deserializer<'de> for &mut Stream<'de> {
         visitor.visit_unit()
     }
 
+    #[inline]
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        match self.float() {
+            Some(v) => visitor.visit_f64(v),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    #[inline]
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.deserialize_f64(visitor)
+    }
+
+    #[inline]
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        match self.small_int() {
+            Some(v) => visitor.visit_i64(v),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    #[inline]
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.deserialize_i64(visitor)
+    }
+
+    #[inline]
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.deserialize_i64(visitor)
+    }
+
+    #[inline]
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.deserialize_i64(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i128 u8 u16 u128 char str string
+        bytes byte_buf unit unit_struct seq map struct identifier
+    }
+}
+
+impl Stream<'_> {
+    /// A `BINFLOAT` at the current position, read without the general dispatch (the per-item
+    /// cost of a list of floats); `None` leaves everything else to `head`.
+    #[inline(always)]
+    fn float(&mut self) -> Option<f64> {
+        let b: [u8; 9] = self.input.get(self.pos..self.pos + 9)?.try_into().ok()?;
+        if b[0] != BINFLOAT {
+            return None;
+        }
+        let v = f64::from_be_bytes([b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]]);
+        self.last = self.pos;
+        self.pos += 9;
+        Some(v)
+    }
+
+    /// A `BININT1` / `BININT2` / `BININT` at the current position, like [`Self::float`].
+    #[inline(always)]
+    fn small_int(&mut self) -> Option<i64> {
+        let rest = self.input.get(self.pos..)?;
+        let (v, n) = match *rest {
+            [BININT1, a, ..] => (i64::from(a), 2),
+            [BININT2, a, b, ..] => (i64::from(u16::from_le_bytes([a, b])), 3),
+            [BININT, a, b, c, d, ..] => (i64::from(i32::from_le_bytes([a, b, c, d])), 5),
+            _ => return None,
+        };
+        self.last = self.pos;
+        self.pos += n;
+        Some(v)
+    }
+
+    /// How many entries the dict just opened certainly has: the pairs of each `MARK … SETITEMS`
+    /// batch right after it that holds only scalars, text, bytes and `GET`s (CPython's dicts of
+    /// strings and numbers, in batches of 1000). A `SETITEMS` whose `MARK` directly follows
+    /// this dict (or its previous batch) can only target this dict, so the hint is never more
+    /// than the entries present: a `HashMap` is allocated once instead of rehashing every key
+    /// as it grows, and nothing is allocated that the message does not pay for. (Lists go
+    /// without: the scan costs more than a `Vec`'s few reallocations.)
+    fn dict_len_hint(&self) -> usize {
+        let input = self.input;
+        let mut entries = 0;
+        let (_, mut p) = scalar_run(input, self.pos);
+        while input.get(p) == Some(&MARK) {
+            let (values, end) = scalar_run(input, p + 1);
+            if input.get(end) != Some(&SETITEMS) {
+                break;
+            }
+            entries += values / 2;
+            let (between, next) = scalar_run(input, end + 1);
+            if between != 0 {
+                // Values after a batch belong to the parent, not to this dict.
+                break;
+            }
+            p = next;
+        }
+        entries
+    }
+}
+
+/// The scalars, text, bytes and `GET`s from `p` on, with the memo and frame opcodes between them: how
+/// many, and where the first other opcode is.
+fn scalar_run(input: &[u8], mut p: usize) -> (usize, usize) {
+    let mut n = 0;
+    while let Some(&op) = input.get(p) {
+        let (width, value) = match op {
+            MEMOIZE => (1, false),
+            FRAME => (9, false),
+            BINPUT => (2, false),
+            LONG_BINPUT => (5, false),
+            NONE | NEWTRUE | NEWFALSE | EMPTY_TUPLE => (1, true),
+            BININT1 | BINGET => (2, true),
+            BININT2 => (3, true),
+            BININT | LONG_BINGET => (5, true),
+            BINFLOAT => (9, true),
+            SHORT_BINUNICODE | SHORT_BINBYTES => match input.get(p + 1) {
+                Some(&len) => (2 + usize::from(len), true),
+                None => break,
+            },
+            BINUNICODE | BINBYTES => match input.get(p + 1..p + 5) {
+                Some(b) => (
+                    5 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+                    true,
+                ),
+                None => break,
+            },
+            _ => break,
+        };
+        let next = p.saturating_add(width);
+        if next > input.len() {
+            break;
+        }
+        p = next;
+        n += usize::from(value);
+    }
+    (n, p)
+}
+
+/// A `BINFLOAT` item already read: what `Stream` does at a float, without the dispatch.
+struct FloatDe(f64);
+
+impl<'de> de::Deserializer<'de> for FloatDe {
+    type Error = StreamError;
+
+    #[inline(always)]
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_f64(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> R<V::Value> {
+        if name == crate::serde_impl::VALUE_TOKEN {
+            return Err(StreamError::Bail);
+        }
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        _visitor: V,
+    ) -> R<V::Value> {
+        Err(StreamError::Bail)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        visitor.visit_unit()
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq map struct identifier
+        bytes byte_buf unit unit_struct seq map struct identifier tuple tuple_struct
     }
 }
 
@@ -782,6 +1051,101 @@ mod tests {
             }
         }
         assert!(streamed * 3 > total, "{streamed} of {total} streamed");
+    }
+
+    /// The float fast path inside batches keeps the memo right: a float memoized, then fetched.
+    #[test]
+    fn floats_in_a_batch_with_memo_opcodes() {
+        let mut p = vec![PROTO, 4, EMPTY_LIST, MEMOIZE, MARK, BINFLOAT];
+        p.extend(1.5f64.to_be_bytes());
+        p.extend([MEMOIZE, BINFLOAT]);
+        p.extend(2.5f64.to_be_bytes());
+        p.extend([BINGET, 1, NONE, BINFLOAT]);
+        p.extend((-0.0f64).to_be_bytes());
+        p.extend([APPENDS, STOP]);
+        let limits = Limits::default();
+        let opt: Vec<Option<f64>> = from_slice(&p, &limits).unwrap();
+        assert_eq!(opt, [Some(1.5), Some(2.5), Some(1.5), None, Some(-0.0)]);
+        assert!(opt[4].unwrap().is_sign_negative());
+        assert_eq!(Ok(from_slice::<Shape>(&p, &limits).unwrap()), machine(&p));
+        // A None among floats is no f64: the stream gives up and the machine says why.
+        assert!(from_slice::<Vec<f64>>(&p, &limits).is_err());
+        assert!(crate::from_slice::<Vec<f64>>(&p).is_err());
+        // 1-tuples of floats are written `BINFLOAT TUPLE1`: not floats, whatever the first byte.
+        let tuples = to_vec(&vec![(1.5f64,), (2.5,)], Protocol::V4).unwrap();
+        assert!(from_slice::<Vec<f64>>(&tuples, &limits).is_err());
+        assert_eq!(
+            crate::from_slice::<Vec<(f64,)>>(&tuples).unwrap(),
+            [(1.5,), (2.5,)]
+        );
+    }
+
+    /// The dict hint counts what is certainly the dict's, across batches and frames, and
+    /// nothing of its siblings or parent.
+    #[test]
+    fn dict_hint_counts_only_the_dicts_own_entries() {
+        let hint = |bytes: &[u8]| {
+            let mut s = Stream {
+                input: bytes,
+                pos: 0,
+                memo: Vec::new(),
+                last: NOTHING,
+                depth: 0,
+                max_depth: 1000,
+                replay_budget: 0,
+            };
+            s.skip_header().unwrap();
+            s.skip_memo_ops().unwrap();
+            assert_eq!(s.peek().unwrap(), EMPTY_DICT);
+            s.pos += 1;
+            s.dict_len_hint()
+        };
+        // 2500 string entries in three batches (our encoder writes one batch; build CPython's
+        // shape by hand, with a FRAME between batches).
+        let mut p = vec![PROTO, 4, EMPTY_DICT, MEMOIZE];
+        for batch in [1000, 1000, 500] {
+            p.push(MARK);
+            for i in 0..batch {
+                for t in [format!("k{i}"), format!("v{i}")] {
+                    p.extend([SHORT_BINUNICODE, t.len() as u8]);
+                    p.extend(t.as_bytes());
+                    p.push(MEMOIZE);
+                }
+            }
+            p.push(SETITEMS);
+            p.extend([FRAME, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        p.push(STOP);
+        assert_eq!(hint(&p), 2500);
+        // The same dict, then a sibling's batch: `[{k: v}, (1, 2, 3, 4)]` and `{}` followed by
+        // a tuple's `MARK`: the tuple's items are not the dict's.
+        let sibling = to_vec(
+            &(
+                std::collections::BTreeMap::from([(1, 2)]),
+                (1, 2, 3, 4, 5, 6),
+            ),
+            Protocol::V4,
+        )
+        .unwrap();
+        let at = sibling.iter().position(|&b| b == EMPTY_DICT).unwrap();
+        assert_eq!(hint(&[&[PROTO, 4][..], &sibling[at..]].concat()), 1);
+        let empty = to_vec(
+            &(
+                std::collections::BTreeMap::<i32, i32>::new(),
+                (1, 2, 3, 4, 5, 6),
+            ),
+            Protocol::V4,
+        )
+        .unwrap();
+        let at = empty.iter().position(|&b| b == EMPTY_DICT).unwrap();
+        assert_eq!(hint(&[&[PROTO, 4][..], &empty[at..]].concat()), 0);
+        // A batch that holds a container counts for nothing (its end is not known yet).
+        let nested = to_vec(
+            &std::collections::BTreeMap::from([(1, vec![1, 2]), (2, vec![3])]),
+            Protocol::V4,
+        )
+        .unwrap();
+        assert_eq!(hint(&nested), 0);
     }
 
     #[test]
