@@ -177,6 +177,10 @@ pub(crate) fn node_of(nodes: &[Node], slot: Slot) -> Option<&Node> {
 
 /// Decodes `input` (one whole pickle) into an arena and checks it against `limits`.
 pub(crate) fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Arena<'a>, Error> {
+    // A node or memo entry per 16 input bytes up front (CPython's output of records and
+    // datetimes needs about that), capped so a large bytes payload reserves nothing much:
+    // growth then copies less, and memory stays a small multiple of the message.
+    let reserve = (input.len() / 16).min(1 << 16);
     let mut m = Machine {
         input,
         pos: 0,
@@ -184,10 +188,10 @@ pub(crate) fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Arena<'a>, 
         limits,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Vec::with_capacity(input.len() / 16),
+        memo: Vec::with_capacity(reserve),
         sparse_memo: HashMap::new(),
         memo_count: 0,
-        nodes: Vec::with_capacity(input.len() / 16),
+        nodes: Vec::with_capacity(reserve),
         proto: 0,
         values: 0,
     };
