@@ -802,21 +802,29 @@ impl Stream<'_> {
     fn dict_len_hint(&self) -> usize {
         let input = self.input;
         let mut entries = 0;
-        let (_, mut p) = scalar_run(input, self.pos);
+        let mut p = skip_memo_at(input, self.pos);
         while input.get(p) == Some(&MARK) {
             let (values, end) = scalar_run(input, p + 1);
             if input.get(end) != Some(&SETITEMS) {
                 break;
             }
             entries += values / 2;
-            let (between, next) = scalar_run(input, end + 1);
-            if between != 0 {
-                // Values after a batch belong to the parent, not to this dict.
-                break;
-            }
-            p = next;
+            p = skip_memo_at(input, end + 1);
         }
         entries
+    }
+}
+
+/// Where the first opcode other than `MEMOIZE`, `BINPUT`, `LONG_BINPUT` or `FRAME` is, from `p`.
+fn skip_memo_at(input: &[u8], mut p: usize) -> usize {
+    loop {
+        p += match input.get(p) {
+            Some(&MEMOIZE) => 1,
+            Some(&BINPUT) => 2,
+            Some(&LONG_BINPUT) => 5,
+            Some(&FRAME) => 9,
+            _ => return p,
+        };
     }
 }
 
