@@ -23,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = from_slice_with::<Record>(data, &limits);
     let _ = from_slice_with::<Vec<(i64, String)>>(data, &limits);
     let _ = from_slice_with::<Value>(data, &limits);
+    // The streaming fast path, wherever it answers, answers what the machine does.
+    conn_pickle::stream_agrees_with_machine(data, &limits);
     // Copying out expands shared parts: this fails up front when that would be too big, which
     // also says whether printing (which expands too) stays small.
     let expands_too_far = matches!(

@@ -1157,7 +1157,7 @@ fn latin1(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Python 2 names as CPython's `fix_imports` maps them for protocols 0–2.
-fn py2_name<'s>(module: &'s str, name: &'s str) -> (&'s str, &'s str) {
+pub(crate) fn py2_name<'s>(module: &'s str, name: &'s str) -> (&'s str, &'s str) {
     let module = match module {
         "__builtin__" | "exceptions" => "builtins",
         "copy_reg" => "copyreg",

@@ -208,7 +208,17 @@ impl<'a> Out<'a> {
 
     pub(crate) fn global(&mut self, module: &str, name: &str) -> Result<(), Error> {
         let (module, name) = if self.proto < 3 {
-            py2_name(module, name)
+            let written = py2_name(module, name);
+            // A reader of protocols 0–2 maps Python 2 names to Python 3 ones (CPython's
+            // `fix_imports`, and our decoder): a name it would map elsewhere (`__builtin__.x`,
+            // `exceptions.x`, `builtins.unicode`) cannot be written faithfully.
+            if crate::decode::py2_name(written.0, written.1) != (module, name) {
+                return Err(Error::Unpicklable(format!(
+                    "the global {module}.{name} reads back as another name under protocol {}; use protocol 3 or later",
+                    self.proto
+                )));
+            }
+            written
         } else {
             (module, name)
         };

@@ -12,6 +12,8 @@ mod opcodes;
 mod repr;
 mod ser;
 mod serde_impl;
+#[cfg(any(test, fuzzing))]
+mod shape;
 mod stream;
 mod value;
 
@@ -22,6 +24,9 @@ pub use error::{Error, Limit};
 pub use int::{BigInt, MAX_DECIMAL_DIGITS};
 pub use limits::Limits;
 pub use repr::{float_repr, str_repr};
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use shape::stream_agrees_with_machine;
 pub use value::{
     Complex, Date, DateTime, Global, Nested, Object, ObjectKind, Shared, Time, TimeDelta, TimeZone,
     Value,

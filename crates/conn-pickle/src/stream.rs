@@ -477,16 +477,22 @@ impl<'de> Items<'_, 'de> {
             match self.state {
                 ItemState::InBatch if op == batch_end => {
                     self.s.pos += 1;
+                    // A `PUT` now names the container, which the stream cannot replay.
+                    self.s.last = NOTHING;
                     self.state = ItemState::Between;
                 }
                 ItemState::InBatch => return seed.deserialize(&mut *self.s).map(Some),
                 ItemState::Single if op == single_end && single_end != 0 => {
                     self.s.pos += 1;
+                    // A `PUT` now names the container, which the stream cannot replay.
+                    self.s.last = NOTHING;
                     self.state = ItemState::Between;
                 }
                 ItemState::Single => return Err(StreamError::Bail),
                 ItemState::Between if op == MARK => {
                     self.s.pos += 1;
+                    // A `PUT` now names the container, which the stream cannot replay.
+                    self.s.last = NOTHING;
                     self.state = ItemState::InBatch;
                 }
                 ItemState::Between if is_end(op) => return Ok(None),
@@ -590,16 +596,22 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
             match self.state {
                 ItemState::InBatch if op == SETITEMS => {
                     self.s.pos += 1;
+                    // A `PUT` now names the container, which the stream cannot replay.
+                    self.s.last = NOTHING;
                     self.state = ItemState::Between;
                 }
                 ItemState::InBatch => return seed.deserialize(&mut *self.s).map(Some),
                 ItemState::Single if op == SETITEM => {
                     self.s.pos += 1;
+                    // A `PUT` now names the container, which the stream cannot replay.
+                    self.s.last = NOTHING;
                     self.state = ItemState::Between;
                 }
                 ItemState::Single => return Err(StreamError::Bail),
                 ItemState::Between if op == MARK => {
                     self.s.pos += 1;
+                    // A `PUT` now names the container, which the stream cannot replay.
+                    self.s.last = NOTHING;
                     self.state = ItemState::InBatch;
                 }
                 ItemState::Between if is_end(op) && !is_value_start(op) => return Ok(None),
@@ -953,82 +965,8 @@ mod tests {
 
     use super::test_common as common;
     use super::*;
+    use crate::shape::{Shape, machine};
     use crate::{Protocol, Value, to_vec, value_to_vec};
-
-    /// Whatever serde's data model sees, recorded.
-    #[derive(Debug, PartialEq)]
-    enum Shape {
-        Unit,
-        Bool(bool),
-        Int(i128),
-        Float(u64),
-        Str(String),
-        Bytes(Vec<u8>),
-        Seq(Vec<Self>),
-        Map(Vec<(Self, Self)>),
-    }
-
-    impl<'de> Deserialize<'de> for Shape {
-        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Shape;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("anything")
-                }
-                fn visit_unit<E>(self) -> Result<Shape, E> {
-                    Ok(Shape::Unit)
-                }
-                fn visit_bool<E>(self, v: bool) -> Result<Shape, E> {
-                    Ok(Shape::Bool(v))
-                }
-                fn visit_i64<E>(self, v: i64) -> Result<Shape, E> {
-                    Ok(Shape::Int(v.into()))
-                }
-                fn visit_u64<E>(self, v: u64) -> Result<Shape, E> {
-                    Ok(Shape::Int(v.into()))
-                }
-                fn visit_i128<E>(self, v: i128) -> Result<Shape, E> {
-                    Ok(Shape::Int(v))
-                }
-                fn visit_f64<E>(self, v: f64) -> Result<Shape, E> {
-                    Ok(Shape::Float(v.to_bits()))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Shape, E> {
-                    Ok(Shape::Str(v.into()))
-                }
-                fn visit_bytes<E>(self, v: &[u8]) -> Result<Shape, E> {
-                    Ok(Shape::Bytes(v.into()))
-                }
-                fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
-                    let mut v = Vec::new();
-                    while let Some(x) = a.next_element()? {
-                        v.push(x);
-                    }
-                    Ok(Shape::Seq(v))
-                }
-                fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
-                    let mut v = Vec::new();
-                    while let Some(x) = a.next_entry()? {
-                        v.push(x);
-                    }
-                    Ok(Shape::Map(v))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
-
-    fn machine(bytes: &[u8]) -> Result<Shape, crate::Error> {
-        let limits = Limits::default();
-        let arena = crate::decode::decode(bytes, &limits)?;
-        let walk = crate::de::Walk::new(&arena, &limits);
-        Shape::deserialize(crate::de::De {
-            walk: &walk,
-            slot: arena.root,
-            root: true,
-        })
-    }
 
     /// Wherever the stream answers, it answers what the machine answers.
     #[test]
@@ -1053,12 +991,57 @@ mod tests {
                     total += 1;
                     if let Ok(fast) = from_slice::<Shape>(&input, &Limits::default()) {
                         streamed += 1;
-                        assert_eq!(Ok(fast), machine(&input), "{name}");
+                        assert_eq!(
+                            Ok(fast),
+                            machine::<Shape>(&input, &Limits::default()),
+                            "{name}"
+                        );
                     }
                 }
             }
         }
         assert!(streamed * 3 > total, "{streamed} of {total} streamed");
+    }
+
+    /// Every input the fuzzer kept (seeds and crashes), through the fuzz target's check.
+    #[test]
+    fn stream_agrees_with_the_machine_on_fuzz_inputs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+        let mut count = 0;
+        for dir in ["seeds/pickle_decode", "regressions/pickle_decode"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "md") {
+                    continue;
+                }
+                let data = std::fs::read(&path).unwrap();
+                crate::shape::stream_agrees_with_machine(&data, &Limits::default());
+                count += 1;
+            }
+        }
+        assert!(count > 500, "{count} inputs");
+    }
+
+    /// A `PUT` right after a batch names the list, not its last item.
+    #[test]
+    fn put_after_a_batch_names_the_container() {
+        // `[l, l]` where `l = [1.5]`, the memo entry of `l` written after its `APPENDS`.
+        let mut p = vec![PROTO, 2, EMPTY_LIST, MARK, EMPTY_LIST, MARK, BINFLOAT];
+        p.extend(1.5f64.to_be_bytes());
+        p.extend([APPENDS, BINPUT, 0, BINGET, 0, APPENDS, STOP]);
+        let limits = Limits::default();
+        let want = machine::<Shape>(&p, &limits).unwrap();
+        assert_eq!(
+            want,
+            Shape::Seq(vec![
+                Shape::Seq(vec![Shape::Float(1.5f64.to_bits())]),
+                Shape::Seq(vec![Shape::Float(1.5f64.to_bits())]),
+            ])
+        );
+        if let Ok(fast) = from_slice::<Shape>(&p, &limits) {
+            assert_eq!(fast, want);
+        }
+        crate::shape::stream_agrees_with_machine(&p, &limits);
     }
 
     /// The float fast path inside batches keeps the memo right: a float memoized, then fetched.
@@ -1075,7 +1058,10 @@ mod tests {
         let opt: Vec<Option<f64>> = from_slice(&p, &limits).unwrap();
         assert_eq!(opt, [Some(1.5), Some(2.5), Some(1.5), None, Some(-0.0)]);
         assert!(opt[4].unwrap().is_sign_negative());
-        assert_eq!(Ok(from_slice::<Shape>(&p, &limits).unwrap()), machine(&p));
+        assert_eq!(
+            Ok(from_slice::<Shape>(&p, &limits).unwrap()),
+            machine::<Shape>(&p, &limits)
+        );
         // A None among floats is no f64: the stream gives up and the machine says why.
         assert!(from_slice::<Vec<f64>>(&p, &limits).is_err());
         assert!(crate::from_slice::<Vec<f64>>(&p).is_err());

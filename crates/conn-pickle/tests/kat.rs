@@ -69,3 +69,34 @@ fn cpython_3_13_known_answers() {
     let n = check_file("3.13", include_str!("data/kat-3.13.txt"));
     assert!(n > 500, "{n}");
 }
+
+/// Protocols 0–2 carry Python 2 names, which every reader maps to Python 3 ones: a global that
+/// would read back as another name is refused there, and written as it is from protocol 3 on.
+#[test]
+fn globals_that_protocol_2_cannot_carry() {
+    for (module, name) in [
+        ("__builtin__", "bytes"),
+        ("exceptions", "ValueError"),
+        ("builtins", "unicode"),
+        ("copy_reg", "x"),
+    ] {
+        let v = Value::global(module, name);
+        let e = value_to_vec(&v, Protocol::V2).unwrap_err();
+        assert!(matches!(e, Error::Unpicklable(_)), "{module}.{name}: {e}");
+        for p in [Protocol::V3, Protocol::V4, Protocol::V5] {
+            let back = value_from_slice(&value_to_vec(&v, p).unwrap()).unwrap();
+            assert_eq!(back, v, "{module}.{name} {p:?}");
+        }
+    }
+    // Python 3 names go through protocol 2 and come back as they were.
+    for (module, name) in [
+        ("builtins", "str"),
+        ("builtins", "range"),
+        ("copyreg", "_reconstructor"),
+        ("collections", "OrderedDict"),
+    ] {
+        let v = Value::global(module, name);
+        let back = value_from_slice(&value_to_vec(&v, Protocol::V2).unwrap()).unwrap();
+        assert_eq!(back, v, "{module}.{name}");
+    }
+}

@@ -1,0 +1,104 @@
+//! For the tests and the fuzzer: whatever serde's data model sees of a pickle, recorded, and
+//! the machine's answer for it, to check the streaming path against.
+#![allow(clippy::unwrap_used)]
+
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+
+use crate::limits::Limits;
+
+/// Whatever serde's data model sees, recorded.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Shape {
+    Unit,
+    Bool(bool),
+    Int(i128),
+    Float(u64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Seq(Vec<Self>),
+    Map(Vec<(Self, Self)>),
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shape;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("anything")
+            }
+            fn visit_unit<E>(self) -> Result<Shape, E> {
+                Ok(Shape::Unit)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Shape, E> {
+                Ok(Shape::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Shape, E> {
+                Ok(Shape::Int(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Shape, E> {
+                Ok(Shape::Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Shape, E> {
+                Ok(Shape::Int(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Shape, E> {
+                Ok(Shape::Float(v.to_bits()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Shape, E> {
+                Ok(Shape::Str(v.into()))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Shape, E> {
+                Ok(Shape::Bytes(v.into()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(Shape::Seq(v))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_entry()? {
+                    v.push(x);
+                }
+                Ok(Shape::Map(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What the arena machine alone makes of `bytes`.
+pub(crate) fn machine<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+    limits: &Limits,
+) -> Result<T, crate::Error> {
+    let arena = crate::decode::decode(bytes, limits)?;
+    let walk = crate::de::Walk::new(&arena, limits);
+    T::deserialize(crate::de::De {
+        walk: &walk,
+        slot: arena.root,
+        root: true,
+    })
+}
+
+/// Wherever the stream answers for a few Rust shapes, the machine answers the same (the fuzz
+/// target's check, and the unit tests' over every input the fuzzer kept).
+#[cfg_attr(not(fuzzing), allow(unreachable_pub))]
+pub fn stream_agrees_with_machine(bytes: &[u8], limits: &Limits) {
+    fn check<T: for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(
+        bytes: &[u8],
+        limits: &Limits,
+    ) {
+        if let Ok(fast) = crate::stream::from_slice::<T>(bytes, limits) {
+            assert_eq!(Ok(fast), machine::<T>(bytes, limits));
+        }
+    }
+    check::<Shape>(bytes, limits);
+    check::<Vec<Option<f64>>>(bytes, limits);
+    check::<std::collections::BTreeMap<String, i64>>(bytes, limits);
+    check::<(i64, String, Vec<u8>)>(bytes, limits);
+}
