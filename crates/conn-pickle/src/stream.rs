@@ -47,6 +47,10 @@ type R<T> = Result<T, StreamError>;
 /// `Stream::last` when the last value cannot be replayed from the memo.
 const NOTHING: usize = usize::MAX;
 
+/// `Stream::last` when no value is above the topmost `MARK` (or none at all yet): a `PUT`
+/// there is CPython's stack underflow, which the machine reports.
+const FENCE: usize = usize::MAX - 1;
+
 #[derive(Clone, Copy)]
 enum Memo {
     Int(i64),
@@ -80,7 +84,7 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
         input,
         pos: 0,
         memo: Vec::new(),
-        last: NOTHING,
+        last: FENCE,
         depth: 0,
         max_depth: limits.max_depth,
         replay_budget: limits.max_expanded.saturating_mul(16),
@@ -164,7 +168,7 @@ impl<'de> Stream<'de> {
                 }
                 Some(MEMOIZE) => {
                     self.pos += 1;
-                    let m = self.memo_of_last();
+                    let m = self.memo_of_last()?;
                     self.memo.push(m);
                 }
                 Some(BINPUT) => {
@@ -184,7 +188,7 @@ impl<'de> Stream<'de> {
 
     fn put(&mut self, i: usize) -> R<()> {
         // Dense indices only (what CPython writes); anything else goes to the machine.
-        let m = self.memo_of_last();
+        let m = self.memo_of_last()?;
         if i == self.memo.len() {
             self.memo.push(m);
             Ok(())
@@ -206,11 +210,18 @@ impl<'de> Stream<'de> {
         }
     }
 
-    /// What the memo keeps of the value whose opcode starts at `last` (read before, so valid).
-    fn memo_of_last(&mut self) -> Memo {
+    /// What the memo keeps of the value whose opcode starts at `last` (read before, so valid);
+    /// a bail when there is no value to memoize (`FENCE`, or right after a `MARK`).
+    fn memo_of_last(&mut self) -> R<Memo> {
+        if self.last == FENCE {
+            return Err(StreamError::Bail);
+        }
         let Some(&op) = self.input.get(self.last) else {
-            return Memo::Other;
+            return Ok(Memo::Other);
         };
+        if op == MARK {
+            return Err(StreamError::Bail);
+        }
         let (pos, budget) = (self.pos, self.replay_budget);
         self.pos = self.last + 1;
         let m = match op {
@@ -228,7 +239,7 @@ impl<'de> Stream<'de> {
             },
         };
         (self.pos, self.replay_budget) = (pos, budget);
-        m.unwrap_or(Memo::Other)
+        Ok(m.unwrap_or(Memo::Other))
     }
 
     /// The argument of `BINGET` / `LONG_BINGET`.
@@ -491,8 +502,8 @@ impl<'de> Items<'_, 'de> {
                 ItemState::Single => return Err(StreamError::Bail),
                 ItemState::Between if op == MARK => {
                     self.s.pos += 1;
-                    // A `PUT` now names the container, which the stream cannot replay.
-                    self.s.last = NOTHING;
+                    // Nothing above the mark yet: a `PUT` here underflows.
+                    self.s.last = FENCE;
                     self.state = ItemState::InBatch;
                 }
                 ItemState::Between if is_end(op) => return Ok(None),
@@ -610,8 +621,8 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
                 ItemState::Single => return Err(StreamError::Bail),
                 ItemState::Between if op == MARK => {
                     self.s.pos += 1;
-                    // A `PUT` now names the container, which the stream cannot replay.
-                    self.s.last = NOTHING;
+                    // Nothing above the mark yet: a `PUT` here underflows.
+                    self.s.last = FENCE;
                     self.state = ItemState::InBatch;
                 }
                 ItemState::Between if is_end(op) && !is_value_start(op) => return Ok(None),
@@ -1022,6 +1033,35 @@ mod tests {
         assert!(count > 500, "{count} inputs");
     }
 
+    /// A `PUT` with no value above the mark (or none at all) is CPython's stack underflow: the
+    /// stream leaves it to the machine, which reports it.
+    #[test]
+    fn put_with_nothing_to_memoize_underflows() {
+        let limits = Limits::default();
+        for p in [
+            &[BINPUT, 0, SHORT_BINBYTES, 0, STOP][..],
+            &[PROTO, 4, MEMOIZE, NONE, STOP],
+            &[PROTO, 2, EMPTY_LIST, MARK, BINPUT, 0, NONE, APPENDS, STOP],
+            &[
+                PROTO, 2, EMPTY_LIST, MARK, NONE, APPENDS, MARK, BINPUT, 0, NONE, APPENDS, STOP,
+            ],
+            &[
+                PROTO, 2, EMPTY_DICT, MARK, BINPUT, 0, NONE, NONE, SETITEMS, STOP,
+            ],
+            &[PROTO, 2, MARK, BINPUT, 0, NONE, TUPLE, STOP],
+        ] {
+            assert!(from_slice::<Shape>(p, &limits).is_err(), "{p:?}");
+            assert!(
+                matches!(
+                    crate::from_slice::<Shape>(p),
+                    Err(crate::Error::StackUnderflow { .. })
+                ),
+                "{p:?}: {:?}",
+                crate::from_slice::<Shape>(p)
+            );
+        }
+    }
+
     /// A `PUT` right after a batch names the list, not its last item.
     #[test]
     fn put_after_a_batch_names_the_container() {
@@ -1083,7 +1123,7 @@ mod tests {
                 input: bytes,
                 pos: 0,
                 memo: Vec::new(),
-                last: NOTHING,
+                last: FENCE,
                 depth: 0,
                 max_depth: 1000,
                 replay_budget: 0,
