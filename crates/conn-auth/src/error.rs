@@ -53,6 +53,10 @@ pub enum AuthError {
         /// The length received.
         got: usize,
     },
+    /// A handshake message arrived after the handshake had ended (no CPython equivalent: its
+    /// blocking calls never read one).
+    #[error("unexpected message after the handshake ended")]
+    UnexpectedMessage,
     /// Our policy refuses this digest (no CPython equivalent: CPython ≥ 3.12 accepts MD5 from
     /// anyone; see [`crate::Policy::strict`]).
     #[error("digest '{digest}' is refused by policy (minimum {minimum})")]

@@ -1,10 +1,8 @@
 //! `deliver_challenge` / `answer_challenge` over any [`Channel`], and the two orders a Listener
 //! and a Client run them in.
 
-use crate::{
-    AuthError, AuthKey, Challenge, Digest, FAILURE, HandshakeError, MAX_HANDSHAKE_MESSAGE, Policy,
-    WELCOME, respond,
-};
+use crate::machine::{ClientHandshake, Progress, ServerHandshake};
+use crate::{AuthError, AuthKey, Digest, HandshakeError, MAX_HANDSHAKE_MESSAGE, Policy};
 
 /// What carries handshake messages: anything that sends one whole message and receives one.
 ///
@@ -72,38 +70,9 @@ pub fn deliver_challenge_with<C: Channel>(
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Digest, HandshakeError<C::Error>> {
-    let challenge = Challenge::new(policy.challenge()).map_err(HandshakeError::Random)?;
-    channel
-        .send_message(challenge.as_bytes())
-        .map_err(HandshakeError::Channel)?;
-    finish_delivery(channel, key, policy, &challenge)
-}
-
-/// The rest of deliver_challenge once `challenge` is sent: receive the response, check it, send
-/// the verdict.
-fn finish_delivery<C: Channel>(
-    channel: &mut C,
-    key: &AuthKey,
-    policy: &Policy,
-    challenge: &Challenge,
-) -> Result<Digest, HandshakeError<C::Error>> {
-    let response = channel
-        .recv_message(MAX_HANDSHAKE_MESSAGE)
-        .map_err(HandshakeError::Channel)?;
-    match challenge.verify(key, &response, policy) {
-        Ok(digest) => {
-            channel
-                .send_message(WELCOME)
-                .map_err(HandshakeError::Channel)?;
-            Ok(digest)
-        }
-        Err(auth) => {
-            // As CPython: tell the peer, then fail. If the peer has gone, the verdict is lost,
-            // and the authentication error is still the one that matters.
-            let _ = channel.send_message(FAILURE);
-            Err(auth.into())
-        }
-    }
+    let mut m = ServerHandshake::deliver_only(*policy).map_err(HandshakeError::Random)?;
+    drive(channel, key, &mut m)?;
+    m.peer_digest().ok_or(AuthError::UnexpectedMessage.into())
 }
 
 /// Answers the peer's challenge (CPython's `answer_challenge(conn, authkey)`) with the default
@@ -123,68 +92,110 @@ pub fn answer_challenge_with<C: Channel>(
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Digest, HandshakeError<C::Error>> {
-    answer(channel, key, policy, None)
-}
-
-/// answer_challenge, sending `also` (our own challenge) in the same write as our response when
-/// given. Nothing is sent if the peer's challenge is malformed.
-fn answer<C: Channel>(
-    channel: &mut C,
-    key: &AuthKey,
-    policy: &Policy,
-    also: Option<&Challenge>,
-) -> Result<Digest, HandshakeError<C::Error>> {
-    let message = channel
-        .recv_message(MAX_HANDSHAKE_MESSAGE)
-        .map_err(HandshakeError::Channel)?;
-    let (response, digest) = respond(key, &message, policy)?;
-    match also {
-        None => channel.send_message(&response),
-        Some(challenge) => channel.send_messages(&[&response, challenge.as_bytes()]),
-    }
-    .map_err(HandshakeError::Channel)?;
-    let verdict = channel
-        .recv_message(MAX_HANDSHAKE_MESSAGE)
-        .map_err(HandshakeError::Channel)?;
-    if verdict == WELCOME {
-        Ok(digest)
-    } else {
-        Err(AuthError::Rejected.into())
-    }
+    let mut m = ClientHandshake::answer_only(*policy);
+    drive(channel, key, &mut m)?;
+    m.our_digest().ok_or(AuthError::UnexpectedMessage.into())
 }
 
 /// The server's half of mutual authentication, as `Listener.accept()` runs it: deliver, then
-/// answer.
+/// answer ([`ServerHandshake`] driven over `channel`).
 pub fn server_handshake<C: Channel>(
     channel: &mut C,
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Authenticated, HandshakeError<C::Error>> {
-    let peer_digest = deliver_challenge_with(channel, key, policy)?;
-    let our_digest = answer_challenge_with(channel, key, policy)?;
-    Ok(Authenticated {
-        peer_digest,
-        our_digest,
-    })
+    let mut m = ServerHandshake::new(*policy).map_err(HandshakeError::Random)?;
+    drive(channel, key, &mut m)?;
+    authenticated(m.peer_digest(), m.our_digest())
 }
 
-/// The client's half, as `Client()` runs it: answer, then deliver — pipelined.
-///
-/// Our response and our own challenge leave together ([`Channel::send_messages`]) instead of
-/// waiting for the server's verdict in between. The bytes and their order on the wire are the
-/// same as CPython's client sends, and the server reads our challenge right after sending its
-/// verdict, so any server works; one round trip is saved. If the server rejects our response,
-/// the challenge is simply never read.
+/// The client's half, as `Client()` runs it: answer, then deliver — pipelined
+/// ([`ClientHandshake`] driven over `channel`): our response and our own challenge leave in one
+/// [`Channel::send_messages`].
 pub fn client_handshake<C: Channel>(
     channel: &mut C,
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Authenticated, HandshakeError<C::Error>> {
-    let challenge = Challenge::new(policy.challenge()).map_err(HandshakeError::Random)?;
-    let our_digest = answer(channel, key, policy, Some(&challenge))?;
-    let peer_digest = finish_delivery(channel, key, policy, &challenge)?;
-    Ok(Authenticated {
-        peer_digest,
-        our_digest,
-    })
+    let mut m = ClientHandshake::new(*policy).map_err(HandshakeError::Random)?;
+    drive(channel, key, &mut m)?;
+    authenticated(m.peer_digest(), m.our_digest())
+}
+
+fn authenticated<E>(
+    peer: Option<Digest>,
+    ours: Option<Digest>,
+) -> Result<Authenticated, HandshakeError<E>> {
+    match (peer, ours) {
+        (Some(peer_digest), Some(our_digest)) => Ok(Authenticated {
+            peer_digest,
+            our_digest,
+        }),
+        _ => Err(AuthError::UnexpectedMessage.into()),
+    }
+}
+
+/// The two machines, for one blocking driver.
+pub(crate) trait Machine {
+    fn transmit(&mut self) -> Vec<Vec<u8>>;
+    fn on_message(&mut self, key: &AuthKey, message: &[u8]) -> Result<Progress, AuthError>;
+    fn is_done(&self) -> bool;
+}
+
+impl Machine for ServerHandshake {
+    fn transmit(&mut self) -> Vec<Vec<u8>> {
+        Self::transmit(self)
+    }
+    fn on_message(&mut self, key: &AuthKey, message: &[u8]) -> Result<Progress, AuthError> {
+        Self::on_message(self, key, message)
+    }
+    fn is_done(&self) -> bool {
+        Self::is_done(self)
+    }
+}
+
+impl Machine for ClientHandshake {
+    fn transmit(&mut self) -> Vec<Vec<u8>> {
+        Self::transmit(self)
+    }
+    fn on_message(&mut self, key: &AuthKey, message: &[u8]) -> Result<Progress, AuthError> {
+        Self::on_message(self, key, message)
+    }
+    fn is_done(&self) -> bool {
+        Self::is_done(self)
+    }
+}
+
+/// Sends what the machine queued (together), receives one message, feeds it; until done. After
+/// an authentication error, what the machine queued (`#FAILURE#`) is sent if the peer is still
+/// there, and the authentication error is the one returned.
+fn drive<C: Channel, M: Machine>(
+    channel: &mut C,
+    key: &AuthKey,
+    m: &mut M,
+) -> Result<(), HandshakeError<C::Error>> {
+    loop {
+        send_all(channel, &m.transmit()).map_err(HandshakeError::Channel)?;
+        if m.is_done() {
+            return Ok(());
+        }
+        let message = channel
+            .recv_message(MAX_HANDSHAKE_MESSAGE)
+            .map_err(HandshakeError::Channel)?;
+        if let Err(e) = m.on_message(key, &message) {
+            let _ = send_all(channel, &m.transmit());
+            return Err(e.into());
+        }
+    }
+}
+
+fn send_all<C: Channel>(channel: &mut C, messages: &[Vec<u8>]) -> Result<(), C::Error> {
+    match messages {
+        [] => Ok(()),
+        [one] => channel.send_message(one),
+        many => {
+            let slices: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+            channel.send_messages(&slices)
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod digest;
 mod error;
 mod handshake;
 mod key;
+mod machine;
 mod memory;
 mod policy;
 
@@ -21,5 +22,6 @@ pub use handshake::{
     deliver_challenge, deliver_challenge_with, server_handshake,
 };
 pub use key::AuthKey;
+pub use machine::{ClientHandshake, Progress, ServerHandshake};
 pub use memory::{MemoryChannel, MemoryError, memory_pair};
 pub use policy::Policy;

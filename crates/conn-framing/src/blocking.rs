@@ -1,15 +1,16 @@
 //! Blocking helpers over `std::io::Read` / `Write`: one vectored write per frame, and a buffered
 //! reader that puts large bodies straight into their destination.
 
+use std::borrow::Cow;
 use std::io::{self, IoSlice, Read, Write};
 
-use crate::decoder::UNLIMITED;
-use crate::header::{Header, HeaderStatus, SHORT_HEADER_LEN, decode_header};
+use crate::decoder::{Decoder, Need, READ_BUFFER};
+use crate::header::Header;
 use crate::{FrameError, Unit};
 
-/// Size of [`FrameReader`]'s buffer, and the first allocation for a message body; bodies larger
-/// than this grow as their bytes arrive (CPython 3.14's `BUFSIZE`).
-pub const BUFFER_SIZE: usize = 64 * 1024;
+/// The most [`FrameReader`] buffers between frames (CPython 3.14's `BUFSIZE`); a frame whose
+/// body still needs more than this is read straight into its destination.
+pub const BUFFER_SIZE: usize = READ_BUFFER;
 
 /// Writes one frame: header and payload leave in one vectored write (one syscall in the usual
 /// case, whatever the size: no copy, and no Nagle stall between header and body).
@@ -56,43 +57,59 @@ fn write_all_vectored<W: Write + ?Sized>(
     Ok(())
 }
 
-/// A buffered frame reader over any `Read`.
+/// How a shell appends up to `n` body bytes straight to a message's vector (stopping early only
+/// at EOF, retrying interruptions). The default is `Read::take(n).read_to_end`; a transport that
+/// can read into a vector's spare capacity without zeroing it passes its own.
+pub type AppendFn<R> = fn(&mut R, &mut Vec<u8>, u64) -> io::Result<usize>;
+
+fn default_append<R: Read>(r: &mut R, v: &mut Vec<u8>, n: u64) -> io::Result<usize> {
+    r.by_ref().take(n).read_to_end(v)
+}
+
+/// A buffered frame reader over any `Read`: the blocking shell of [`Decoder`].
 ///
-/// Small frames are served from one 64 KiB buffer; the body of a large frame is read directly
-/// into its destination. A claimed length never allocates more than [`BUFFER_SIZE`] before the
-/// bytes arrive. If an error leaves the stream inside a frame (an I/O error, a truncated or
-/// oversize frame), later reads fail with [`FrameError::Desynchronized`].
+/// Small frames are served from the decoder's buffer (which grows with what arrives, from
+/// [`INITIAL_BUFFER`](crate::INITIAL_BUFFER) to [`BUFFER_SIZE`], and is freed when drained),
+/// and typed receives can decode them in place ([`read_frame_ref`](Self::read_frame_ref)); the
+/// body of a large frame is read directly into its destination. A claimed length never
+/// allocates by itself. If an error leaves the stream inside a frame (an I/O error, a truncated
+/// or oversize frame), later reads fail with [`FrameError::Desynchronized`].
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
-    buf: Box<[u8]>,
-    pos: usize,
-    filled: usize,
-    max_message: u64,
-    poisoned: bool,
+    core: Decoder,
+    append: AppendFn<R>,
 }
 
 impl<R: Read> FrameReader<R> {
     /// A reader with no message size limit (as CPython).
     pub fn new(inner: R) -> Self {
+        Self::with_decoder(inner, Decoder::new())
+    }
+
+    /// A reader that continues from `core` (bytes already received, limits, state): how a
+    /// connection takes over the bytes a non-blocking handshake left buffered.
+    pub fn with_decoder(inner: R, core: Decoder) -> Self {
         Self {
             inner,
-            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
-            pos: 0,
-            filled: 0,
-            max_message: UNLIMITED,
-            poisoned: false,
+            core,
+            append: default_append::<R>,
         }
+    }
+
+    /// Uses `append` to read large bodies straight into their vector (see [`AppendFn`]).
+    pub fn set_append(&mut self, append: AppendFn<R>) {
+        self.append = append;
     }
 
     /// Sets the longest message accepted; longer ones are [`FrameError::TooLarge`].
     pub fn set_max_message(&mut self, max_message: u64) {
-        self.max_message = max_message;
+        self.core.set_max_message(max_message);
     }
 
     /// The longest message accepted.
     pub fn max_message(&self) -> u64 {
-        self.max_message
+        self.core.max_message()
     }
 
     /// The underlying reader.
@@ -105,202 +122,190 @@ impl<R: Read> FrameReader<R> {
         &mut self.inner
     }
 
+    /// The decoder (buffered bytes, limits, state).
+    pub fn decoder(&self) -> &Decoder {
+        &self.core
+    }
+
     /// Bytes received but not yet returned.
     pub fn buffered(&self) -> &[u8] {
-        &self.buf[self.pos..self.filled]
+        self.core.buffered_bytes()
     }
 
     /// Whether a whole frame (or an error to report) is already buffered, so the next read
     /// returns without touching the underlying reader.
     pub fn has_buffered_frame(&self) -> bool {
-        if self.poisoned {
-            return true;
-        }
-        let rest = self.buffered();
-        match decode_header(rest) {
-            Ok(HeaderStatus::Incomplete { .. }) => false,
-            Ok(HeaderStatus::Complete {
-                header_len,
-                payload_len,
-            }) => payload_len > self.max_message || (rest.len() - header_len) as u64 >= payload_len,
-            Err(_) => true,
-        }
+        self.core.has_frame()
     }
 
     /// Whether an earlier error left the stream inside a frame.
     pub fn is_desynchronized(&self) -> bool {
-        self.poisoned
+        self.core.is_poisoned()
+    }
+
+    /// Reads once from the underlying reader into the buffer: the bytes read, 0 at EOF. For a
+    /// non-blocking shell, call it only when a read will not block (the handle is readable);
+    /// `body_room` lets a frame's body accumulate beyond [`BUFFER_SIZE`].
+    pub fn fill_once(&mut self, body_room: bool) -> io::Result<usize> {
+        loop {
+            match self.inner.read(self.core.spare(body_room)) {
+                Ok(n) => {
+                    self.core.commit(n);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Reads one message (CPython's `recv_bytes()`), refusing it unread if it is longer than
     /// `maxlength` or the reader's maximum.
     pub fn read_frame(&mut self, maxlength: Option<u64>) -> Result<Vec<u8>, FrameError> {
-        self.guard(|this| {
-            let len = this.read_header(maxlength)?;
-            this.read_body_vec(len)
-        })
+        let frame = self.read_frame_ref(maxlength)?.into_owned();
+        self.core.release_if_idle();
+        Ok(frame)
+    }
+
+    /// Reads one message, borrowed from the buffer when it fits there (a typed receive decodes
+    /// it in place), owned when its body was read straight into a vector. Call
+    /// [`release_if_idle`](Self::release_if_idle) when done with it.
+    pub fn read_frame_ref(&mut self, maxlength: Option<u64>) -> Result<Cow<'_, [u8]>, FrameError> {
+        if self.wait_frame(maxlength)? {
+            return Ok(Cow::Owned(self.read_large(maxlength)?));
+        }
+        Ok(Cow::Borrowed(
+            self.core.next_frame_ref(maxlength)?.unwrap_or_default(),
+        ))
+    }
+
+    /// Frees the buffer if nothing is left in it (see [`Decoder::release_if_idle`]).
+    pub fn release_if_idle(&mut self) {
+        self.core.release_if_idle();
     }
 
     /// Reads one message into `dst` and returns its length (CPython's `recv_bytes_into()`). If it
     /// does not fit, the whole message is read and returned in [`FrameError::BufferTooShort`];
     /// the stream stays in step.
     pub fn read_frame_into(&mut self, dst: &mut [u8]) -> Result<usize, FrameError> {
-        self.guard(|this| {
-            let len = this.read_header(None)?;
-            match usize::try_from(len) {
-                Ok(n) if n <= dst.len() => {
-                    this.read_body(&mut dst[..n], 0, len)?;
-                    Ok(n)
-                }
-                _ => Err(FrameError::BufferTooShort {
-                    message: this.read_body_vec(len)?,
-                }),
+        let large = self.wait_frame(None)?;
+        let Need::Body { len, .. } = self.core.need(None)? else {
+            // Whole and buffered.
+            let frame = self.core.next_frame_ref(None)?.unwrap_or_default();
+            let n = frame.len();
+            let result = if n <= dst.len() {
+                dst[..n].copy_from_slice(frame);
+                Ok(n)
+            } else {
+                Err(FrameError::BufferTooShort {
+                    message: frame.to_vec(),
+                })
+            };
+            self.core.release_if_idle();
+            return result;
+        };
+        debug_assert!(large);
+        match usize::try_from(len) {
+            Ok(n) if n <= dst.len() => {
+                let (_, start) = self.core.take_body_start(None)?;
+                dst[..start.len()].copy_from_slice(&start);
+                self.read_exact_body(&mut dst[start.len()..n], start.len() as u64, len)?;
+                self.core.finish_body();
+                Ok(n)
             }
-        })
+            _ => Err(FrameError::BufferTooShort {
+                message: self.read_large(None)?,
+            }),
+        }
     }
 
     /// Consumes the reader, returning the underlying one and the bytes it had buffered.
     pub fn into_parts(self) -> (R, Vec<u8>) {
-        let rest = self.buffered().to_vec();
+        let rest = self.core.buffered_bytes().to_vec();
         (self.inner, rest)
     }
 
-    fn guard<T>(
-        &mut self,
-        op: impl FnOnce(&mut Self) -> Result<T, FrameError>,
-    ) -> Result<T, FrameError> {
-        if self.poisoned {
-            return Err(FrameError::Desynchronized);
-        }
-        let result = op(self);
-        if let Err(e) = &result {
-            // Only a clean EOF and a whole-message BufferTooShort leave the stream in step.
-            if !matches!(e, FrameError::Eof | FrameError::BufferTooShort { .. }) {
-                self.poisoned = true;
+    /// Reads until the frame at the front is whole (false) or is a large frame whose body
+    /// should go straight to its destination (true). Limits are checked as soon as the header
+    /// is complete.
+    fn wait_frame(&mut self, maxlength: Option<u64>) -> Result<bool, FrameError> {
+        loop {
+            match self.core.need(maxlength)? {
+                Need::Nothing => return Ok(false),
+                Need::Body { len, have } if len - have as u64 > BUFFER_SIZE as u64 => {
+                    return Ok(true);
+                }
+                Need::Header { .. } | Need::Body { .. } => self.fill()?,
             }
         }
-        result
     }
 
-    /// Reads a header and checks the limits; returns the payload length.
-    fn read_header(&mut self, maxlength: Option<u64>) -> Result<u64, FrameError> {
-        let max = maxlength.map_or(self.max_message, |m| m.min(self.max_message));
-        self.fill_to(SHORT_HEADER_LEN, Unit::Header, 0)?;
-        let len = match decode_header(self.buffered())? {
-            HeaderStatus::Complete {
-                header_len,
-                payload_len,
-            } => {
-                self.pos += header_len;
-                payload_len
+    /// One read into the buffer; EOF is [`FrameError::Eof`] between frames, otherwise the
+    /// truncation the decoder describes. Errors inside a frame poison the stream.
+    fn fill(&mut self) -> Result<(), FrameError> {
+        match self.fill_once(false) {
+            Ok(0) if self.core.buffered() == 0 => Err(FrameError::Eof),
+            Ok(0) => {
+                self.core.poison();
+                Err(self.core_finish_error())
             }
-            HeaderStatus::Incomplete { needed } => {
-                self.pos += SHORT_HEADER_LEN;
-                self.fill_to(needed - SHORT_HEADER_LEN, Unit::ExtendedLength, 0)?;
-                let mut be = [0u8; 8];
-                be.copy_from_slice(&self.buf[self.pos..self.pos + 8]);
-                self.pos += 8;
-                u64::from_be_bytes(be)
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if self.core.buffered() > 0 {
+                    self.core.poison();
+                }
+                Err(e.into())
             }
-        };
-        if len > max {
-            return Err(FrameError::TooLarge { len, max });
         }
-        Ok(len)
     }
 
-    /// Makes at least `n` (≤ buffer size) unread bytes available. An EOF is `Eof` if nothing of
-    /// this unit had arrived (and `already` is 0), otherwise `Truncated`.
-    fn fill_to(&mut self, n: usize, unit: Unit, already: u64) -> Result<(), FrameError> {
-        if self.filled - self.pos >= n {
-            return Ok(());
+    fn core_finish_error(&self) -> FrameError {
+        // The decoder is poisoned by now; classify from its bytes.
+        let mut probe = Decoder::new();
+        probe.feed(self.core.buffered_bytes());
+        probe.finish().err().unwrap_or(FrameError::Desynchronized)
+    }
+
+    /// The rest of a large frame's body, straight into a vector that grows with what arrives.
+    fn read_large(&mut self, maxlength: Option<u64>) -> Result<Vec<u8>, FrameError> {
+        let (len, mut body) = self.core.take_body_start(maxlength)?;
+        let total = usize::try_from(len).map_err(|_| FrameError::OutOfMemory { len })?;
+        let have = body.len();
+        // Room for what has arrived plus one read's worth; read_to_end grows it as bytes come.
+        body.try_reserve(BUFFER_SIZE.min(total - have))
+            .map_err(|_| FrameError::OutOfMemory { len })?;
+        // `read_to_end` retries interruptions itself; what it read before an error stays in
+        // `body`, but the stream is out of step either way (the decoder stays poisoned).
+        (self.append)(&mut self.inner, &mut body, (total - have) as u64)?;
+        if body.len() < total {
+            return Err(FrameError::Truncated {
+                unit: Unit::Body,
+                expected: len,
+                received: body.len() as u64,
+            });
         }
-        if self.buf.len() - self.pos < n {
-            self.buf.copy_within(self.pos..self.filled, 0);
-            self.filled -= self.pos;
-            self.pos = 0;
-        }
-        while self.filled - self.pos < n {
-            match self.inner.read(&mut self.buf[self.filled..]) {
+        self.core.finish_body();
+        Ok(body)
+    }
+
+    /// Fills `dst` straight from the reader; `done` of `total` body bytes came before it.
+    fn read_exact_body(&mut self, dst: &mut [u8], done: u64, total: u64) -> Result<(), FrameError> {
+        let mut at = 0;
+        while at < dst.len() {
+            match self.inner.read(&mut dst[at..]) {
                 Ok(0) => {
-                    let received = (self.filled - self.pos) as u64 + already;
-                    return Err(if received == 0 && unit == Unit::Header {
-                        FrameError::Eof
-                    } else {
-                        FrameError::Truncated {
-                            unit,
-                            expected: n as u64 + already,
-                            received,
-                        }
+                    return Err(FrameError::Truncated {
+                        unit: Unit::Body,
+                        expected: total,
+                        received: done + at as u64,
                     });
                 }
-                Ok(read) => self.filled += read,
+                Ok(n) => at += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
-    }
-
-    /// Fills `dst` with body bytes; `done` of `total` body bytes came before `dst`.
-    fn read_body(&mut self, dst: &mut [u8], done: u64, total: u64) -> Result<(), FrameError> {
-        let from_buf = dst.len().min(self.filled - self.pos);
-        dst[..from_buf].copy_from_slice(&self.buf[self.pos..self.pos + from_buf]);
-        self.pos += from_buf;
-        let mut at = from_buf;
-        while at < dst.len() {
-            let want = dst.len() - at;
-            if want >= self.buf.len() {
-                // Large remainder: straight into the destination.
-                match self.inner.read(&mut dst[at..]) {
-                    Ok(0) => {
-                        return Err(FrameError::Truncated {
-                            unit: Unit::Body,
-                            expected: total,
-                            received: done + at as u64,
-                        });
-                    }
-                    Ok(n) => at += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                self.pos = 0;
-                self.filled = 0;
-                self.fill_to(1, Unit::Body, done + at as u64)
-                    .map_err(|e| match e {
-                        FrameError::Truncated { .. } => FrameError::Truncated {
-                            unit: Unit::Body,
-                            expected: total,
-                            received: done + at as u64,
-                        },
-                        other => other,
-                    })?;
-                let n = want.min(self.filled);
-                dst[at..at + n].copy_from_slice(&self.buf[..n]);
-                self.pos = n;
-                at += n;
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads a body of `len` bytes into a new vector that grows (doubling from
-    /// [`BUFFER_SIZE`]) as bytes arrive, so memory follows what the peer sends, not what it claims.
-    fn read_body_vec(&mut self, len: u64) -> Result<Vec<u8>, FrameError> {
-        let oom = || FrameError::OutOfMemory { len };
-        let total = usize::try_from(len).map_err(|_| oom())?;
-        let mut out = Vec::new();
-        let mut filled = 0;
-        while filled < total {
-            let target = total.min(filled.saturating_mul(2).max(BUFFER_SIZE));
-            out.try_reserve_exact(target - out.len())
-                .map_err(|_| oom())?;
-            out.resize(target, 0);
-            self.read_body(&mut out[filled..target], filled as u64, len)?;
-            filled = target;
-        }
-        Ok(out)
     }
 }
 

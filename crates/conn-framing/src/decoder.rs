@@ -1,4 +1,7 @@
-//! `Decoder`: a sans-IO frame decoder. Feed it bytes as they arrive; take whole frames out.
+//! `Decoder`: the framing state machine. Feed it bytes as they arrive (or let a reader fill its
+//! buffer in place); take whole frames out. It is the one implementation of the frame format's
+//! reading side: [`FrameReader`](crate::FrameReader) and conn's connections are shells that do
+//! the I/O around it.
 
 use crate::header::{HeaderStatus, decode_header};
 use crate::{FrameError, Unit};
@@ -6,18 +9,54 @@ use crate::{FrameError, Unit};
 /// No limit on message size: CPython has none. Memory still grows only with bytes received.
 pub const UNLIMITED: u64 = u64::MAX;
 
-/// An incremental decoder: [`feed`](Self::feed) bytes in any chunking, then call
+/// The decoder's buffer when it first holds anything (a read of this size takes a 4 KiB message
+/// and its header in one call).
+pub const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// The largest the buffer grows for reads between frames (CPython 3.14's `BUFSIZE`); a frame's
+/// body accumulated in the buffer ([`Decoder::spare`] with `body_room`) may grow it further, with
+/// what arrives.
+pub const READ_BUFFER: usize = 64 * 1024;
+
+/// What the decoder needs before it can hand out the next frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Need {
+    /// A whole frame is buffered: take it.
+    Nothing,
+    /// More header bytes (`have` of the header are buffered).
+    Header {
+        /// Header bytes buffered.
+        have: usize,
+    },
+    /// More body bytes: the frame is `len` bytes, `have` of them buffered.
+    Body {
+        /// The payload length the header gives (within the limits).
+        len: u64,
+        /// Payload bytes buffered.
+        have: usize,
+    },
+}
+
+/// An incremental decoder: [`feed`](Self::feed) bytes in any chunking (or read into
+/// [`spare`](Self::spare) and [`commit`](Self::commit)), then call
 /// [`next_frame`](Self::next_frame) until it returns `Ok(None)` ("need more").
 ///
 /// Memory grows with the bytes fed, never with what a header claims. A header over the
 /// configured maximum is refused as soon as it is complete, before its body arrives; after any
-/// error the decoder answers [`FrameError::Desynchronized`].
+/// error the decoder answers [`FrameError::Desynchronized`]. A decoder that has handed out
+/// everything it held frees its buffer (unless the peer is streaming: the last read filled it),
+/// so an idle connection holds no buffer.
 #[derive(Debug)]
 pub struct Decoder {
+    /// Initialized storage: `[start..end]` are bytes received and not yet consumed.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     max_message: u64,
     poisoned: bool,
+    /// The last read filled all the room it was given: keep the buffer when drained.
+    streaming: bool,
 }
 
 impl Default for Decoder {
@@ -37,51 +76,185 @@ impl Decoder {
         Self {
             buf: Vec::new(),
             start: 0,
+            end: 0,
             max_message,
             poisoned: false,
+            streaming: false,
         }
+    }
+
+    /// Sets the longest message accepted; longer ones are [`FrameError::TooLarge`].
+    pub fn set_max_message(&mut self, max_message: u64) {
+        self.max_message = max_message;
+    }
+
+    /// The longest message accepted.
+    pub fn max_message(&self) -> u64 {
+        self.max_message
     }
 
     /// Appends bytes received from the peer.
     pub fn feed(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > 4096 && self.start * 2 > self.buf.len() {
+            self.end = 0;
+        } else if self.start > 4096 && self.start * 2 > self.end {
             // Most of the buffer is consumed frames: slide the rest down.
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
+    }
+
+    /// Room to read into, at the end of the buffer: at least one byte, initialized (a reader
+    /// fills it, then calls [`commit`](Self::commit) with the count). Consumed bytes are
+    /// reclaimed first; when full, the buffer doubles from [`INITIAL_BUFFER`] up to
+    /// [`READ_BUFFER`], or, with `body_room`, up to what the frame at the front still needs.
+    pub fn spare(&mut self, body_room: bool) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let mut cap = READ_BUFFER;
+            if body_room {
+                if let Ok(Need::Body { len, .. }) = self.check(None) {
+                    let whole = self.header_len() as u64 + len;
+                    cap = cap.max(usize::try_from(whole).unwrap_or(usize::MAX));
+                }
+            }
+            let grown = (self.buf.len().saturating_mul(2))
+                .max(INITIAL_BUFFER)
+                .min(cap.max(self.end + 1));
+            self.buf.resize(grown, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Records that `n` bytes were read into [`spare`](Self::spare).
+    pub fn commit(&mut self, n: usize) {
+        let room = self.buf.len() - self.end;
+        self.streaming = n == room;
+        self.end += n.min(room);
     }
 
     /// Bytes fed but not yet returned in a frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
+    }
+
+    /// The bytes fed but not yet returned.
+    pub fn buffered_bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Bytes of memory the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// What is needed before the next frame, checking the header against the limits (and
+    /// `maxlength`, CPython's `recv_bytes(maxlength)`). An error poisons the decoder.
+    pub fn need(&mut self, maxlength: Option<u64>) -> Result<Need, FrameError> {
+        let result = self.check(maxlength);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
     }
 
     /// Takes the next whole frame's payload, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let Some((header_len, len)) = self.peek()? else {
-            return Ok(None);
+        let frame = self.next_frame_ref(None)?.map(<[u8]>::to_vec);
+        self.release_if_idle();
+        Ok(frame)
+    }
+
+    /// Takes the next whole frame, borrowed from the buffer (no copy: a typed receive decodes
+    /// straight from it), `Ok(None)` if more bytes are needed. Call
+    /// [`release_if_idle`](Self::release_if_idle) when done with it.
+    pub fn next_frame_ref(&mut self, maxlength: Option<u64>) -> Result<Option<&[u8]>, FrameError> {
+        match self.need(maxlength)? {
+            Need::Nothing => {
+                let body = self.start + self.header_len();
+                let len = self.frame_len();
+                self.start = body + len;
+                Ok(Some(&self.buf[body..body + len]))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Consumes the header of the frame at the front and the body bytes buffered so far,
+    /// returning the payload length and those bytes, for a reader that puts the rest of a large
+    /// body straight into its destination. The decoder is poisoned until
+    /// [`finish_body`](Self::finish_body): if the rest never arrives, the stream is out of step.
+    pub fn take_body_start(
+        &mut self,
+        maxlength: Option<u64>,
+    ) -> Result<(u64, Vec<u8>), FrameError> {
+        let len = match self.need(maxlength)? {
+            Need::Body { len, .. } => len,
+            Need::Nothing => self.frame_len() as u64,
+            Need::Header { .. } => return Err(FrameError::Desynchronized),
         };
-        let body = self.start + header_len;
-        let end = body + len;
-        let payload = self.buf[body..end].to_vec();
-        self.start = end;
-        Ok(Some(payload))
+        let body = self.start + self.header_len();
+        let have = (self.end - body).min(usize::try_from(len).unwrap_or(usize::MAX));
+        let bytes = self.buf[body..body + have].to_vec();
+        self.start = body + have;
+        self.poisoned = true;
+        self.release_if_idle();
+        Ok((len, bytes))
+    }
+
+    /// The body begun with [`take_body_start`](Self::take_body_start) was read whole: the
+    /// stream is in step again.
+    pub fn finish_body(&mut self) {
+        self.poisoned = false;
+    }
+
+    /// Marks the stream out of step (an I/O error inside a frame): later calls fail with
+    /// [`FrameError::Desynchronized`].
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    /// Whether an error left the stream inside a frame.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Frees the buffer if it holds nothing and the peer is not streaming, so an idle
+    /// connection costs no buffer.
+    pub fn release_if_idle(&mut self) {
+        if self.start == self.end && !self.streaming && !self.buf.is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
     }
 
     /// Whether [`next_frame`](Self::next_frame) would return a frame or an error now, without
     /// waiting for more bytes (a connection is "ready" when this is true).
     pub fn has_frame(&self) -> bool {
-        !matches!(self.check(), Ok(None))
+        !matches!(
+            self.check(None),
+            Ok(Need::Header { .. } | Need::Body { .. })
+        )
     }
 
     /// Call when the stream has ended: `Ok(())` if it ended between frames,
     /// [`FrameError::Truncated`] if inside one.
     pub fn finish(&self) -> Result<(), FrameError> {
-        let rest = &self.buf[self.start..];
+        let rest = self.buffered_bytes();
         if rest.is_empty() {
             return Ok(());
         }
@@ -107,37 +280,51 @@ impl Decoder {
         })
     }
 
-    /// (header length, payload length) of a complete frame at the front, checking limits.
-    fn peek(&mut self) -> Result<Option<(usize, usize)>, FrameError> {
-        let result = self.check();
-        if result.is_err() {
-            self.poisoned = true;
+    /// The header length of the complete header at the front (only after `check` said so).
+    fn header_len(&self) -> usize {
+        match decode_header(self.buffered_bytes()) {
+            Ok(HeaderStatus::Complete { header_len, .. }) => header_len,
+            _ => 0,
         }
-        result
     }
 
-    fn check(&self) -> Result<Option<(usize, usize)>, FrameError> {
+    /// The payload length of the whole frame at the front (only after `check` said so).
+    fn frame_len(&self) -> usize {
+        match decode_header(self.buffered_bytes()) {
+            Ok(HeaderStatus::Complete { payload_len, .. }) => {
+                usize::try_from(payload_len).unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
+    fn check(&self, maxlength: Option<u64>) -> Result<Need, FrameError> {
         if self.poisoned {
             return Err(FrameError::Desynchronized);
         }
-        let rest = &self.buf[self.start..];
+        let rest = self.buffered_bytes();
         let (header_len, payload_len) = match decode_header(rest)? {
-            HeaderStatus::Incomplete { .. } => return Ok(None),
+            HeaderStatus::Incomplete { .. } => return Ok(Need::Header { have: rest.len() }),
             HeaderStatus::Complete {
                 header_len,
                 payload_len,
             } => (header_len, payload_len),
         };
-        if payload_len > self.max_message {
+        let max = maxlength.map_or(self.max_message, |m| m.min(self.max_message));
+        if payload_len > max {
             return Err(FrameError::TooLarge {
                 len: payload_len,
-                max: self.max_message,
+                max,
             });
         }
         // A length beyond what is buffered is simply "need more": it never sizes an allocation.
+        let have = rest.len() - header_len;
         match usize::try_from(payload_len) {
-            Ok(len) if rest.len() - header_len >= len => Ok(Some((header_len, len))),
-            _ => Ok(None),
+            Ok(len) if have >= len => Ok(Need::Nothing),
+            _ => Ok(Need::Body {
+                len: payload_len,
+                have,
+            }),
         }
     }
 }

@@ -12,9 +12,9 @@ pub mod pickle;
 #[cfg(feature = "postcard")]
 mod postcard;
 
-pub use blocking::{BUFFER_SIZE, FrameReader, write_frame, write_frames};
+pub use blocking::{AppendFn, BUFFER_SIZE, FrameReader, write_frame, write_frames};
 pub use codec::{Codec, CodecError, CodecOp};
-pub use decoder::{Decoder, UNLIMITED};
+pub use decoder::{Decoder, INITIAL_BUFFER, Need, READ_BUFFER, UNLIMITED};
 pub use error::{FrameError, Unit};
 pub use header::{
     Header, HeaderStatus, LONG_HEADER_LEN, LONG_MARKER, SHORT_HEADER_LEN, SHORT_MAX, decode_header,

@@ -28,3 +28,23 @@ mod sys;
 pub use listener::Listener;
 pub use poller::{Poller, Ready, wait_readable, wait_readable_many};
 pub use stream::{Stream, StreamKind};
+
+use std::time::{Duration, Instant};
+
+/// The instant `timeout` from now; `None` for no timeout, and also for one so long that the
+/// clock cannot express its end (`Duration::MAX`): both mean "wait with no limit", never a
+/// panic.
+pub fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// Time left until `deadline` (`None`: no limit), zero once it has passed.
+pub fn time_left(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// Whether `e` says the process (`EMFILE`) or the whole system (`ENFILE`) is out of file
+/// descriptors: retrying at once cannot succeed, so a serve loop must back off.
+pub fn is_out_of_fds(e: &std::io::Error) -> bool {
+    sys::is_out_of_fds(e)
+}

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use conn_address::{Address, Host};
 
@@ -107,7 +107,27 @@ impl Listener {
     /// `TimedOut`. Returns the blocking stream and the peer's address (`None` for an unnamed
     /// Unix peer). `EINTR` and spurious wake-ups are retried.
     pub fn accept(&self, timeout: Option<Duration>) -> io::Result<(Stream, Option<Address>)> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = crate::deadline_after(timeout);
+        loop {
+            if let Some(pair) = self.try_accept()? {
+                return Ok(pair);
+            }
+            let left = crate::time_left(deadline);
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no connection to accept within the timeout",
+                ));
+            }
+            sys::poll_readable(self.as_fd(), left)?;
+        }
+    }
+
+    /// Accepts one connection if a client is waiting, without waiting: `Ok(None)` if none is.
+    /// The stream is blocking. A client that connected and reset before we accepted is skipped.
+    /// Out of descriptors (`EMFILE`, `ENFILE`; see [`crate::is_out_of_fds`]) is an error, which
+    /// retrying at once will repeat.
+    pub fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
         loop {
             let accepted = match &self.inner {
                 Inner::Tcp(l) => l.accept().and_then(|(s, peer)| {
@@ -120,30 +140,15 @@ impl Listener {
                 }),
             };
             match accepted {
-                Ok(pair) => return Ok(pair),
+                Ok(pair) => return Ok(Some(pair)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
-                // A peer that connected and reset before we accepted: try the next one.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => return Err(e),
             }
-            let left = match deadline {
-                None => None,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "no connection to accept within the timeout",
-                        ));
-                    }
-                    Some(left)
-                }
-            };
-            sys::poll_readable(self.as_fd(), left)?;
         }
     }
 

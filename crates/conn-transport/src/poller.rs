@@ -90,7 +90,7 @@ impl Poller {
                     .registry()
                     .reregister(&mut SourceFd(&fd), Token(key), Interest::READABLE);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = crate::deadline_after(timeout);
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut self.events, left) {

@@ -54,7 +54,9 @@ impl Stream {
                     format!("{address} resolved to no address"),
                 );
                 for target in targets {
-                    let attempt = match timeout {
+                    // A timeout the clock cannot express (`Duration::MAX`) is no timeout.
+                    let attempt = match timeout.filter(|_| crate::deadline_after(timeout).is_some())
+                    {
                         Some(t) => TcpStream::connect_timeout(&target, t),
                         None => TcpStream::connect(target),
                     };
@@ -147,6 +149,52 @@ impl Stream {
             Inner::Unix(s) => s.shutdown(Shutdown::Both),
             _ => Ok(()),
         }
+    }
+
+    /// Waits until a write would make progress (room in the buffer, or the peer gone), at most
+    /// `timeout` (`None`: forever).
+    pub fn wait_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        sys::poll_writable(self.as_fd(), timeout)
+    }
+
+    /// One write that never blocks: as much of `bufs` as fits now (`WouldBlock` if nothing
+    /// does), whatever the fd's mode. Sockets use `MSG_DONTWAIT`; a pipe's write end is made
+    /// non-blocking for the call (no one else writes through it).
+    pub fn write_vectored_nonblocking(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(_) | Inner::Unix(_) => sys::send_vectored_nonblocking(self.as_fd(), bufs),
+            Inner::PipeWriter(p) => {
+                sys::set_nonblocking(self.as_fd(), true)?;
+                let n = (&*p).write_vectored(bufs);
+                sys::set_nonblocking(self.as_fd(), false)?;
+                n
+            }
+            Inner::PipeReader(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot write to the read end of a pipe",
+            )),
+        }
+    }
+
+    /// Appends up to `n` bytes to `buf`, stopping early only at EOF (blocking until then), into
+    /// the vector's spare capacity without zeroing it first (std's sockets and pipes read into
+    /// uninitialized memory). Interruptions are retried.
+    pub fn read_append(&self, buf: &mut Vec<u8>, n: u64) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(s) => s.take(n).read_to_end(buf),
+            Inner::Unix(s) => s.take(n).read_to_end(buf),
+            Inner::PipeReader(p) => p.take(n).read_to_end(buf),
+            Inner::PipeWriter(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot read from the write end of a pipe",
+            )),
+        }
+    }
+
+    /// Sets or clears `O_NONBLOCK` on the handle (reads and writes then give `WouldBlock`
+    /// instead of waiting).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        sys::set_nonblocking(self.as_fd(), nonblocking)
     }
 
     /// Whether a read would not block (data, EOF or an error is waiting), waiting at most

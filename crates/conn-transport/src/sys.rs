@@ -8,13 +8,30 @@ use std::time::Duration;
 /// `sendmsg(fd, bufs, MSG_NOSIGNAL)`: a vectored socket write that cannot raise `SIGPIPE`
 /// (std's `write_vectored` is `writev`, which can).
 pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    send_vectored_flags(fd, bufs, libc::MSG_NOSIGNAL)
+}
+
+/// `sendmsg(fd, bufs, MSG_NOSIGNAL | MSG_DONTWAIT)`: the same, never blocking (`WouldBlock`
+/// when the socket's buffer is full), whatever the fd's mode.
+pub(crate) fn send_vectored_nonblocking(
+    fd: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    send_vectored_flags(fd, bufs, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+}
+
+fn send_vectored_flags(
+    fd: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    flags: libc::c_int,
+) -> io::Result<usize> {
     // SAFETY: a zeroed msghdr is a valid "no address, no control data" header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // IoSlice is guaranteed ABI-compatible with iovec on Unix; sendmsg only reads through it.
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    msg.msg_iovlen = bufs.len().min(iov_max()) as _;
     // SAFETY: fd is a live socket borrowed for the call; msg points at `bufs`, alive for the call.
-    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, flags) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -51,10 +68,29 @@ pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
     }
 }
 
+/// The most iovecs one `sendmsg` takes (`IOV_MAX`, 1024 on Linux); more is `EMSGSIZE`, so
+/// longer lists are written in several calls.
+pub(crate) fn iov_max() -> usize {
+    1024
+}
+
 /// Polls one fd for input (or hang-up, or error) for at most `timeout` (`None`: forever).
 /// Returns whether it is ready. Retries `EINTR` with the time remaining.
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    poll_one(fd, libc::POLLIN, timeout)
+}
+
+/// Polls one fd for output room (or hang-up, or error) for at most `timeout`.
+pub(crate) fn poll_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    poll_one(fd, libc::POLLOUT, timeout)
+}
+
+fn poll_one(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
+    let deadline = crate::deadline_after(timeout);
     loop {
         let ms: libc::c_int = match deadline {
             None => -1,
@@ -68,7 +104,7 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io
         };
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
+            events,
             revents: 0,
         };
         // SAFETY: pfd is one valid pollfd on our stack for the duration of the call.
@@ -81,9 +117,9 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io
             return Err(err);
         }
         if n > 0 {
-            return Ok(pfd.revents
-                & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL)
-                != 0);
+            return Ok(
+                pfd.revents & (events | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+            );
         }
         if ms == 0 {
             return Ok(false);
@@ -132,7 +168,7 @@ pub(crate) fn poll_many(
             revents: 0,
         })
         .collect();
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let deadline = crate::deadline_after(timeout);
     loop {
         let ms = deadline.map_or(-1, |d| {
             d.saturating_duration_since(std::time::Instant::now())
@@ -159,4 +195,28 @@ pub(crate) fn poll_many(
                 .collect());
         }
     }
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fd is a live descriptor borrowed for the call; F_GETFL takes no argument.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above; F_SETFL takes an int of flags.
+    if new != flags && unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether `e` says the process (`EMFILE`) or the system (`ENFILE`) has no descriptor left.
+pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
