@@ -127,6 +127,12 @@ impl<R: Read> FrameReader<R> {
         &self.core
     }
 
+    /// What the decoder needs before the next frame, checked against the limits and
+    /// `maxlength` (an error poisons the stream, as a read would).
+    pub fn need(&mut self, maxlength: Option<u64>) -> Result<Need, FrameError> {
+        self.core.need(maxlength)
+    }
+
     /// Bytes received but not yet returned.
     pub fn buffered(&self) -> &[u8] {
         self.core.buffered_bytes()

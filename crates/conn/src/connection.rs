@@ -1,13 +1,14 @@
 //! `Connection`: a transport, CPython's framing and a codec. `Sender` and `Receiver` are its two
 //! halves, which `split` hands to different threads.
 
-use std::io::Read;
+use std::borrow::Cow;
+use std::io::{self, IoSlice, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use conn_framing::{Codec, FrameReader, write_frame, write_frames};
-use conn_transport::{Stream, StreamKind};
+use conn_framing::{Codec, FrameError, FrameReader, Header, Need, write_frame, write_frames};
+use conn_transport::{Stream, StreamKind, deadline_after, time_left};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,9 +22,14 @@ const KEEP_SEND_BUFFER: usize = 1 << 20;
 struct Shared(Arc<Stream>);
 
 impl Read for Shared {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.0).read(buf)
     }
+}
+
+/// Reads a large body straight into its vector without zeroing it first.
+fn append_from_stream(r: &mut Shared, v: &mut Vec<u8>, n: u64) -> io::Result<usize> {
+    r.0.read_append(v, n)
 }
 
 /// The sending half of a connection: `send` and `send_bytes`.
@@ -32,13 +38,27 @@ pub struct Sender<C = DefaultCodec> {
     stream: Arc<Stream>,
     codec: C,
     out: Vec<u8>,
+    write_timeout: Option<Duration>,
+    /// A timed-out write left part of a frame on the wire: the peer is out of step.
+    broken: bool,
 }
 
-/// The receiving half of a connection: `recv`, `recv_bytes*` and `poll`.
+/// The receiving half of a connection: `recv`, `recv_bytes*`, `try_recv*` and `poll`.
 #[derive(Debug)]
 pub struct Receiver<C = DefaultCodec> {
-    reader: FrameReader<Shared>,
+    inbound: Inbound,
     codec: C,
+}
+
+/// The receiving shell around the framing core: blocking, timed and non-blocking reads.
+#[derive(Debug)]
+struct Inbound {
+    reader: FrameReader<Shared>,
+    read_timeout: Option<Duration>,
+    /// The handle reported end of file while reading ahead (the next receive reports it).
+    at_eof: bool,
+    /// An error met while reading ahead, for the next receive to report.
+    pending: Option<io::Error>,
 }
 
 impl<C: Codec> Sender<C> {
@@ -52,45 +72,225 @@ impl<C: Codec> Sender<C> {
 
     /// Sends what was encoded into `self.out`, then drops a large encode buffer.
     fn send_encoded(&mut self) -> Result<()> {
-        let sent = write_frame(&mut &*self.stream, &self.out);
+        let out = std::mem::take(&mut self.out);
+        let sent = self.write_messages(&[&out]);
+        self.out = out;
         if self.out.capacity() > KEEP_SEND_BUFFER {
             self.out = Vec::new();
         }
-        sent.map_err(|e| Error::from_io(e, "write"))
+        sent
     }
 
     /// Sends one message (CPython's `send_bytes(buf)`; slice `buf` for `offset`/`size`).
     /// Header and payload leave in one write.
     pub fn send_bytes(&mut self, buf: &[u8]) -> Result<()> {
-        write_frame(&mut &*self.stream, buf).map_err(|e| Error::from_io(e, "write"))
+        self.write_messages(&[buf])
+    }
+
+    /// Sets how long a send may wait for room in the OS buffer (`None`, the default: as long
+    /// as it takes, as CPython). A send that times out part-way has put part of a frame on the
+    /// wire: the connection can no longer send ([`Error::Framing`] afterwards).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write_timeout = timeout;
+    }
+
+    /// Writes whole frames: blocking, or under the write timeout with non-blocking writes.
+    fn write_messages(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        if self.broken {
+            return Err(Error::Framing(FrameError::Desynchronized));
+        }
+        let Some(deadline) = deadline_after(self.write_timeout) else {
+            let written = match payloads {
+                [one] => write_frame(&mut &*self.stream, one),
+                many => write_frames(&mut &*self.stream, many),
+            };
+            return written.map_err(|e| Error::from_io(e, "write"));
+        };
+        let headers: Vec<Header> = payloads
+            .iter()
+            .map(|p| Header::new(p.len() as u64))
+            .collect();
+        let mut slices: Vec<IoSlice<'_>> = headers
+            .iter()
+            .zip(payloads)
+            .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
+            .collect();
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut bufs = &mut slices[..];
+        let mut sent = 0;
+        while !bufs.is_empty() {
+            let left = time_left(Some(deadline)).unwrap_or_default();
+            let step = if left.is_zero() {
+                Err(io::ErrorKind::TimedOut.into())
+            } else if self.stream.wait_writable(Some(left)).map_err(Error::Io)? {
+                self.stream.write_vectored_nonblocking(bufs)
+            } else {
+                Err(io::ErrorKind::TimedOut.into())
+            };
+            match step {
+                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    sent += n;
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) && Instant::now() < deadline => {}
+                Err(e) => {
+                    self.broken = sent > 0 && sent < total;
+                    return Err(Error::from_io(e, "write"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Inbound {
+    /// Reads what has arrived without waiting, and says whether a receive would now return
+    /// without waiting: a whole message (or a limit error) buffered, end of file, or an error.
+    fn pump(&mut self) -> Result<bool> {
+        self.read_ahead(None, Some(Instant::now()))
+    }
+
+    /// Makes sure the next frame can be read without waiting past the read timeout.
+    fn ready_to_read(&mut self, maxlength: Option<u64>) -> Result<()> {
+        let Some(timeout) = self.read_timeout else {
+            return Ok(());
+        };
+        if self.read_ahead(maxlength, deadline_after(Some(timeout)))? {
+            Ok(())
+        } else {
+            Err(Error::Timeout { operation: "read" })
+        }
+    }
+
+    /// Reads into the buffer until the next frame is whole (or an error or EOF is ready to
+    /// report), waiting until `deadline` at most (`None`: no limit). False if time ran out.
+    fn read_ahead(&mut self, maxlength: Option<u64>, deadline: Option<Instant>) -> Result<bool> {
+        loop {
+            if self.pending.is_some() || self.at_eof {
+                return Ok(true);
+            }
+            match self.reader.need(maxlength) {
+                Ok(Need::Nothing) | Err(_) => return Ok(true),
+                Ok(_) => {}
+            }
+            let left = time_left(deadline);
+            if !self.reader.get_ref().0.wait_readable(left)? {
+                return Ok(false);
+            }
+            match self.reader.fill_once(true) {
+                Ok(0) => self.at_eof = true,
+                Ok(_) => {}
+                Err(e) => self.pending = Some(e),
+            }
+            if left.is_some_and(|l| l.is_zero()) && !self.pending.is_some() && !self.at_eof {
+                // A non-blocking look: one read per readiness report; the loop continues only
+                // while the handle stays readable.
+                if !self
+                    .reader
+                    .get_ref()
+                    .0
+                    .wait_readable(Some(Duration::ZERO))?
+                {
+                    return Ok(matches!(
+                        self.reader.need(maxlength),
+                        Ok(Need::Nothing) | Err(_)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The next frame, borrowed from the buffer when it is whole there.
+    fn frame(&mut self, maxlength: Option<u64>) -> Result<Cow<'_, [u8]>> {
+        if let Some(e) = self.pending.take() {
+            return Err(Error::from_io(e, "read"));
+        }
+        self.ready_to_read(maxlength)?;
+        Ok(self.reader.read_frame_ref(maxlength)?)
     }
 }
 
 impl<C: Codec> Receiver<C> {
-    /// Receives one message and decodes it with the codec (CPython's `recv()`). A message that
-    /// does not decode is consumed; the connection stays usable.
+    fn new(stream: Arc<Stream>, codec: C) -> Self {
+        let mut reader = FrameReader::new(Shared(stream));
+        reader.set_append(append_from_stream);
+        Self {
+            inbound: Inbound {
+                reader,
+                read_timeout: None,
+                at_eof: false,
+                pending: None,
+            },
+            codec,
+        }
+    }
+
+    /// Receives one message and decodes it with the codec (CPython's `recv()`), straight from
+    /// the receive buffer when the message is there whole. A message that does not decode is
+    /// consumed; the connection stays usable.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
-        let message = self.recv_bytes()?;
-        Ok(self.codec.decode(&message)?)
+        let frame = self.inbound.frame(None)?;
+        let value = self.codec.decode(&frame);
+        drop(frame);
+        self.inbound.reader.release_if_idle();
+        Ok(value?)
     }
 
     /// Receives one message (CPython's `recv_bytes()`), up to the connection's maximum message
     /// size (unlimited by default).
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
-        Ok(self.reader.read_frame(None)?)
+        let message = self.inbound.frame(None)?.into_owned();
+        self.inbound.reader.release_if_idle();
+        Ok(message)
     }
 
     /// Receives one message of at most `maxlength` bytes (CPython's `recv_bytes(maxlength)`);
     /// a longer one is [`Error::BadMessageLength`], its body left unread.
     pub fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>> {
-        Ok(self.reader.read_frame(Some(maxlength as u64))?)
+        let message = self.inbound.frame(Some(maxlength as u64))?.into_owned();
+        self.inbound.reader.release_if_idle();
+        Ok(message)
     }
 
     /// Receives one message into `buf` and returns its length (CPython's `recv_bytes_into`; pass
     /// `&mut buf[offset..]` for an offset). A message longer than `buf` is
     /// [`Error::BufferTooShort`] holding the whole message; the connection stays usable.
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize> {
-        Ok(self.reader.read_frame_into(buf)?)
+        self.inbound.ready_to_read(None)?;
+        Ok(self.inbound.reader.read_frame_into(buf)?)
+    }
+
+    /// Receives one message if a whole one has arrived, without waiting: `Ok(None)` if not yet.
+    /// What has arrived of a message is kept for the next call; a peer holding half a frame
+    /// never blocks it. End of file and errors are reported as by [`recv_bytes`](Self::recv_bytes).
+    pub fn try_recv_bytes(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.inbound.pump()? {
+            self.recv_bytes().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Receives and decodes one value if a whole message has arrived, without waiting; see
+    /// [`try_recv_bytes`](Self::try_recv_bytes).
+    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
+        if self.inbound.pump()? {
+            self.recv().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Sets how long a receive may wait (`None`, the default: as long as it takes, as CPython);
+    /// [`Error::Timeout`] then. The whole call is bounded, however the message trickles in, and
+    /// what has arrived of a message is kept for the next receive.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.inbound.read_timeout = timeout;
     }
 
     /// Whether there is something to receive (CPython's `poll(timeout)`): a whole message
@@ -99,20 +299,23 @@ impl<C: Codec> Receiver<C> {
     /// just looks; `None` waits with no limit. True does not promise a whole message: if only part
     /// has arrived, `recv` waits for the rest.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
-        if self.reader.has_buffered_frame() {
+        if self.inbound.reader.has_buffered_frame() {
             return Ok(true);
         }
-        Ok(self.reader.get_ref().0.wait_readable(timeout)?)
+        Ok(self.inbound.reader.get_ref().0.wait_readable(timeout)?)
     }
 
     /// Sets the longest message accepted by `recv` / `recv_bytes` (default: unlimited, as
     /// CPython). Memory grows with bytes received, never with a claimed length, either way.
     pub fn set_max_message(&mut self, max: u64) {
-        self.reader.set_max_message(max);
+        self.inbound.reader.set_max_message(max);
     }
 
+    /// Whether a receive would return without touching the handle: a whole message (or an
+    /// error) buffered, or an end of file or error met while reading ahead.
     fn has_buffered_frame(&self) -> bool {
-        self.reader.has_buffered_frame()
+        let i = &self.inbound;
+        i.at_eof || i.pending.is_some() || i.reader.has_buffered_frame()
     }
 }
 
@@ -129,8 +332,11 @@ impl Sender<Pickle> {
 impl Receiver<Pickle> {
     /// Receives any Python value as a dynamic [`PyValue`] (the same as `recv::<PyValue>()`).
     pub fn recv_value(&mut self) -> Result<PyValue> {
-        let message = self.recv_bytes()?;
-        Ok(self.codec.decode_value(&message)?)
+        let frame = self.inbound.frame(None)?;
+        let value = self.codec.decode_value(&frame);
+        drop(frame);
+        self.inbound.reader.release_if_idle();
+        Ok(value?)
     }
 }
 
@@ -177,11 +383,10 @@ impl<C: Codec + Clone> Connection<C> {
             stream: Arc::clone(&stream),
             codec: codec.clone(),
             out: Vec::new(),
+            write_timeout: None,
+            broken: false,
         };
-        let receiver = Receiver {
-            reader: FrameReader::new(Shared(stream)),
-            codec,
-        };
+        let receiver = Receiver::new(stream, codec);
         Self {
             halves: Some((sender, receiver)),
             readable,
@@ -276,6 +481,34 @@ impl<C: Codec> Connection<C> {
         }
     }
 
+    /// Receives one message if a whole one has arrived, without waiting (`Ok(None)` if not
+    /// yet); see [`Receiver::try_recv_bytes`].
+    pub fn try_recv_bytes(&mut self) -> Result<Option<Vec<u8>>> {
+        self.receiver()?.try_recv_bytes()
+    }
+
+    /// Receives one value if a whole message has arrived, without waiting; see
+    /// [`Receiver::try_recv`].
+    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
+        self.receiver()?.try_recv()
+    }
+
+    /// Sets how long each receive may wait (`None`, the default: no limit, as CPython); see
+    /// [`Receiver::set_read_timeout`].
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        if let Some((_, rx)) = &mut self.halves {
+            rx.set_read_timeout(timeout);
+        }
+    }
+
+    /// Sets how long each send may wait for room (`None`, the default: no limit, as CPython);
+    /// see [`Sender::set_write_timeout`].
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        if let Some((tx, _)) = &mut self.halves {
+            tx.set_write_timeout(timeout);
+        }
+    }
+
     /// Sets the longest message `recv` / `recv_bytes` accept (default: unlimited, as CPython).
     pub fn set_max_message(&mut self, max: u64) {
         if let Some((_, rx)) = &mut self.halves {
@@ -333,34 +566,72 @@ impl<C: Codec> Connection<C> {
         Ok(tx.stream.set_nodelay(nodelay)?)
     }
 
-    /// Runs the handshake `f` with a read/write timeout on the socket and Nagle off: a server
-    /// answering a pipelined client writes its verdict and its response back to back, which
-    /// Nagle and delayed ACKs would stall for 40 ms. Both settings are restored afterwards.
+    /// Runs the handshake `f` under one deadline for the whole of it (each read and write waits
+    /// only for the time left, so a peer dripping bytes cannot stretch it), with Nagle off: a
+    /// server answering a pipelined client writes its verdict and its response back to back,
+    /// which Nagle and delayed ACKs would stall for 40 ms. Settings are restored afterwards.
     pub(crate) fn handshake<T>(
         &mut self,
         timeout: Option<Duration>,
-        f: impl FnOnce(&mut Self) -> Result<T>,
+        f: impl FnOnce(&mut Timed<'_, C>) -> Result<T>,
     ) -> Result<T> {
         let is_socket = self
             .halves
             .as_ref()
             .is_some_and(|(tx, _)| matches!(tx.stream.kind(), StreamKind::Tcp | StreamKind::Unix));
         if is_socket {
-            self.set_socket_options(timeout, true)?;
+            self.set_nodelay(true)?;
         }
-        let result = f(self)?;
-        if is_socket {
-            self.set_socket_options(None, false)?;
+        let result = f(&mut Timed {
+            conn: self,
+            deadline: deadline_after(timeout),
+        });
+        self.set_read_timeout(None);
+        self.set_write_timeout(None);
+        if is_socket && result.is_ok() {
+            self.set_nodelay(false)?;
         }
-        Ok(result)
+        result
+    }
+}
+
+/// A connection carrying a handshake under one deadline.
+pub(crate) struct Timed<'a, C: Codec> {
+    conn: &'a mut Connection<C>,
+    deadline: Option<Instant>,
+}
+
+impl<C: Codec> Timed<'_, C> {
+    /// Sets both timeouts to the time left; none left is a timeout now.
+    fn arm(&mut self) -> Result<()> {
+        let left = time_left(self.deadline);
+        if left.is_some_and(|l| l.is_zero()) {
+            return Err(Error::Timeout {
+                operation: "handshake",
+            });
+        }
+        self.conn.set_read_timeout(left);
+        self.conn.set_write_timeout(left);
+        Ok(())
+    }
+}
+
+impl<C: Codec> conn_auth::Channel for Timed<'_, C> {
+    type Error = Error;
+
+    fn send_message(&mut self, message: &[u8]) -> Result<()> {
+        self.arm()?;
+        self.conn.send_bytes(message)
     }
 
-    fn set_socket_options(&self, timeout: Option<Duration>, nodelay: bool) -> Result<()> {
-        let (tx, _) = self.halves.as_ref().ok_or(Error::Closed)?;
-        tx.stream.set_read_timeout(timeout)?;
-        tx.stream.set_write_timeout(timeout)?;
-        tx.stream.set_nodelay(nodelay)?;
-        Ok(())
+    fn recv_message(&mut self, max_len: usize) -> Result<Vec<u8>> {
+        self.arm()?;
+        self.conn.recv_bytes_max(max_len)
+    }
+
+    fn send_messages(&mut self, messages: &[&[u8]]) -> Result<()> {
+        self.arm()?;
+        self.conn.sender()?.write_messages(messages)
     }
 }
 
@@ -376,8 +647,7 @@ impl<C: Codec> conn_auth::Channel for Connection<C> {
     }
 
     fn send_messages(&mut self, messages: &[&[u8]]) -> Result<()> {
-        let tx = self.sender()?;
-        write_frames(&mut &*tx.stream, messages).map_err(|e| Error::from_io(e, "write"))
+        self.sender()?.write_messages(messages)
     }
 }
 
@@ -410,7 +680,7 @@ impl<C> AsFd for Sender<C> {
 
 impl<C> AsFd for Receiver<C> {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.reader.get_ref().0.as_fd()
+        self.inbound.reader.get_ref().0.as_fd()
     }
 }
 
@@ -422,6 +692,14 @@ impl<C: Codec> crate::Waitable for Connection<C> {
     fn has_buffered(&self) -> bool {
         self.has_buffered_message()
     }
+
+    fn pump(&mut self) -> Result<bool> {
+        match &mut self.halves {
+            Some((_, rx)) if self.readable => rx.inbound.pump(),
+            // A closed or write-only connection: let the caller's receive report it.
+            _ => Ok(true),
+        }
+    }
 }
 
 impl<C: Codec> crate::Waitable for Receiver<C> {
@@ -431,5 +709,9 @@ impl<C: Codec> crate::Waitable for Receiver<C> {
 
     fn has_buffered(&self) -> bool {
         self.has_buffered_frame()
+    }
+
+    fn pump(&mut self) -> Result<bool> {
+        self.inbound.pump()
     }
 }

@@ -21,6 +21,15 @@ pub trait Waitable {
     fn has_buffered(&self) -> bool {
         false
     }
+
+    /// For a [`WaitSet`], which owns its objects: called when the handle is reported readable,
+    /// it takes in what has arrived without waiting and says whether the object is now ready
+    /// (a receive, or an accept, would not wait). A connection holding half a message is then
+    /// not reported, so one slow peer never stalls a single-threaded server. The default trusts
+    /// the handle.
+    fn pump(&mut self) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 macro_rules! waitable_as_fd {
@@ -62,6 +71,24 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 
     fn has_buffered(&self) -> bool {
         (**self).has_buffered()
+    }
+
+    fn pump(&mut self) -> Result<bool> {
+        (**self).pump()
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for &mut T {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+        (**self).wait_fd()
+    }
+
+    fn has_buffered(&self) -> bool {
+        (**self).has_buffered()
+    }
+
+    fn pump(&mut self) -> Result<bool> {
+        (**self).pump()
     }
 }
 
@@ -202,8 +229,15 @@ impl<T: Waitable> WaitSet<T> {
     }
 
     /// Waits until at least one object is ready or `timeout` passes (`None`: no limit; zero: just
-    /// look), and returns the ready keys in ascending order. Same readiness as [`wait`].
+    /// look), and returns the ready keys in ascending order.
+    ///
+    /// Ready means a receive (or an accept) would not wait: when an object's handle is reported
+    /// readable, the set lets it take in what has arrived ([`Waitable::pump`]); a connection
+    /// holding only part of a message is not reported until the rest is there, so one peer that
+    /// sends half a frame and stops delays no one. (The free function [`wait`] keeps CPython's
+    /// handle readiness.)
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<WaitKey>> {
+        let deadline = conn_transport::deadline_after(timeout);
         let mut ready = Vec::new();
         self.recheck.sort_unstable();
         self.recheck.dedup();
@@ -219,14 +253,39 @@ impl<T: Waitable> WaitSet<T> {
                 self.poller.rearm(fd, key);
             }
         }
-        let timeout = if ready.is_empty() {
-            timeout
-        } else {
-            Some(Duration::ZERO)
-        };
-        self.events.clear();
-        self.poller.wait(&mut self.events, timeout)?;
-        ready.extend(self.events.iter().map(|r| r.key));
+        loop {
+            let left = if ready.is_empty() {
+                conn_transport::time_left(deadline).or(timeout)
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.events.clear();
+            self.poller.wait(&mut self.events, left)?;
+            for event in &self.events {
+                let Some(Some(object)) = self.slots.get_mut(event.key) else {
+                    continue;
+                };
+                // An error is the object's to report when it is used: ready.
+                if object.pump().unwrap_or(true) {
+                    ready.push(event.key);
+                } else {
+                    // Part of a message: look again (a fresh report) at the next wait.
+                    self.recheck.push(event.key);
+                }
+            }
+            let expired = left.is_some_and(|l| l.is_zero())
+                || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+            if !ready.is_empty() || expired {
+                break;
+            }
+            for &key in &self.recheck {
+                if let Some(Some(object)) = self.slots.get(key) {
+                    if let Ok(fd) = object.wait_fd() {
+                        self.poller.rearm(fd, key);
+                    }
+                }
+            }
+        }
         ready.sort_unstable();
         ready.dedup();
         ready.retain(|&key| matches!(self.slots.get(key), Some(Some(_))));
