@@ -187,7 +187,7 @@ impl Inbound {
                 Ok(_) => {}
                 Err(e) => self.pending = Some(e),
             }
-            if left.is_some_and(|l| l.is_zero()) && !self.pending.is_some() && !self.at_eof {
+            if left.is_some_and(|l| l.is_zero()) && self.pending.is_none() && !self.at_eof {
                 // A non-blocking look: one read per readiness report; the loop continues only
                 // while the handle stays readable.
                 if !self
