@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conn::auth::AuthError;
 use conn::{Address, Client, Connection, Error, Family, Listener, Pickle, PickleProtocol, PyValue};
@@ -119,7 +119,20 @@ fn rust_listens(
     let peer = py
         .spawn(SCRIPT, &["connect", fam.arg(), &where_, &key_arg(py_key)])
         .unwrap();
-    (listener.accept(), peer)
+    // A refused client is dropped and counted, not returned by accept: report what the server
+    // saw then.
+    listener.set_accept_timeout(Some(Duration::from_millis(100)));
+    let deadline = Instant::now() + STEP;
+    let accepted = loop {
+        match listener.accept() {
+            Err(Error::Timeout { .. }) if listener.handshake_failures() > 0 => {
+                break Err(listener.take_handshake_failure().unwrap());
+            }
+            Err(Error::Timeout { .. }) if Instant::now() < deadline => {}
+            other => break other,
+        }
+    };
+    (accepted, peer)
 }
 
 fn end(mut peer: PythonPeer, expected_last_line: &str) {

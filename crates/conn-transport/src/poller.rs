@@ -47,6 +47,14 @@ pub struct Poller {
     rearm: Vec<(RawFd, usize)>,
 }
 
+impl std::os::fd::AsFd for Poller {
+    /// The registry's own handle (an epoll or kqueue fd): readable when a registered fd has
+    /// something to report, so a `Poller` can itself be waited on.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        sys::borrow_poll(&self.poll)
+    }
+}
+
 impl Poller {
     /// An empty registry.
     pub fn new() -> io::Result<Self> {
@@ -72,6 +80,16 @@ impl Poller {
         let raw = fd.as_raw_fd();
         self.rearm.retain(|(r, _)| *r != raw);
         self.poll.registry().deregister(&mut SourceFd(&raw))
+    }
+
+    /// Re-registers `fd` now, so that it is reported (and the registry's own handle is
+    /// readable) if it is still ready.
+    pub fn rearm_now(&mut self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+        self.poll.registry().reregister(
+            &mut SourceFd(&fd.as_raw_fd()),
+            Token(key),
+            Interest::READABLE,
+        )
     }
 
     /// Asks that `fd` be reported again at the next wait if it is still ready. mio reports edges:

@@ -220,3 +220,10 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
 pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
+
+/// The fd of a mio `Poll` (mio offers only `AsRawFd`), borrowed for as long as the `Poll`.
+pub(crate) fn borrow_poll(poll: &mio::Poll) -> BorrowedFd<'_> {
+    // SAFETY: `poll` owns this fd and keeps it open for its whole life; the borrow cannot
+    // outlive `poll`.
+    unsafe { BorrowedFd::borrow_raw(poll.as_raw_fd()) }
+}

@@ -70,14 +70,20 @@ fn main() -> Result<(), Error> {
         conn.recv_bytes().err()
     );
 
-    // A client with the wrong key is refused on both sides.
+    // A client with the wrong key is refused on both sides; the listener drops it and goes on
+    // waiting for a good one (here, for a second).
     let wrong = thread::spawn(move || Client::new(address).authkey("guess").open().map(drop));
+    listener.set_accept_timeout(Some(Duration::from_secs(1)));
     let server_side = listener.accept().err();
     let client_side = wrong
         .join()
         .map_err(|_| Error::Io(std::io::Error::other("client panicked")))?
         .err();
-    println!("wrong key: server {server_side:?}, client {client_side:?}");
+    println!(
+        "wrong key: client {client_side:?}; server dropped it ({} failed handshake, {:?}), then accept gave {server_side:?}",
+        listener.handshake_failures(),
+        listener.take_handshake_failure()
+    );
     listener.close()?;
 
     // A Pipe and wait().

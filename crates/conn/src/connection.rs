@@ -566,6 +566,15 @@ impl<C: Codec> Connection<C> {
         Ok(tx.stream.set_nodelay(nodelay)?)
     }
 
+    /// Sends each message (none is fine), all in one write when there are several.
+    pub(crate) fn send_all(&mut self, messages: &[Vec<u8>]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        self.sender()?.write_messages(&slices)
+    }
+
     /// Runs the handshake `f` under one deadline for the whole of it (each read and write waits
     /// only for the time left, so a peer dripping bytes cannot stretch it), with Nagle off: a
     /// server answering a pipelined client writes its verdict and its response back to back,

@@ -72,6 +72,12 @@ pub enum Error {
         /// Its position in the list.
         index: usize,
     },
+    /// The process (`EMFILE`) or the system (`ENFILE`) has no file descriptor left for a new
+    /// connection. `accept` waited before reporting it (backing off, up to a second), so a serve
+    /// loop that logs and goes on does not spin; it accepts again once descriptors are freed
+    /// (CPython: `OSError(EMFILE)`, returned at once).
+    #[error("no file descriptor left to accept a connection: {0}")]
+    OutOfFds(io::Error),
     /// An OS error (CPython: `OSError` and its subclasses).
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -94,6 +100,9 @@ impl Error {
     }
 
     pub(crate) fn from_io(e: io::Error, operation: &'static str) -> Self {
+        if conn_transport::is_out_of_fds(&e) {
+            return Self::OutOfFds(e);
+        }
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Self::Timeout { operation },
             _ => Self::Io(e),
@@ -145,6 +154,7 @@ impl fmt::Debug for Error {
             Self::Auth(e) => f.debug_tuple("Auth").field(e).finish(),
             Self::Address(e) => f.debug_tuple("Address").field(e).finish(),
             Self::Io(e) => f.debug_tuple("Io").field(e).finish(),
+            Self::OutOfFds(e) => f.debug_tuple("OutOfFds").field(e).finish(),
             Self::BadMessageLength { len, max } => f
                 .debug_struct("BadMessageLength")
                 .field("len", len)

@@ -1,13 +1,15 @@
 //! `Listener`: CPython's `multiprocessing.connection.Listener`, with timeouts.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conn_address::{
     Address, AddressError, Family, PrivateSocketDir, arbitrary_address, default_family,
 };
-use conn_auth::{AuthKey, Policy};
+use conn_auth::{AuthKey, MAX_HANDSHAKE_MESSAGE, Policy, Progress, ServerHandshake};
 use conn_framing::{Codec, UNLIMITED};
+use conn_transport::{Poller, Ready, deadline_after, is_out_of_fds, time_left};
 
 use crate::into_address::check_family;
 use crate::{Connection, DefaultCodec, Error, IntoAddress, Result};
@@ -16,12 +18,29 @@ use crate::{Connection, DefaultCodec, Error, IntoAddress, Result};
 /// `CONNECTION_TIMEOUT`, 20 s; CPython itself waits forever).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The first wait after running out of descriptors; it doubles up to [`MAX_FD_BACKOFF`].
+const FIRST_FD_BACKOFF: Duration = Duration::from_millis(10);
+/// The longest wait between accept attempts while out of descriptors.
+const MAX_FD_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a handshake write may wait for room: a fresh socket takes a handshake message
+/// (under 300 bytes) at once, so a client that cannot is dropped rather than waited for.
+const HANDSHAKE_WRITE_WAIT: Duration = Duration::from_millis(5);
+/// The poller key of the listening socket; a handshake in progress has its slot + 1.
+const LISTENER_KEY: usize = 0;
+/// Clients accepted per round before pending handshakes get their turn.
+const ACCEPTS_PER_ROUND: usize = 64;
+
 /// A server socket that accepts connections (CPython's `Listener`).
 ///
-/// With an authkey, [`accept`](Self::accept) runs CPython's mutual handshake (deliver, then
-/// answer) before returning. Unlike CPython, the handshake has a timeout
-/// ([`DEFAULT_HANDSHAKE_TIMEOUT`]), so a client that connects and says nothing cannot hold
-/// `accept` forever, and `accept` itself may have one.
+/// With an authkey, [`accept`](Self::accept) returns authenticated connections, as CPython's
+/// does, but no client can stall it: every pending handshake is driven concurrently (non-blocking
+/// reads and writes on one poller, no threads), each under its own deadline for the whole
+/// handshake ([`DEFAULT_HANDSHAKE_TIMEOUT`]), and `accept` returns the first connection whose
+/// handshake succeeds. A client that connects and says nothing, or drips one byte a second,
+/// only holds its own slot until its deadline. Failed handshakes are dropped and counted
+/// ([`handshake_failures`](Self::handshake_failures)). When the process runs out of file
+/// descriptors, `accept` backs off before reporting [`Error::OutOfFds`], so a serve loop never
+/// spins, and accepts again once descriptors are freed.
 ///
 /// A Unix listener with no address given lives in a fresh private directory; `close()` (or
 /// dropping the listener) removes the socket file it created and that directory. Abstract names
@@ -38,6 +57,30 @@ pub struct Listener<C = DefaultCodec> {
     max_message: u64,
     last_accepted: Option<Address>,
     codec: C,
+    accepting: Accepting<C>,
+}
+
+/// The accept machinery: the poller, handshakes in progress and connections ready to return.
+#[derive(Debug)]
+struct Accepting<C> {
+    poller: Poller,
+    events: Vec<Ready>,
+    pending: Vec<Option<Handshaking<C>>>,
+    free: Vec<usize>,
+    ready: VecDeque<(Connection<C>, Option<Address>)>,
+    /// Out of descriptors: no accept before this instant; the current backoff.
+    backoff: Option<(Instant, Duration)>,
+    failures: u64,
+    last_failure: Option<Error>,
+}
+
+/// One client's handshake in progress.
+#[derive(Debug)]
+struct Handshaking<C> {
+    conn: Connection<C>,
+    machine: ServerHandshake,
+    deadline: Option<Instant>,
+    peer: Option<Address>,
 }
 
 /// Settings for a [`Listener`] (CPython's `Listener(address, family, backlog, authkey)` and
@@ -165,7 +208,19 @@ impl<C> ListenerBuilder<C> {
             },
         };
         let inner = conn_transport::Listener::bind(&address, self.backlog)?;
+        let mut poller = Poller::new()?;
+        poller.add(inner.as_fd(), LISTENER_KEY)?;
         Ok(Listener {
+            accepting: Accepting {
+                poller,
+                events: Vec::new(),
+                pending: Vec::new(),
+                free: Vec::new(),
+                ready: VecDeque::new(),
+                backoff: None,
+                failures: 0,
+                last_failure: None,
+            },
             address: inner.address().clone(),
             inner: Some(inner),
             private_dir,
@@ -181,27 +236,249 @@ impl<C> ListenerBuilder<C> {
 }
 
 impl<C: Codec + Clone> Listener<C> {
-    /// Accepts one connection (CPython's `accept()`), authenticating it if the listener has an
-    /// authkey. Waits for a client at most the accept timeout, and for its handshake at most the
-    /// handshake timeout ([`Error::Timeout`] either way).
+    /// Accepts one connection (CPython's `accept()`), authenticated if the listener has an
+    /// authkey: the first client whose handshake succeeds, however many others are pending.
+    /// Waits at most the accept timeout ([`Error::Timeout`]).
     ///
-    /// A failed handshake is returned as an error ([`Error::Auth`], [`Error::Eof`], …) and the
-    /// connection is dropped; the listener stays usable, so a serve loop should log and go on.
+    /// Errors are the listener's own: closed, out of descriptors ([`Error::OutOfFds`], after a
+    /// backoff), or the OS's. A client's failed handshake is not an error of `accept`: it is
+    /// dropped and counted, and `accept` goes on.
     pub fn accept(&mut self) -> Result<Connection<C>> {
-        let inner = self.inner.as_ref().ok_or(Error::ListenerClosed)?;
-        let (stream, peer) = inner
-            .accept(self.accept_timeout)
-            .map_err(|e| Error::from_io(e, "accept"))?;
-        self.last_accepted = peer;
+        let deadline = deadline_after(self.accept_timeout);
+        loop {
+            if let Some((conn, peer)) = self.accepting.ready.pop_front() {
+                self.last_accepted = peer;
+                return Ok(conn);
+            }
+            let left = time_left(deadline);
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(Error::Timeout {
+                    operation: "accept",
+                });
+            }
+            if let Some(e) = self.drive(left.or(self.accept_timeout))? {
+                // Out of descriptors: wait out the backoff (pending handshakes go on), then
+                // report it.
+                let until = self.accepting.backoff.map(|(until, _)| until);
+                while self.accepting.ready.is_empty() {
+                    let wait = time_left(until).unwrap_or_default();
+                    let wait = time_left(deadline).map_or(wait, |l| l.min(wait));
+                    if wait.is_zero() {
+                        break;
+                    }
+                    self.drive_pending(Some(wait))?;
+                }
+                if self.accepting.ready.is_empty() {
+                    return Err(Error::OutOfFds(e));
+                }
+            }
+        }
+    }
+
+    /// Takes in new clients and advances pending handshakes without waiting; true if
+    /// [`accept`](Self::accept) would now return at once.
+    fn pump_accept(&mut self) -> Result<bool> {
+        if self.accepting.ready.is_empty() {
+            // Out of descriptors is reported by accept, which backs off first.
+            let _ = self.drive(Some(Duration::ZERO))?;
+        }
+        Ok(!self.accepting.ready.is_empty())
+    }
+
+    /// One round: accept waiting clients (unless backing off), wait at most `wait` for
+    /// events (less if a handshake's deadline comes first), advance the handshakes that have
+    /// something to read, drop the expired ones. Returns the out-of-descriptors error if
+    /// accepting hit it.
+    fn drive(&mut self, wait: Option<Duration>) -> Result<Option<std::io::Error>> {
+        let out_of_fds = self.accept_waiting()?;
+        let wait = if self.accepting.ready.is_empty() && out_of_fds.is_none() {
+            wait
+        } else {
+            Some(Duration::ZERO)
+        };
+        self.drive_pending(wait)?;
+        Ok(out_of_fds)
+    }
+
+    /// Accepts the clients waiting in the backlog, up to a round's worth.
+    fn accept_waiting(&mut self) -> Result<Option<std::io::Error>> {
+        let now = Instant::now();
+        if self.accepting.backoff.is_some_and(|(until, _)| now < until) {
+            return Ok(None);
+        }
+        for _ in 0..ACCEPTS_PER_ROUND {
+            let inner = self.inner.as_ref().ok_or(Error::ListenerClosed)?;
+            match inner.try_accept() {
+                Ok(Some((stream, peer))) => {
+                    self.accepting.backoff = None;
+                    self.admit(stream, peer);
+                }
+                Ok(None) => break,
+                Err(e) if is_out_of_fds(&e) => {
+                    let next = self
+                        .accepting
+                        .backoff
+                        .map_or(FIRST_FD_BACKOFF, |(_, d)| (d * 2).min(MAX_FD_BACKOFF));
+                    self.accepting.backoff = Some((now + next, next));
+                    return Ok(Some(e));
+                }
+                Err(e) => return Err(Error::from_io(e, "accept")),
+            }
+        }
+        // Clients may still wait (a full round): be reported again.
+        if let Some(inner) = &self.inner {
+            let _ = self.accepting.poller.rearm_now(inner.as_fd(), LISTENER_KEY);
+        }
+        Ok(None)
+    }
+
+    /// A new client: ready at once without an authkey, otherwise its handshake starts.
+    fn admit(&mut self, stream: conn_transport::Stream, peer: Option<Address>) {
         let mut conn = Connection::from_stream(stream, self.codec.clone());
         conn.set_max_message(self.max_message);
-        if let Some(key) = &self.authkey {
-            let policy = &self.policy;
-            conn.handshake(self.handshake_timeout, |c| {
-                Ok(conn_auth::server_handshake(c, key, policy)?)
-            })?;
+        let Some(key) = &self.authkey else {
+            self.accepting.ready.push_back((conn, peer));
+            return;
+        };
+        let machine = match ServerHandshake::new(self.policy) {
+            Ok(m) => m,
+            Err(e) => {
+                self.accepting.fail(Error::Io(e));
+                return;
+            }
+        };
+        let _ = key;
+        // Until authenticated, a message over 256 bytes is refused as soon as its header is in.
+        conn.set_max_message(MAX_HANDSHAKE_MESSAGE as u64);
+        let _ = conn.set_nodelay(true);
+        conn.set_write_timeout(Some(HANDSHAKE_WRITE_WAIT));
+        let mut h = Handshaking {
+            conn,
+            machine,
+            deadline: deadline_after(self.handshake_timeout),
+            peer,
+        };
+        let challenge = h.machine.transmit();
+        if let Err(e) = h.conn.send_all(&challenge) {
+            self.accepting.fail(e);
+            return;
         }
-        Ok(conn)
+        let slot = self
+            .accepting
+            .free
+            .pop()
+            .unwrap_or(self.accepting.pending.len());
+        if let Err(e) = self.accepting.poller.add(h.conn.as_fd(), slot + 1) {
+            self.accepting.fail(Error::Io(e));
+            return;
+        }
+        if slot == self.accepting.pending.len() {
+            self.accepting.pending.push(Some(h));
+        } else {
+            self.accepting.pending[slot] = Some(h);
+        }
+        // Its first bytes may already be there.
+        self.advance(slot);
+    }
+
+    /// Waits at most `wait` (less if a deadline comes first) for pending handshakes to have
+    /// something to read, advances those, and drops the expired.
+    fn drive_pending(&mut self, wait: Option<Duration>) -> Result<()> {
+        let now = Instant::now();
+        let nearest = self
+            .accepting
+            .pending
+            .iter()
+            .flatten()
+            .filter_map(|h| h.deadline)
+            .min();
+        let until_deadline = nearest.map(|d| d.saturating_duration_since(now));
+        let wait = match (wait, until_deadline) {
+            (Some(w), Some(d)) => Some(w.min(d)),
+            (w, None) => w,
+            (None, d) => d,
+        };
+        let mut events = std::mem::take(&mut self.accepting.events);
+        events.clear();
+        self.accepting.poller.wait(&mut events, wait)?;
+        for event in &events {
+            if event.key != LISTENER_KEY {
+                self.advance(event.key - 1);
+            }
+        }
+        self.accepting.events = events;
+        let now = Instant::now();
+        for slot in 0..self.accepting.pending.len() {
+            let expired = self.accepting.pending[slot]
+                .as_ref()
+                .is_some_and(|h| h.deadline.is_some_and(|d| now >= d));
+            if expired {
+                self.accepting.drop_pending(
+                    slot,
+                    Error::Timeout {
+                        operation: "handshake",
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds a pending handshake every whole message that has arrived.
+    fn advance(&mut self, slot: usize) {
+        let Some(key) = self.authkey.clone() else {
+            return;
+        };
+        loop {
+            let Some(Some(h)) = self.accepting.pending.get_mut(slot) else {
+                return;
+            };
+            let message = match h.conn.try_recv_bytes() {
+                Ok(Some(m)) => m,
+                Ok(None) => return,
+                Err(e) => return self.accepting.drop_pending(slot, e),
+            };
+            let step = h.machine.on_message(&key, &message);
+            let out = h.machine.transmit();
+            let sent = h.conn.send_all(&out);
+            match (step, sent) {
+                (Ok(Progress::Done), Ok(())) => {
+                    let Some(Some(mut h)) = self.accepting.pending.get_mut(slot).map(Option::take)
+                    else {
+                        return;
+                    };
+                    let _ = self.accepting.poller.remove(h.conn.as_fd());
+                    self.accepting.free.push(slot);
+                    h.conn.set_max_message(self.max_message);
+                    h.conn.set_write_timeout(None);
+                    let _ = h.conn.set_nodelay(false);
+                    self.accepting.ready.push_back((h.conn, h.peer));
+                    return;
+                }
+                (Ok(_), Ok(())) => {}
+                (Err(auth), _) => return self.accepting.drop_pending(slot, Error::Auth(auth)),
+                (Ok(_), Err(e)) => return self.accepting.drop_pending(slot, e),
+            }
+        }
+    }
+}
+
+impl<C: Codec> Accepting<C> {
+    /// A client's handshake failed: count it, keep the error for the curious.
+    fn fail(&mut self, e: Error) {
+        self.failures += 1;
+        self.last_failure = Some(e);
+    }
+
+    /// Drops a pending handshake that failed.
+    fn drop_pending(&mut self, slot: usize, e: Error) {
+        if let Some(h) = self.pending.get_mut(slot).and_then(Option::take) {
+            if let Ok(fd) = h.conn.fileno() {
+                let _ = self.poller.remove(fd);
+            }
+            self.free.push(slot);
+            self.fail(e);
+        }
     }
 }
 
@@ -222,6 +499,33 @@ impl<C> Listener<C> {
         self.inner.is_none()
     }
 
+    /// Sets how long `accept` waits (`None`: forever, as CPython).
+    pub fn set_accept_timeout(&mut self, timeout: Option<Duration>) {
+        self.accept_timeout = timeout;
+    }
+
+    /// Sets how long each new client has to authenticate (`None`: forever).
+    pub fn set_handshake_timeout(&mut self, timeout: Option<Duration>) {
+        self.handshake_timeout = timeout;
+    }
+
+    /// How many clients' handshakes have failed (wrong key, malformed messages, a peer that
+    /// went away, or one that did not finish before the handshake timeout).
+    pub fn handshake_failures(&self) -> u64 {
+        self.accepting.failures
+    }
+
+    /// Why the latest failed handshake failed (taken: the next call gives `None` until another
+    /// fails).
+    pub fn take_handshake_failure(&mut self) -> Option<Error> {
+        self.accepting.last_failure.take()
+    }
+
+    /// How many clients are connected and still authenticating.
+    pub fn pending_handshakes(&self) -> usize {
+        self.accepting.pending.iter().flatten().count()
+    }
+
     /// Closes the socket and removes the socket file it created and its private directory
     /// (CPython's `close()`); later `accept`s fail with [`Error::ListenerClosed`]. Closing twice
     /// is fine. If the socket file was removed by someone else, this reports `NotFound`, as
@@ -230,6 +534,8 @@ impl<C> Listener<C> {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
+        self.accepting.pending.clear();
+        self.accepting.ready.clear();
         let removed = inner.remove_socket_file();
         let closed = inner.close();
         let dir = self
@@ -264,12 +570,24 @@ impl<C> AsFd for Listener<C> {
     }
 }
 
-impl<C> crate::Waitable for Listener<C> {
-    /// Ready when a client is waiting to be accepted.
+impl<C: Codec + Clone> crate::Waitable for Listener<C> {
+    /// The listener's own poller: readable when a client waits or a handshake has progress to
+    /// make.
     fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-        self.inner
-            .as_ref()
-            .map(AsFd::as_fd)
-            .ok_or(Error::ListenerClosed)
+        if self.inner.is_none() {
+            return Err(Error::ListenerClosed);
+        }
+        Ok(self.accepting.poller.as_fd())
+    }
+
+    /// A connection is authenticated and waiting to be returned by `accept`.
+    fn has_buffered(&self) -> bool {
+        !self.accepting.ready.is_empty()
+    }
+
+    /// Accepts and advances handshakes without waiting: ready when `accept` would return at
+    /// once.
+    fn pump(&mut self) -> Result<bool> {
+        self.pump_accept()
     }
 }

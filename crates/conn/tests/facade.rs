@@ -362,8 +362,17 @@ fn wrong_key_fails_on_both_sides() {
         .unwrap();
     let address = l.address().clone();
     let client = thread::spawn(move || Client::new(address).authkey("wrong").open());
-    let server_err = l.accept().unwrap_err();
-    assert!(matches!(server_err, Error::Auth(AuthError::WrongDigest)));
+    // The wrong client is dropped and counted; accept goes on waiting (here, until its timeout).
+    l.set_accept_timeout(Some(Duration::from_millis(500)));
+    assert!(matches!(
+        l.accept(),
+        Err(Error::Timeout {
+            operation: "accept"
+        })
+    ));
+    assert_eq!(l.handshake_failures(), 1);
+    let server_err = l.take_handshake_failure().unwrap();
+    assert!(matches!(&server_err, Error::Auth(AuthError::WrongDigest)));
     assert_eq!(server_err.python_exception(), "AuthenticationError");
     assert!(matches!(
         client.join().unwrap(),
@@ -405,9 +414,24 @@ fn a_silent_client_cannot_hold_accept() {
         .bind()
         .unwrap();
     let _silent = std::net::TcpStream::connect(l.address().socket_addr().unwrap()).unwrap();
-    let err = l.accept().unwrap_err();
-    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    // A good client gets through while the silent one is pending.
     listener_round_trip(&mut l, Some("k"));
+    // The silent one is dropped at its handshake deadline; accept itself only times out.
+    l.set_accept_timeout(Some(Duration::from_millis(400)));
+    assert!(matches!(
+        l.accept(),
+        Err(Error::Timeout {
+            operation: "accept"
+        })
+    ));
+    assert_eq!(l.handshake_failures(), 1);
+    assert_eq!(l.pending_handshakes(), 0);
+    assert!(matches!(
+        l.take_handshake_failure(),
+        Some(Error::Timeout {
+            operation: "handshake"
+        })
+    ));
 }
 
 #[test]
