@@ -351,7 +351,7 @@ fn read_and_write_timeouts_bound_the_whole_call() {
 #[test]
 fn duration_max_is_a_timeout_like_any_other() {
     let max = Some(Duration::MAX);
-    let (mut a, mut b) = pipe().unwrap();
+    let (mut a, b) = pipe().unwrap();
     a.send(&1u8).unwrap();
     assert!(b.poll(max).unwrap());
     assert_eq!(wait(&[&b], max).unwrap(), [0]);

@@ -1,0 +1,91 @@
+//! A listener in a process out of file descriptors: the documented serve loop ("log the error
+//! and go on") must not spin, and clients are served once descriptors are freed. Alone in its
+//! test binary, because it lowers the whole process's `RLIMIT_NOFILE` (with util-linux's
+//! `prlimit`, so the test needs no unsafe code).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::FileExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use conn::{Error, Listener};
+
+/// This process's user + system CPU time, read through an fd opened beforehand (`pread`, no new
+/// descriptor needed).
+fn cpu_time(stat: &File) -> Duration {
+    let mut buf = [0u8; 1024];
+    let n = stat.read_at(&mut buf, 0).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    // Fields after the command name (which is in parentheses): utime is the 14th field overall.
+    let rest = &text[text.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // CLK_TCK is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+fn highest_open_fd() -> u64 {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn a_serve_loop_out_of_fds_backs_off_and_recovers() {
+    let mut listener = Listener::builder()
+        .address("127.0.0.1:0")
+        .accept_timeout(Some(Duration::from_secs(5)))
+        .bind()
+        .unwrap();
+    let addr = listener.address().socket_addr().unwrap();
+    let stat = File::open("/proc/self/stat").unwrap();
+    // The client connects before the limit: the kernel completes the connection, and accepting
+    // it needs one more descriptor than the process may have.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let limit = highest_open_fd() + 16;
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success());
+    // Fill every descriptor left.
+    let mut hog = Vec::new();
+    while let Ok(f) = File::open("/dev/null") {
+        hog.push(f);
+        assert!(hog.len() < 10_000);
+    }
+    // The serve loop: log and go on, for one second.
+    let cpu_before = cpu_time(&stat);
+    let start = Instant::now();
+    let mut errors = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        match listener.accept() {
+            Err(Error::OutOfFds(_)) => errors += 1,
+            other => panic!("accept with no fd left: {other:?}"),
+        }
+    }
+    let cpu = cpu_time(&stat) - cpu_before;
+    // Backing off from 10 ms, doubling: a handful of attempts, not millions.
+    assert!(errors >= 1);
+    assert!(errors < 20, "{errors} accept errors in a second");
+    assert!(
+        cpu < Duration::from_millis(200),
+        "{cpu:?} of CPU in a second"
+    );
+    // Descriptors come back: the waiting client is accepted and served (after the backoff).
+    drop(hog);
+    let mut conn = listener.accept().unwrap();
+    client.write_all(&[0, 0, 0, 2, b'h', b'i']).unwrap();
+    assert_eq!(conn.recv_bytes().unwrap(), b"hi");
+    conn.send_bytes(b"ok").unwrap();
+    let mut reply = [0u8; 6];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, &[0, 0, 0, 2, b'o', b'k']);
+}
