@@ -126,27 +126,33 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the pickle decoder fuzz target for `seconds`, reporting executions and peak RSS.
+/// The fuzz targets and their share of the time: the pickle decoder gets the time asked for,
+/// the framing core and the handshake machines half of it each.
+const FUZZ_TARGETS: [(&str, u64); 3] =
+    [("pickle_decode", 2), ("frame_decode", 1), ("handshake", 1)];
+
+/// Runs every fuzz target (`seconds` for the pickle decoder, half for the others), reporting
+/// executions and peak RSS of each.
 fn fuzz(seconds: u64) -> Result<(), String> {
     let mut probe = Command::new("cargo");
     probe.args(["+nightly", "fuzz", "--version"]);
     ensure_installed(&mut probe, "cargo-fuzz")?;
+    for (target, share) in FUZZ_TARGETS {
+        fuzz_target(target, (seconds * share / 2).max(1))?;
+    }
+    Ok(())
+}
+
+fn fuzz_target(target: &str, seconds: u64) -> Result<(), String> {
     let root = workspace_root();
     // New inputs go to a scratch corpus under target/; the committed seeds stay as they are.
-    let scratch = root.join("target/fuzz-corpus/pickle_decode");
+    let scratch = root.join("target/fuzz-corpus").join(target);
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let seeds = root.join("fuzz/seeds/pickle_decode");
+    let seeds = root.join("fuzz/seeds").join(target);
     let started = Instant::now();
     let output = Command::new("cargo")
         .current_dir(&root)
-        .args([
-            "+nightly",
-            "fuzz",
-            "run",
-            "--fuzz-dir",
-            "fuzz",
-            "pickle_decode",
-        ])
+        .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
         .arg(&scratch)
         .arg(&seeds)
         .arg("--")
@@ -166,14 +172,14 @@ fn fuzz(seconds: u64) -> Result<(), String> {
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
-            "fuzzing failed ({}); the crashing input is under fuzz/artifacts/pickle_decode/: \
-             copy it to fuzz/regressions/pickle_decode/ so conn-pickle's tests keep it\n{}",
+            "fuzzing {target} failed ({}); the crashing input is under fuzz/artifacts/{target}/: \
+             copy it to fuzz/regressions/{target}/ so the tests keep it\n{}",
             output.status,
             tail.join("\n")
         ));
     }
     eprintln!(
-        "==> fuzz pickle_decode: {} executions in {:.0}s (including the build), peak RSS {} MB",
+        "==> fuzz {target}: {} executions in {:.0}s (including the build), peak RSS {} MB",
         stat("stat::number_of_executed_units:"),
         started.elapsed().as_secs_f64(),
         stat("stat::peak_rss_mb:")
@@ -182,7 +188,7 @@ fn fuzz(seconds: u64) -> Result<(), String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  fuzz [SECONDS]   fuzz the pickle decoder (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
+    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  fuzz [SECONDS]   fuzz the pickle decoder for SECONDS, the framing core and the handshake\n                   machines for half that each (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
 }
 
 /// The workspace root: xtask's manifest directory's parent.
