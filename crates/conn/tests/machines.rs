@@ -11,6 +11,8 @@ use conn::auth::{
 use conn::framing::{Decoder, encode_frame_into};
 use proptest::prelude::*;
 
+type Outcome = Result<Progress, AuthError>;
+
 /// One side's machine, whichever it is.
 enum Side {
     Server(ServerHandshake),
@@ -39,11 +41,7 @@ fn run(
     client_key: &AuthKey,
     policy: Policy,
     cuts: &[usize],
-) -> (
-    Result<Progress, AuthError>,
-    Result<Progress, AuthError>,
-    Vec<Vec<Vec<u8>>>,
-) {
+) -> (Outcome, Outcome, Vec<Vec<Vec<u8>>>) {
     let mut sides = [
         Side::Server(ServerHandshake::new(policy).unwrap()),
         Side::Client(ClientHandshake::new(policy).unwrap()),
