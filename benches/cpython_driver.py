@@ -5,7 +5,7 @@
 #   python cpython_driver.py peer    WORKLOAD TRANSPORT SIZE COUNT [ADDRESS]
 #   python cpython_driver.py dump    CORPUS      (hex of pickle.dumps(corpus, 4), for conn-bench)
 #
-# WORKLOAD: pingpong, stream, objects, handshake, wait, rss, codec; TRANSPORT: pipe, unix, tcp
+# WORKLOAD: pingpong, stream, objects, handshake, accept, wait, rss, codec; TRANSPORT: pipe, unix, tcp
 # (codec: decode or encode, in one process; SIZE names the corpus, see CORPORA).
 import json
 import os
@@ -116,6 +116,8 @@ def measure(workload, transport, size, count, argv):
         return measure_wait(transport, size, count)
     if workload == 'handshake':
         return measure_handshake(transport, size, count, argv)
+    if workload == 'accept':
+        return measure_accept(transport, size, count)
     conn, child = link(workload, transport, argv)
     if workload == 'pingpong':
         payload = b'\x5a' * size
@@ -171,6 +173,27 @@ def measure_handshake(transport, size, count, argv):
     report('handshake', transport, size, count, s, s * 1e6 / (count - 1), 'us/handshake')
     listener.close()
     assert child.wait() == 0
+
+
+def measure_accept(transport, size, count):
+    """`size` clients at once (conn-bench's load generator, the same as for conn's listener)
+    connect, authenticate and hang up; accepted connections per second."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    bench = os.environ.get('CONN_BENCH') or os.path.join(here, '..', 'target', 'release',
+                                                         'conn-bench')
+    listener = connection.Listener(('127.0.0.1', 0), backlog=size, authkey=KEY)
+    load = subprocess.Popen([bench, 'clients', addr_text(listener.address), str(size)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True)
+    for _ in range(min(size, 100)):
+        listener.accept().close()
+    t = time.perf_counter()
+    for _ in range(count):
+        listener.accept().close()
+    s = time.perf_counter() - t
+    report('accept', transport, size, count, s, count / s, 'conn/s')
+    listener.close()
+    load.kill()
+    load.wait()
 
 
 def measure_wait(transport, size, count):

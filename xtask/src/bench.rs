@@ -150,6 +150,17 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             runs,
         });
     }
+    // SIZE clients at once connect, authenticate and hang up: accepted connections per second.
+    for size in [10usize, 100, 1000] {
+        out.push(Config {
+            workload: "accept",
+            transport: "tcp",
+            size,
+            count: if quick { 2000 } else { 8000 },
+            imps: with_py(vec![conn.clone()]),
+            runs,
+        });
+    }
     for size in [10, 100, 1000, 10000] {
         out.push(Config {
             workload: "waitset",
@@ -432,6 +443,16 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
             "handshake" => {
                 if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
                     check(format!("{} conn/CPython time", row.label), c / p, 0.6, true);
+                }
+            }
+            "accept" if row.label.ends_with(" 100") => {
+                if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
+                    check(
+                        "accept with 100 clients conn/CPython connections per second".into(),
+                        c / p,
+                        3.0,
+                        false,
+                    );
                 }
             }
             "wait" if row.label.ends_with(" 1000") => {

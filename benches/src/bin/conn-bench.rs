@@ -16,6 +16,9 @@
 //!   in one process), `rss` (peak resident MiB of a process receiving one SIZE-byte message).
 //! - `codec` (one process): TRANSPORT is `decode` or `encode`, SIZE a corpus (0 the sample,
 //!   1 10^5 ints, 2 a dict of 10^4 short strings, 3 10^3 datetimes), µs per call.
+//! - `accept`: SIZE concurrent clients (`conn-bench clients ADDRESS SIZE`, the same load for
+//!   CPython's listener) connect, authenticate and hang up, over and over; the listener's
+//!   accepted connections per second.
 //! - TRANSPORT: `pipe` (socketpair, or an OS pipe for `stream` and `rss`), `unix`, `tcp`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark aborts on any failure
@@ -60,6 +63,9 @@ fn parse_args() -> (String, Args) {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("clients") {
+        return clients();
+    }
     let (role, args) = parse_args();
     match role.as_str() {
         "measure" => measure(&args),
@@ -354,6 +360,7 @@ fn measure(args: &Args) {
         "codec" => return measure_codec(args),
         "wait" | "waitset" => return measure_wait(args),
         "handshake" => return measure_handshake(args),
+        "accept" => return measure_accept(args),
         _ => {}
     }
     let (stream, mut child) = link(args, one_way(&args.workload));
@@ -462,6 +469,76 @@ fn object_rounds<C: Codec + Clone>(mut c: Connection<C>, sample: &Sample, count:
         assert_eq!(back.floats.len(), 1000);
     }
     t.elapsed().as_secs_f64()
+}
+
+/// `conn-bench clients ADDRESS N`: N threads that connect, authenticate and hang up until the
+/// listener goes away (the load of the `accept` workload, for conn's listener and CPython's).
+fn clients() {
+    let a: Vec<String> = std::env::args().skip(2).collect();
+    let address: Address = a[0].parse().expect("ADDRESS");
+    let n: usize = a[1].parse().expect("N");
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let address = address.clone();
+            std::thread::spawn(move || {
+                let key = conn::AuthKey::from("secret password");
+                let until = Instant::now() + Duration::from_secs(120);
+                while Instant::now() < until {
+                    // CPython's client order (answer, then deliver, no pipelining), so that
+                    // every listener meets the clients it was written for.
+                    let handshake = conn::Client::new(&address)
+                        .timeout(Some(Duration::from_secs(10)))
+                        .open()
+                        .and_then(|mut c| {
+                            conn::answer_challenge(&mut c, &key)?;
+                            conn::deliver_challenge(&mut c, &key)?;
+                            Ok(c)
+                        });
+                    match handshake {
+                        Ok(c) => drop(c),
+                        // The listener is gone: the measurement is over.
+                        Err(conn::Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                            return;
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+/// The `accept` workload: accepted, authenticated connections per second with SIZE clients
+/// at once.
+fn measure_accept(args: &Args) {
+    let mut listener = conn::Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey("secret password")
+        .backlog(args.size as i32)
+        .bind()
+        .unwrap();
+    let address = listener.address().to_string();
+    let mut load = Command::new(std::env::current_exe().unwrap())
+        .args(["clients", &address, &args.size.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..args.size.min(100) {
+        drop(listener.accept().unwrap());
+    }
+    let t = Instant::now();
+    for _ in 0..args.count {
+        drop(listener.accept().unwrap());
+    }
+    let s = t.elapsed().as_secs_f64();
+    report(args, s, args.count as f64 / s, "conn/s");
+    drop(listener);
+    let _ = load.kill();
+    let _ = load.wait();
 }
 
 fn measure_handshake(args: &Args) {

@@ -154,15 +154,23 @@ impl<R: Read> FrameReader<R> {
     /// `body_room` lets a frame's body accumulate beyond [`BUFFER_SIZE`].
     pub fn fill_once(&mut self, body_room: bool) -> io::Result<usize> {
         loop {
-            match self.inner.read(self.core.spare(body_room)) {
-                Ok(n) => {
-                    self.core.commit(n);
-                    return Ok(n);
-                }
+            match self.fill_once_with(body_room, |r, buf| r.read(buf)) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
+    }
+
+    /// One read into the buffer by `read` (a non-blocking read of the shell's choosing); the
+    /// bytes it reports are kept.
+    pub fn fill_once_with(
+        &mut self,
+        body_room: bool,
+        read: impl FnOnce(&mut R, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = read(&mut self.inner, self.core.spare(body_room))?;
+        self.core.commit(n);
+        Ok(n)
     }
 
     /// Reads one message (CPython's `recv_bytes()`), refusing it unread if it is longer than

@@ -176,6 +176,25 @@ impl Stream {
         }
     }
 
+    /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF. Sockets use
+    /// `MSG_DONTWAIT` (one system call); a pipe is polled first.
+    pub fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(_) | Inner::Unix(_) => sys::recv_nonblocking(self.as_fd(), buf),
+            Inner::PipeReader(p) => {
+                if sys::poll_readable(self.as_fd(), Some(Duration::ZERO))? {
+                    (&*p).read(buf)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            }
+            Inner::PipeWriter(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot read from the write end of a pipe",
+            )),
+        }
+    }
+
     /// Appends up to `n` bytes to `buf`, stopping early only at EOF (blocking until then), into
     /// the vector's spare capacity without zeroing it first (std's sockets and pipes read into
     /// uninitialized memory). Interruptions are retried.

@@ -227,3 +227,22 @@ pub(crate) fn borrow_poll(poll: &mio::Poll) -> BorrowedFd<'_> {
     // outlive `poll`.
     unsafe { BorrowedFd::borrow_raw(poll.as_raw_fd()) }
 }
+
+/// `recv(fd, buf, MSG_DONTWAIT)`: a socket read that never blocks (`WouldBlock` when empty),
+/// whatever the fd's mode.
+pub(crate) fn recv_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: fd is a live socket borrowed for the call; buf is valid for writes of len bytes.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

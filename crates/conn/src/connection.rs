@@ -119,13 +119,18 @@ impl<C: Codec> Sender<C> {
         let mut bufs = &mut slices[..];
         let mut sent = 0;
         while !bufs.is_empty() {
-            let left = time_left(Some(deadline)).unwrap_or_default();
-            let step = if left.is_zero() {
-                Err(io::ErrorKind::TimedOut.into())
-            } else if self.stream.wait_writable(Some(left)).map_err(Error::Io)? {
-                self.stream.write_vectored_nonblocking(bufs)
-            } else {
-                Err(io::ErrorKind::TimedOut.into())
+            // Write what fits now; wait for room only when nothing does.
+            let step = match self.stream.write_vectored_nonblocking(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = time_left(Some(deadline)).unwrap_or_default();
+                    if !left.is_zero()
+                        && self.stream.wait_writable(Some(left)).map_err(Error::Io)?
+                    {
+                        continue;
+                    }
+                    Err(io::ErrorKind::TimedOut.into())
+                }
+                other => other,
             };
             match step {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
@@ -133,11 +138,7 @@ impl<C: Codec> Sender<C> {
                     sent += n;
                     IoSlice::advance_slices(&mut bufs, n);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) && Instant::now() < deadline => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.broken = sent > 0 && sent < total;
                     return Err(Error::from_io(e, "write"));
@@ -178,28 +179,38 @@ impl Inbound {
                 Ok(Need::Nothing) | Err(_) => return Ok(true),
                 Ok(_) => {}
             }
-            let left = time_left(deadline);
-            if !self.reader.get_ref().0.wait_readable(left)? {
-                return Ok(false);
-            }
-            match self.reader.fill_once(true) {
-                Ok(0) => self.at_eof = true,
-                Ok(_) => {}
-                Err(e) => self.pending = Some(e),
-            }
-            if left.is_some_and(|l| l.is_zero()) && self.pending.is_none() && !self.at_eof {
-                // A non-blocking look: one read per readiness report; the loop continues only
-                // while the handle stays readable.
-                if !self
-                    .reader
-                    .get_ref()
-                    .0
-                    .wait_readable(Some(Duration::ZERO))?
+            // Read what is there without waiting; wait only when nothing is. A read that did
+            // not fill the room it had emptied the handle: the frame is still partial, so wait
+            // (or, not waiting, say so) without asking the OS again.
+            let mut room = 0;
+            let drained = match self.reader.fill_once_with(true, |r, buf| {
+                room = buf.len();
+                r.0.read_nonblocking(buf)
+            }) {
+                Ok(0) => {
+                    self.at_eof = true;
+                    false
+                }
+                Ok(n) => {
+                    n < room
+                        && matches!(
+                            self.reader.need(maxlength),
+                            Ok(Need::Header { .. } | Need::Body { .. })
+                        )
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                Err(e) => {
+                    self.pending = Some(e);
+                    false
+                }
+            };
+            if drained {
+                let left = time_left(deadline);
+                if left.is_some_and(|l| l.is_zero())
+                    || !self.reader.get_ref().0.wait_readable(left)?
                 {
-                    return Ok(matches!(
-                        self.reader.need(maxlength),
-                        Ok(Need::Nothing) | Err(_)
-                    ));
+                    return Ok(false);
                 }
             }
         }

@@ -70,6 +70,9 @@ struct Accepting<C> {
     ready: VecDeque<(Connection<C>, Option<Address>)>,
     /// Out of descriptors: no accept before this instant; the current backoff.
     backoff: Option<(Instant, Duration)>,
+    /// The listening socket may have clients waiting (it was reported, or a round was full):
+    /// `accept(2)` is only called then.
+    listener_ready: bool,
     failures: u64,
     last_failure: Option<Error>,
 }
@@ -218,6 +221,7 @@ impl<C> ListenerBuilder<C> {
                 free: Vec::new(),
                 ready: VecDeque::new(),
                 backoff: None,
+                listener_ready: true,
                 failures: 0,
                 last_failure: None,
             },
@@ -306,6 +310,10 @@ impl<C: Codec + Clone> Listener<C> {
         if self.accepting.backoff.is_some_and(|(until, _)| now < until) {
             return Ok(None);
         }
+        // After a backoff, try again whether or not the socket was reported.
+        if !self.accepting.listener_ready && self.accepting.backoff.is_none() {
+            return Ok(None);
+        }
         for _ in 0..ACCEPTS_PER_ROUND {
             let inner = self.inner.as_ref().ok_or(Error::ListenerClosed)?;
             match inner.try_accept() {
@@ -313,7 +321,10 @@ impl<C: Codec + Clone> Listener<C> {
                     self.accepting.backoff = None;
                     self.admit(stream, peer);
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    self.accepting.listener_ready = false;
+                    return Ok(None);
+                }
                 Err(e) if is_out_of_fds(&e) => {
                     let next = self
                         .accepting
@@ -325,7 +336,7 @@ impl<C: Codec + Clone> Listener<C> {
                 Err(e) => return Err(Error::from_io(e, "accept")),
             }
         }
-        // Clients may still wait (a full round): be reported again.
+        // A full round: clients may still wait; be reported again.
         if let Some(inner) = &self.inner {
             let _ = self.accepting.poller.rearm_now(inner.as_fd(), LISTENER_KEY);
         }
@@ -350,7 +361,6 @@ impl<C: Codec + Clone> Listener<C> {
         let _ = key;
         // Until authenticated, a message over 256 bytes is refused as soon as its header is in.
         conn.set_max_message(MAX_HANDSHAKE_MESSAGE as u64);
-        let _ = conn.set_nodelay(true);
         conn.set_write_timeout(Some(HANDSHAKE_WRITE_WAIT));
         let mut h = Handshaking {
             conn,
@@ -402,7 +412,9 @@ impl<C: Codec + Clone> Listener<C> {
         events.clear();
         self.accepting.poller.wait(&mut events, wait)?;
         for event in &events {
-            if event.key != LISTENER_KEY {
+            if event.key == LISTENER_KEY {
+                self.accepting.listener_ready = true;
+            } else {
                 self.advance(event.key - 1);
             }
         }
@@ -424,40 +436,51 @@ impl<C: Codec + Clone> Listener<C> {
         Ok(())
     }
 
-    /// Feeds a pending handshake every whole message that has arrived.
+    /// Feeds a pending handshake every whole message that has arrived, then sends everything
+    /// the machine queued in one write (a verdict and a response leave together, so Nagle's
+    /// algorithm never holds the second behind the first).
     fn advance(&mut self, slot: usize) {
-        let Some(key) = self.authkey.clone() else {
+        enum Next {
+            Wait,
+            Done,
+            Fail(Error),
+        }
+        let Some(key) = &self.authkey else {
             return;
         };
-        loop {
-            let Some(Some(h)) = self.accepting.pending.get_mut(slot) else {
-                return;
-            };
-            let message = match h.conn.try_recv_bytes() {
-                Ok(Some(m)) => m,
-                Ok(None) => return,
-                Err(e) => return self.accepting.drop_pending(slot, e),
-            };
-            let step = h.machine.on_message(&key, &message);
-            let out = h.machine.transmit();
-            let sent = h.conn.send_all(&out);
-            match (step, sent) {
-                (Ok(Progress::Done), Ok(())) => {
-                    let Some(Some(mut h)) = self.accepting.pending.get_mut(slot).map(Option::take)
-                    else {
-                        return;
-                    };
-                    let _ = self.accepting.poller.remove(h.conn.as_fd());
-                    self.accepting.free.push(slot);
-                    h.conn.set_max_message(self.max_message);
-                    h.conn.set_write_timeout(None);
-                    let _ = h.conn.set_nodelay(false);
-                    self.accepting.ready.push_back((h.conn, h.peer));
-                    return;
+        let Some(Some(h)) = self.accepting.pending.get_mut(slot) else {
+            return;
+        };
+        let mut out = Vec::new();
+        let next = loop {
+            match h.conn.try_recv_bytes() {
+                Ok(Some(message)) => {
+                    let step = h.machine.on_message(key, &message);
+                    out.extend(h.machine.transmit());
+                    match step {
+                        Ok(Progress::Done) => break Next::Done,
+                        Ok(_) => {}
+                        Err(auth) => break Next::Fail(Error::Auth(auth)),
+                    }
                 }
-                (Ok(_), Ok(())) => {}
-                (Err(auth), _) => return self.accepting.drop_pending(slot, Error::Auth(auth)),
-                (Ok(_), Err(e)) => return self.accepting.drop_pending(slot, e),
+                Ok(None) => break Next::Wait,
+                Err(e) => break Next::Fail(e),
+            }
+        };
+        let sent = h.conn.send_all(&out);
+        match (next, sent) {
+            (Next::Fail(e), _) | (_, Err(e)) => self.accepting.drop_pending(slot, e),
+            (Next::Wait, Ok(())) => {}
+            (Next::Done, Ok(())) => {
+                let Some(Some(mut h)) = self.accepting.pending.get_mut(slot).map(Option::take)
+                else {
+                    return;
+                };
+                let _ = self.accepting.poller.remove(h.conn.as_fd());
+                self.accepting.free.push(slot);
+                h.conn.set_max_message(self.max_message);
+                h.conn.set_write_timeout(None);
+                self.accepting.ready.push_back((h.conn, h.peer));
             }
         }
     }
