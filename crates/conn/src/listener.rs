@@ -1,7 +1,8 @@
 //! `Listener`: CPython's `multiprocessing.connection.Listener`, with timeouts.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use conn_address::{
@@ -50,12 +51,22 @@ pub struct Listener<C = DefaultCodec> {
     inner: Option<conn_transport::Listener>,
     address: Address,
     private_dir: Option<PrivateSocketDir>,
+    accept_timeout: Option<Duration>,
+    last_accepted: Option<Address>,
+    /// The accept machinery, behind a lock only so that `wait`, which borrows, can let it finish
+    /// what it can (`accept` and a `WaitSet` reach it without locking).
+    core: Mutex<Core<C>>,
+    /// The core's poller handle (a duplicate, readable when it has something to report).
+    poller_fd: OwnedFd,
+}
+
+/// What accepting needs besides the socket.
+#[derive(Debug)]
+struct Core<C> {
     authkey: Option<AuthKey>,
     policy: Policy,
-    accept_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
     max_message: u64,
-    last_accepted: Option<Address>,
     codec: C,
     accepting: Accepting<C>,
 }
@@ -213,28 +224,32 @@ impl<C> ListenerBuilder<C> {
         let inner = conn_transport::Listener::bind(&address, self.backlog)?;
         let mut poller = Poller::new()?;
         poller.add(inner.as_fd(), LISTENER_KEY)?;
+        let poller_fd = poller.as_fd().try_clone_to_owned()?;
         Ok(Listener {
-            accepting: Accepting {
-                poller,
-                events: Vec::new(),
-                pending: Vec::new(),
-                free: Vec::new(),
-                ready: VecDeque::new(),
-                backoff: None,
-                listener_ready: true,
-                failures: 0,
-                last_failure: None,
-            },
+            core: Mutex::new(Core {
+                authkey: self.authkey,
+                policy: self.policy,
+                handshake_timeout: self.handshake_timeout,
+                max_message: self.max_message,
+                codec: self.codec,
+                accepting: Accepting {
+                    poller,
+                    events: Vec::new(),
+                    pending: Vec::new(),
+                    free: Vec::new(),
+                    ready: VecDeque::new(),
+                    backoff: None,
+                    listener_ready: true,
+                    failures: 0,
+                    last_failure: None,
+                },
+            }),
+            poller_fd,
             address: inner.address().clone(),
             inner: Some(inner),
             private_dir,
-            authkey: self.authkey,
-            policy: self.policy,
             accept_timeout: self.accept_timeout,
-            handshake_timeout: self.handshake_timeout,
-            max_message: self.max_message,
             last_accepted: None,
-            codec: self.codec,
         })
     }
 }
@@ -248,11 +263,24 @@ impl<C: Codec + Clone> Listener<C> {
     /// backoff), or the OS's. A client's failed handshake is not an error of `accept`: it is
     /// dropped and counted, and `accept` goes on.
     pub fn accept(&mut self) -> Result<Connection<C>> {
-        let deadline = deadline_after(self.accept_timeout);
+        let inner = self.inner.as_ref().ok_or(Error::ListenerClosed)?;
+        let core = self.core.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let (conn, peer) = core.accept(inner, self.accept_timeout)?;
+        self.last_accepted = peer;
+        Ok(conn)
+    }
+}
+
+impl<C: Codec + Clone> Core<C> {
+    fn accept(
+        &mut self,
+        inner: &conn_transport::Listener,
+        accept_timeout: Option<Duration>,
+    ) -> Result<(Connection<C>, Option<Address>)> {
+        let deadline = deadline_after(accept_timeout);
         loop {
-            if let Some((conn, peer)) = self.accepting.ready.pop_front() {
-                self.last_accepted = peer;
-                return Ok(conn);
+            if let Some(ready) = self.accepting.ready.pop_front() {
+                return Ok(ready);
             }
             let left = time_left(deadline);
             if left.is_some_and(|l| l.is_zero()) {
@@ -260,7 +288,7 @@ impl<C: Codec + Clone> Listener<C> {
                     operation: "accept",
                 });
             }
-            if let Some(e) = self.drive(left.or(self.accept_timeout))? {
+            if let Some(e) = self.drive(inner, left.or(accept_timeout))? {
                 // Out of descriptors: wait out the backoff (pending handshakes go on), then
                 // report it.
                 let until = self.accepting.backoff.map(|(until, _)| until);
@@ -281,10 +309,10 @@ impl<C: Codec + Clone> Listener<C> {
 
     /// Takes in new clients and advances pending handshakes without waiting; true if
     /// [`accept`](Self::accept) would now return at once.
-    fn pump_accept(&mut self) -> Result<bool> {
+    fn pump_accept(&mut self, inner: &conn_transport::Listener) -> Result<bool> {
         if self.accepting.ready.is_empty() {
             // Out of descriptors is reported by accept, which backs off first.
-            let _ = self.drive(Some(Duration::ZERO))?;
+            let _ = self.drive(inner, Some(Duration::ZERO))?;
         }
         Ok(!self.accepting.ready.is_empty())
     }
@@ -293,19 +321,30 @@ impl<C: Codec + Clone> Listener<C> {
     /// events (less if a handshake's deadline comes first), advance the handshakes that have
     /// something to read, drop the expired ones. Returns the out-of-descriptors error if
     /// accepting hit it.
-    fn drive(&mut self, wait: Option<Duration>) -> Result<Option<std::io::Error>> {
-        let out_of_fds = self.accept_waiting()?;
+    fn drive(
+        &mut self,
+        inner: &conn_transport::Listener,
+        wait: Option<Duration>,
+    ) -> Result<Option<std::io::Error>> {
+        let mut out_of_fds = self.accept_waiting(inner)?;
         let wait = if self.accepting.ready.is_empty() && out_of_fds.is_none() {
             wait
         } else {
             Some(Duration::ZERO)
         };
         self.drive_pending(wait)?;
+        // The socket was reported in this round: take its clients now (a pump has one round).
+        if out_of_fds.is_none() && self.accepting.listener_ready {
+            out_of_fds = self.accept_waiting(inner)?;
+        }
         Ok(out_of_fds)
     }
 
     /// Accepts the clients waiting in the backlog, up to a round's worth.
-    fn accept_waiting(&mut self) -> Result<Option<std::io::Error>> {
+    fn accept_waiting(
+        &mut self,
+        inner: &conn_transport::Listener,
+    ) -> Result<Option<std::io::Error>> {
         let now = Instant::now();
         if self.accepting.backoff.is_some_and(|(until, _)| now < until) {
             return Ok(None);
@@ -315,7 +354,6 @@ impl<C: Codec + Clone> Listener<C> {
             return Ok(None);
         }
         for _ in 0..ACCEPTS_PER_ROUND {
-            let inner = self.inner.as_ref().ok_or(Error::ListenerClosed)?;
             match inner.try_accept() {
                 Ok(Some((stream, peer))) => {
                     self.accepting.backoff = None;
@@ -337,9 +375,7 @@ impl<C: Codec + Clone> Listener<C> {
             }
         }
         // A full round: clients may still wait; be reported again.
-        if let Some(inner) = &self.inner {
-            let _ = self.accepting.poller.rearm_now(inner.as_fd(), LISTENER_KEY);
-        }
+        let _ = self.accepting.poller.rearm_now(inner.as_fd(), LISTENER_KEY);
         Ok(None)
     }
 
@@ -529,24 +565,32 @@ impl<C> Listener<C> {
 
     /// Sets how long each new client has to authenticate (`None`: forever).
     pub fn set_handshake_timeout(&mut self, timeout: Option<Duration>) {
-        self.handshake_timeout = timeout;
+        self.core_mut().handshake_timeout = timeout;
     }
 
     /// How many clients' handshakes have failed (wrong key, malformed messages, a peer that
     /// went away, or one that did not finish before the handshake timeout).
     pub fn handshake_failures(&self) -> u64 {
-        self.accepting.failures
+        self.core().accepting.failures
     }
 
     /// Why the latest failed handshake failed (taken: the next call gives `None` until another
     /// fails).
     pub fn take_handshake_failure(&mut self) -> Option<Error> {
-        self.accepting.last_failure.take()
+        self.core_mut().accepting.last_failure.take()
     }
 
     /// How many clients are connected and still authenticating.
     pub fn pending_handshakes(&self) -> usize {
-        self.accepting.pending.iter().flatten().count()
+        self.core().accepting.pending.iter().flatten().count()
+    }
+
+    fn core(&self) -> std::sync::MutexGuard<'_, Core<C>> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn core_mut(&mut self) -> &mut Core<C> {
+        self.core.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Closes the socket and removes the socket file it created and its private directory
@@ -557,8 +601,9 @@ impl<C> Listener<C> {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
-        self.accepting.pending.clear();
-        self.accepting.ready.clear();
+        let core = self.core_mut();
+        core.accepting.pending.clear();
+        core.accepting.ready.clear();
         let removed = inner.remove_socket_file();
         let closed = inner.close();
         let dir = self
@@ -600,17 +645,29 @@ impl<C: Codec + Clone> crate::Waitable for Listener<C> {
         if self.inner.is_none() {
             return Err(Error::ListenerClosed);
         }
-        Ok(self.accepting.poller.as_fd())
+        Ok(self.poller_fd.as_fd())
     }
 
     /// A connection is authenticated and waiting to be returned by `accept`.
     fn has_buffered(&self) -> bool {
-        !self.accepting.ready.is_empty()
+        !self.core().accepting.ready.is_empty()
     }
 
     /// Accepts and advances handshakes without waiting: ready when `accept` would return at
     /// once.
     fn pump(&mut self) -> Result<bool> {
-        self.pump_accept()
+        let Some(inner) = &self.inner else {
+            return Ok(true);
+        };
+        let core = self.core.get_mut().unwrap_or_else(PoisonError::into_inner);
+        core.pump_accept(inner)
+    }
+
+    /// The same for `wait`, which only borrows.
+    fn settle(&self) -> Result<bool> {
+        let Some(inner) = &self.inner else {
+            return Ok(true);
+        };
+        self.core().pump_accept(inner)
     }
 }

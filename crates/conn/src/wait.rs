@@ -30,6 +30,14 @@ pub trait Waitable {
     fn pump(&mut self) -> Result<bool> {
         Ok(true)
     }
+
+    /// For [`wait`], which only borrows: called when the handle is reported readable, says
+    /// whether the object is really ready. The default trusts the handle (CPython's readiness for
+    /// connections); a [`Listener`](crate::Listener) first finishes the handshakes it can, and is
+    /// ready only when `accept` would return at once.
+    fn settle(&self) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 macro_rules! waitable_as_fd {
@@ -62,6 +70,10 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn has_buffered(&self) -> bool {
         (**self).has_buffered()
     }
+
+    fn settle(&self) -> Result<bool> {
+        (**self).settle()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for Box<T> {
@@ -76,6 +88,10 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
     fn pump(&mut self) -> Result<bool> {
         (**self).pump()
     }
+
+    fn settle(&self) -> Result<bool> {
+        (**self).settle()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for &mut T {
@@ -89,6 +105,10 @@ impl<T: Waitable + ?Sized> Waitable for &mut T {
 
     fn pump(&mut self) -> Result<bool> {
         (**self).pump()
+    }
+
+    fn settle(&self) -> Result<bool> {
+        (**self).settle()
     }
 }
 
@@ -134,11 +154,26 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
         }
         return Ok(buffered);
     }
-    let mut ready = wait_readable_many(&fds, timeout)?;
-    ready.extend(buffered);
-    ready.sort_unstable();
-    ready.dedup();
-    Ok(ready)
+    let deadline = conn_transport::deadline_after(timeout);
+    loop {
+        let left = conn_transport::time_left(deadline).or(timeout);
+        let mut ready = wait_readable_many(&fds, left)?;
+        // A listener reported readable first finishes what it can.
+        let mut settled = Vec::with_capacity(ready.len());
+        for i in ready.drain(..) {
+            if objects[i].settle()? {
+                settled.push(i);
+            }
+        }
+        settled.extend(buffered.iter().copied());
+        settled.sort_unstable();
+        settled.dedup();
+        let expired = left.is_some_and(|l| l.is_zero())
+            || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        if !settled.is_empty() || expired {
+            return Ok(settled);
+        }
+    }
 }
 
 /// A key for an object in a [`WaitSet`].

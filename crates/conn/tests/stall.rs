@@ -386,3 +386,50 @@ fn duration_max_is_a_timeout_like_any_other() {
     assert_eq!(conn.recv::<String>().unwrap(), "hi");
     client.join().unwrap();
 }
+
+#[test]
+fn a_listener_is_ready_only_when_accept_would_return_at_once() {
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey(KEY)
+        .accept_timeout(Some(Duration::from_secs(10)))
+        .bind()
+        .unwrap();
+    let addr = l.address().socket_addr().unwrap();
+    // A connected client that never authenticates does not make the listener ready.
+    let _silent = TcpStream::connect(addr).unwrap();
+    assert!(
+        wait(&[&l], Some(Duration::from_millis(300)))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(l.pending_handshakes(), 1);
+    // A good client does, and accept then returns at once.
+    let address = format!("127.0.0.1:{}", addr.port());
+    let good = thread::spawn(move || {
+        let mut c = Client::new(address.as_str()).authkey(KEY).open().unwrap();
+        c.send(&"in").unwrap();
+        c
+    });
+    assert_eq!(wait(&[&l], Some(Duration::from_secs(10))).unwrap(), [0]);
+    let start = Instant::now();
+    let mut conn = l.accept().unwrap();
+    assert!(start.elapsed() < Duration::from_millis(50));
+    assert_eq!(conn.recv::<String>().unwrap(), "in");
+    drop(good.join().unwrap());
+    // The same in a WaitSet that owns the listener.
+    let mut set: WaitSet<Listener> = WaitSet::new().unwrap();
+    let key = set.insert(l).unwrap();
+    assert!(
+        set.wait(Some(Duration::from_millis(300)))
+            .unwrap()
+            .is_empty()
+    );
+    let address = format!("127.0.0.1:{}", addr.port());
+    let good = thread::spawn(move || Client::new(address.as_str()).authkey(KEY).open().unwrap());
+    assert_eq!(set.wait(Some(Duration::from_secs(10))).unwrap(), [key]);
+    let start = Instant::now();
+    drop(set.get_mut(key).unwrap().accept().unwrap());
+    assert!(start.elapsed() < Duration::from_millis(50));
+    drop(good.join().unwrap());
+}
