@@ -358,6 +358,27 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_decoder_holds_no_buffer_and_a_streaming_one_keeps_it() {
+        let mut d = Decoder::new();
+        assert_eq!(d.capacity(), 0, "nothing before the first byte");
+        // A reader fills part of the room: a request, answered; then idle.
+        let wire = frames(&[b"ping".to_vec()]);
+        let room = d.spare(false);
+        assert_eq!(room.len(), INITIAL_BUFFER);
+        room[..wire.len()].copy_from_slice(&wire);
+        d.commit(wire.len());
+        assert_eq!(d.next_frame_ref(None).unwrap(), Some(&b"ping"[..]));
+        d.release_if_idle();
+        assert_eq!(d.capacity(), 0, "drained and not streaming: freed");
+        // A read that fills all its room (a streaming peer): the buffer stays and grows.
+        let room = d.spare(false).len();
+        d.commit(room);
+        let bigger = d.spare(false).len();
+        assert!(bigger >= room, "{bigger} after {room}");
+        assert!(d.capacity() <= READ_BUFFER);
+    }
+
+    #[test]
     fn a_lying_header_costs_only_what_arrives() {
         let mut d = Decoder::new();
         let mut wire = vec![0xff, 0xff, 0xff, 0xff];
