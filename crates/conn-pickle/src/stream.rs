@@ -73,6 +73,9 @@ pub(crate) struct Stream<'de> {
     max_depth: u32,
     /// Budget for text replayed from the memo (bytes), from `max_expanded`.
     replay_budget: u64,
+    /// Whether the last list or set read stopped between batches (set when its `Items` is
+    /// dropped).
+    items_between: bool,
 }
 
 /// Decodes `input` into `T` by streaming, or bails.
@@ -88,6 +91,7 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
         depth: 0,
         max_depth: limits.max_depth,
         replay_budget: limits.max_expanded.saturating_mul(16),
+        items_between: true,
     };
     s.skip_header().map_err(|_| Bail)?;
     let value = T::deserialize(&mut s).map_err(|_| Bail)?;
@@ -363,7 +367,9 @@ impl<'de> Stream<'de> {
             Head::List | Head::Set => {
                 self.enter()?;
                 let set = matches!(head, Head::Set);
-                let mut items = Items {
+                // Handed over by value, so the visitor's loop keeps the cursor and the state in
+                // registers; dropping `Items` writes them back.
+                let items = Items {
                     pos: self.pos,
                     s: self,
                     state: ItemState::Between,
@@ -371,12 +377,10 @@ impl<'de> Stream<'de> {
                     batch_end: if set { ADDITEMS } else { APPENDS },
                     single_end: if set { 0 } else { APPEND },
                 };
-                let v = visitor.visit_seq(&mut items);
-                items.s.pos = items.pos;
-                let v = v?;
+                let v = visitor.visit_seq(items)?;
                 // The Rust type must have taken every item (a longer list is not a shorter
                 // tuple): the next opcode must end the container.
-                if items.state != ItemState::Between || !items.s.at_container_end()? {
+                if !self.items_between || !self.at_container_end()? {
                     return Err(StreamError::Bail);
                 }
                 self.close();
@@ -446,6 +450,13 @@ struct Items<'a, 'de> {
     /// `APPENDS` (`ADDITEMS` for a set) and `APPEND` (none for a set: 0).
     batch_end: u8,
     single_end: u8,
+}
+
+impl Drop for Items<'_, '_> {
+    fn drop(&mut self) {
+        self.s.pos = self.pos;
+        self.s.items_between = self.state == ItemState::Between;
+    }
 }
 
 impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
@@ -1127,6 +1138,7 @@ mod tests {
                 depth: 0,
                 max_depth: 1000,
                 replay_budget: 0,
+                items_between: true,
             };
             s.skip_header().unwrap();
             s.skip_memo_ops().unwrap();
