@@ -142,29 +142,23 @@ pub(crate) trait Machine {
     fn is_done(&self) -> bool;
 }
 
-impl Machine for ServerHandshake {
-    fn transmit(&mut self) -> Vec<Vec<u8>> {
-        Self::transmit(self)
-    }
-    fn on_message(&mut self, key: &AuthKey, message: &[u8]) -> Result<Progress, AuthError> {
-        Self::on_message(self, key, message)
-    }
-    fn is_done(&self) -> bool {
-        Self::is_done(self)
-    }
+macro_rules! machine {
+    ($($t:ty),*) => {$(
+        impl Machine for $t {
+            fn transmit(&mut self) -> Vec<Vec<u8>> {
+                Self::transmit(self)
+            }
+            fn on_message(&mut self, key: &AuthKey, message: &[u8]) -> Result<Progress, AuthError> {
+                Self::on_message(self, key, message)
+            }
+            fn is_done(&self) -> bool {
+                Self::is_done(self)
+            }
+        }
+    )*};
 }
 
-impl Machine for ClientHandshake {
-    fn transmit(&mut self) -> Vec<Vec<u8>> {
-        Self::transmit(self)
-    }
-    fn on_message(&mut self, key: &AuthKey, message: &[u8]) -> Result<Progress, AuthError> {
-        Self::on_message(self, key, message)
-    }
-    fn is_done(&self) -> bool {
-        Self::is_done(self)
-    }
-}
+machine!(ServerHandshake, ClientHandshake);
 
 /// Sends what the machine queued (together), receives one message, feeds it; until done. After
 /// an authentication error, what the machine queued (`#FAILURE#`) is sent if the peer is still

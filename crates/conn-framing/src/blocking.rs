@@ -24,6 +24,12 @@ pub fn write_frame<W: Write + ?Sized>(writer: &mut W, payload: &[u8]) -> io::Res
 
 /// Writes several frames in one vectored write (one syscall in the usual case).
 pub fn write_frames<W: Write + ?Sized>(writer: &mut W, payloads: &[&[u8]]) -> io::Result<()> {
+    with_frame_slices(payloads, |slices| write_all_vectored(writer, slices))
+}
+
+/// Hands `write` the frames of `payloads` as one list of slices, header then payload for each,
+/// for a writer of its own (a non-blocking or timed one).
+pub fn with_frame_slices<T>(payloads: &[&[u8]], write: impl FnOnce(&mut [IoSlice<'_>]) -> T) -> T {
     let headers: Vec<Header> = payloads
         .iter()
         .map(|p| Header::new(p.len() as u64))
@@ -33,7 +39,7 @@ pub fn write_frames<W: Write + ?Sized>(writer: &mut W, payloads: &[&[u8]]) -> io
         .zip(payloads)
         .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
         .collect();
-    write_all_vectored(writer, &mut slices)
+    write(&mut slices)
 }
 
 /// `write_all` for slices, retrying `Interrupted`; a writer that accepts nothing is `WriteZero`.

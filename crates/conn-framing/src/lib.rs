@@ -12,7 +12,9 @@ pub mod pickle;
 #[cfg(feature = "postcard")]
 mod postcard;
 
-pub use blocking::{AppendFn, BUFFER_SIZE, FrameReader, write_frame, write_frames};
+pub use blocking::{
+    AppendFn, BUFFER_SIZE, FrameReader, with_frame_slices, write_frame, write_frames,
+};
 pub use codec::{Codec, CodecError, CodecOp};
 pub use decoder::{Decoder, INITIAL_BUFFER, Need, READ_BUFFER, UNLIMITED};
 pub use error::{FrameError, Unit};

@@ -7,7 +7,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conn_framing::{Codec, FrameError, FrameReader, Header, Need, write_frame, write_frames};
+use conn_framing::{
+    Codec, FrameError, FrameReader, Need, with_frame_slices, write_frame, write_frames,
+};
 use conn_transport::{Stream, StreamKind, deadline_after, time_left};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -106,47 +108,49 @@ impl<C: Codec> Sender<C> {
             };
             return written.map_err(|e| Error::from_io(e, "write"));
         };
-        let headers: Vec<Header> = payloads
-            .iter()
-            .map(|p| Header::new(p.len() as u64))
-            .collect();
-        let mut slices: Vec<IoSlice<'_>> = headers
-            .iter()
-            .zip(payloads)
-            .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
-            .collect();
-        let total: usize = slices.iter().map(|s| s.len()).sum();
-        let mut bufs = &mut slices[..];
-        let mut sent = 0;
-        while !bufs.is_empty() {
-            // Write what fits now; wait for room only when nothing does.
-            let step = match self.stream.write_vectored_nonblocking(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let left = time_left(Some(deadline)).unwrap_or_default();
-                    if !left.is_zero()
-                        && self.stream.wait_writable(Some(left)).map_err(Error::Io)?
-                    {
-                        continue;
-                    }
-                    Err(io::ErrorKind::TimedOut.into())
+        let stream = &*self.stream;
+        let broken = &mut self.broken;
+        with_frame_slices(payloads, |slices| {
+            write_until(stream, slices, deadline, broken)
+        })
+    }
+}
+
+/// Writes `bufs` whole before `deadline`, with non-blocking writes: what fits now, waiting for
+/// room only when nothing does. Sets `broken` if it fails after part of them went out.
+fn write_until(
+    stream: &Stream,
+    mut bufs: &mut [IoSlice<'_>],
+    deadline: Instant,
+    broken: &mut bool,
+) -> Result<()> {
+    let total: usize = bufs.iter().map(|s| s.len()).sum();
+    let mut sent = 0;
+    while !bufs.is_empty() {
+        let step = match stream.write_vectored_nonblocking(bufs) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = time_left(Some(deadline)).unwrap_or_default();
+                if !left.is_zero() && stream.wait_writable(Some(left)).map_err(Error::Io)? {
+                    continue;
                 }
-                other => other,
-            };
-            match step {
-                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    sent += n;
-                    IoSlice::advance_slices(&mut bufs, n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.broken = sent > 0 && sent < total;
-                    return Err(Error::from_io(e, "write"));
-                }
+                Err(io::ErrorKind::TimedOut.into())
+            }
+            other => other,
+        };
+        match step {
+            Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                sent += n;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                *broken = sent > 0 && sent < total;
+                return Err(Error::from_io(e, "write"));
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 impl Inbound {
@@ -216,13 +220,20 @@ impl Inbound {
         }
     }
 
-    /// The next frame, borrowed from the buffer when it is whole there.
-    fn frame(&mut self, maxlength: Option<u64>) -> Result<Cow<'_, [u8]>> {
+    /// Hands the next frame to `take` (borrowed from the buffer when it is whole there), then
+    /// frees the buffer if that emptied it.
+    fn with_frame<T>(
+        &mut self,
+        maxlength: Option<u64>,
+        take: impl FnOnce(Cow<'_, [u8]>) -> T,
+    ) -> Result<T> {
         if let Some(e) = self.pending.take() {
             return Err(Error::from_io(e, "read"));
         }
         self.ready_to_read(maxlength)?;
-        Ok(self.reader.read_frame_ref(maxlength)?)
+        let taken = take(self.reader.read_frame_ref(maxlength)?);
+        self.reader.release_if_idle();
+        Ok(taken)
     }
 }
 
@@ -245,27 +256,21 @@ impl<C: Codec> Receiver<C> {
     /// the receive buffer when the message is there whole. A message that does not decode is
     /// consumed; the connection stays usable.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
-        let frame = self.inbound.frame(None)?;
-        let value = self.codec.decode(&frame);
-        drop(frame);
-        self.inbound.reader.release_if_idle();
-        Ok(value?)
+        let codec = &self.codec;
+        Ok(self.inbound.with_frame(None, |m| codec.decode(&m))??)
     }
 
     /// Receives one message (CPython's `recv_bytes()`), up to the connection's maximum message
     /// size (unlimited by default).
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
-        let message = self.inbound.frame(None)?.into_owned();
-        self.inbound.reader.release_if_idle();
-        Ok(message)
+        self.inbound.with_frame(None, |m| m.into_owned())
     }
 
     /// Receives one message of at most `maxlength` bytes (CPython's `recv_bytes(maxlength)`);
     /// a longer one is [`Error::BadMessageLength`], its body left unread.
     pub fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>> {
-        let message = self.inbound.frame(Some(maxlength as u64))?.into_owned();
-        self.inbound.reader.release_if_idle();
-        Ok(message)
+        self.inbound
+            .with_frame(Some(maxlength as u64), |m| m.into_owned())
     }
 
     /// Receives one message into `buf` and returns its length (CPython's `recv_bytes_into`; pass
@@ -343,11 +348,10 @@ impl Sender<Pickle> {
 impl Receiver<Pickle> {
     /// Receives any Python value as a dynamic [`PyValue`] (the same as `recv::<PyValue>()`).
     pub fn recv_value(&mut self) -> Result<PyValue> {
-        let frame = self.inbound.frame(None)?;
-        let value = self.codec.decode_value(&frame);
-        drop(frame);
-        self.inbound.reader.release_if_idle();
-        Ok(value?)
+        let codec = &self.codec;
+        Ok(self
+            .inbound
+            .with_frame(None, |m| codec.decode_value(&m))??)
     }
 }
 

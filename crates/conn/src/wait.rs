@@ -76,41 +76,30 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     }
 }
 
-impl<T: Waitable + ?Sized> Waitable for Box<T> {
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-        (**self).wait_fd()
-    }
+/// Owning and mutable handles forward everything, `pump` included.
+macro_rules! forward_waitable {
+    ($($t:ty),*) => {$(
+        impl<T: Waitable + ?Sized> Waitable for $t {
+            fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+                (**self).wait_fd()
+            }
 
-    fn has_buffered(&self) -> bool {
-        (**self).has_buffered()
-    }
+            fn has_buffered(&self) -> bool {
+                (**self).has_buffered()
+            }
 
-    fn pump(&mut self) -> Result<bool> {
-        (**self).pump()
-    }
+            fn pump(&mut self) -> Result<bool> {
+                (**self).pump()
+            }
 
-    fn settle(&self) -> Result<bool> {
-        (**self).settle()
-    }
+            fn settle(&self) -> Result<bool> {
+                (**self).settle()
+            }
+        }
+    )*};
 }
 
-impl<T: Waitable + ?Sized> Waitable for &mut T {
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-        (**self).wait_fd()
-    }
-
-    fn has_buffered(&self) -> bool {
-        (**self).has_buffered()
-    }
-
-    fn pump(&mut self) -> Result<bool> {
-        (**self).pump()
-    }
-
-    fn settle(&self) -> Result<bool> {
-        (**self).settle()
-    }
-}
+forward_waitable!(Box<T>, &mut T);
 
 /// Waits until at least one object is ready, or `timeout` passes (CPython's `wait`), and returns
 /// the positions of the ready ones, in input order.
