@@ -383,10 +383,10 @@ impl<C: Codec + Clone> Core<C> {
     fn admit(&mut self, stream: conn_transport::Stream, peer: Option<Address>) {
         let mut conn = Connection::from_stream(stream, self.codec.clone());
         conn.set_max_message(self.max_message);
-        let Some(key) = &self.authkey else {
+        if self.authkey.is_none() {
             self.accepting.ready.push_back((conn, peer));
             return;
-        };
+        }
         let machine = match ServerHandshake::new(self.policy) {
             Ok(m) => m,
             Err(e) => {
@@ -394,7 +394,6 @@ impl<C: Codec + Clone> Core<C> {
                 return;
             }
         };
-        let _ = key;
         // Until authenticated, a message over 256 bytes is refused as soon as its header is in.
         conn.set_max_message(MAX_HANDSHAKE_MESSAGE as u64);
         conn.set_write_timeout(Some(HANDSHAKE_WRITE_WAIT));
