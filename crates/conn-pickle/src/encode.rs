@@ -37,9 +37,6 @@ impl Protocol {
     }
 }
 
-/// How many items go between one `MARK` and its `APPENDS` / `SETITEMS` (CPython's batch size).
-const BATCH: usize = 1000;
-
 /// Appends opcodes for one protocol to a buffer.
 pub(crate) struct Out<'a> {
     pub(crate) buf: &'a mut Vec<u8>,

@@ -72,3 +72,7 @@ pub(crate) const FRAME: u8 = 0x95;
 pub(crate) const BYTEARRAY8: u8 = 0x96;
 pub(crate) const NEXT_BUFFER: u8 = 0x97;
 pub(crate) const READONLY_BUFFER: u8 = 0x98;
+
+/// How many items CPython's pickler puts between one `MARK` and its `APPENDS` / `SETITEMS` /
+/// `ADDITEMS` (`BATCHSIZE` in `pickle.py` and `_pickle.c`).
+pub(crate) const BATCH: usize = 1000;

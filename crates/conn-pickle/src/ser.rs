@@ -54,12 +54,44 @@ pub(crate) struct Compound<'s, 'o, 'b> {
     end: End,
     /// Close a variant's dict with `SETITEM` afterwards.
     variant: bool,
+    /// Items until the open batch is full (a tuple's never is). Lists and dicts go in
+    /// CPython's batches of [`BATCH`] items, so streaming readers (CPython's unpickler,
+    /// conn's) see what they see from Python, and conn's sizes a vector of floats from them.
+    /// Unlike CPython, a batch of one item is `MARK item APPENDS` too, not `item APPEND`: a
+    /// streaming reader cannot tell that item from the next value of the list's parent without
+    /// reading ahead, so conn's stream reads only the marked form without falling back.
+    left: usize,
 }
 
 impl Compound<'_, '_, '_> {
+    /// After an item (a value of a dict): a countdown, so that the per-item cost stays one
+    /// decrement and one branch.
+    #[inline(always)]
+    fn item_done(&mut self) {
+        self.left -= 1;
+        if self.left == 0 {
+            self.next_batch();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn next_batch(&mut self) {
+        if let End::Batch { op, .. } = self.end {
+            self.ser.out.op(op);
+            self.ser.out.op(MARK);
+        }
+        self.left = BATCH;
+    }
+
     fn finish(self) -> Result<(), Error> {
         let out = &mut *self.ser.out;
         match self.end {
+            // A batch opened with no item after it (the last was full, or the length was not
+            // told and there were none): its `MARK` is the last byte written, and goes.
+            End::Batch { marked: true, .. } if self.left == BATCH => {
+                out.buf.pop();
+            }
             End::Batch { marked: true, op } => out.op(op),
             End::Batch { marked: false, .. } => {}
             End::Tuple(0) => out.op(EMPTY_TUPLE),
@@ -90,6 +122,7 @@ impl<'s, 'o, 'b> Ser<'o, 'b> {
             ser: self,
             end: End::Batch { marked, op },
             variant,
+            left: BATCH,
         }
     }
 
@@ -101,6 +134,7 @@ impl<'s, 'o, 'b> Ser<'o, 'b> {
             ser: self,
             end: End::Tuple(len),
             variant,
+            left: usize::MAX,
         }
     }
 
@@ -300,7 +334,9 @@ impl ser::SerializeSeq for Compound<'_, '_, '_> {
     type Error = Error;
     #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        self.item_done();
+        Ok(())
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -352,7 +388,9 @@ impl ser::SerializeMap for Compound<'_, '_, '_> {
     }
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        self.item_done();
+        Ok(())
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -369,7 +407,9 @@ impl ser::SerializeStruct for Compound<'_, '_, '_> {
         value: &T,
     ) -> Result<(), Error> {
         self.ser.out.str(key)?;
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        self.item_done();
+        Ok(())
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -386,9 +426,56 @@ impl ser::SerializeStructVariant for Compound<'_, '_, '_> {
         value: &T,
     ) -> Result<(), Error> {
         self.ser.out.str(key)?;
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        self.item_done();
+        Ok(())
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::opcodes::*;
+    use crate::{Protocol, to_vec};
+
+    /// Lists and dicts are written in CPython's batches of 1000 items.
+    #[test]
+    fn items_go_in_batches_of_a_thousand() {
+        let mut want = vec![PROTO, 2, EMPTY_LIST];
+        for n in [1000, 1000, 500] {
+            want.push(MARK);
+            for _ in 0..n {
+                want.extend([BININT1, 7]);
+            }
+            want.push(APPENDS);
+        }
+        want.push(STOP);
+        assert_eq!(to_vec(&vec![7u8; 2500], Protocol::V2).unwrap(), want);
+        // Exactly one batch, then nothing more; an empty list has none.
+        let one = to_vec(&vec![7u8; 1000], Protocol::V2).unwrap();
+        assert_eq!(one.iter().filter(|&&b| b == MARK).count(), 1);
+        assert_eq!(one[one.len() - 2..], [APPENDS, STOP]);
+        assert_eq!(
+            to_vec(&Vec::<u8>::new(), Protocol::V2).unwrap(),
+            [PROTO, 2, EMPTY_LIST, STOP]
+        );
+        // A dict of 1001 entries: a batch of 1000 and a batch of one.
+        let map: std::collections::BTreeMap<u16, ()> = (0..1001).map(|k| (k, ())).collect();
+        let mut want = vec![PROTO, 2, EMPTY_DICT, MARK];
+        for k in 0..1001u16 {
+            if k == 1000 {
+                want.extend([SETITEMS, MARK]);
+            }
+            match u8::try_from(k) {
+                Ok(b) => want.extend([BININT1, b]),
+                Err(_) => want.extend([BININT2, k.to_le_bytes()[0], k.to_le_bytes()[1]]),
+            }
+            want.push(NONE);
+        }
+        want.extend([SETITEMS, STOP]);
+        assert_eq!(to_vec(&map, Protocol::V2).unwrap(), want);
     }
 }

@@ -99,6 +99,7 @@ pub fn stream_agrees_with_machine(bytes: &[u8], limits: &Limits) {
     }
     check::<Shape>(bytes, limits);
     check::<Vec<Option<f64>>>(bytes, limits);
+    check::<Vec<Vec<f64>>>(bytes, limits);
     check::<std::collections::BTreeMap<String, i64>>(bytes, limits);
     check::<(i64, String, Vec<u8>)>(bytes, limits);
 }

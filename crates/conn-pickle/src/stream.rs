@@ -76,6 +76,9 @@ pub(crate) struct Stream<'de> {
     /// Whether the last list or set read stopped between batches (set when its `Items` is
     /// dropped).
     items_between: bool,
+    /// Input bytes that size hints may still claim (see [`Items::size_hint`]): all the hints
+    /// of one message together never ask for more items than its bytes could hold.
+    hint_budget: std::cell::Cell<usize>,
 }
 
 /// Decodes `input` into `T` by streaming, or bails.
@@ -92,6 +95,7 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
         max_depth: limits.max_depth,
         replay_budget: limits.max_expanded.saturating_mul(16),
         items_between: true,
+        hint_budget: std::cell::Cell::new(input.len()),
     };
     s.skip_header().map_err(|_| Bail)?;
     let value = T::deserialize(&mut s).map_err(|_| Bail)?;
@@ -370,7 +374,10 @@ impl<'de> Stream<'de> {
                 // Handed over by value, so the visitor's loop keeps the cursor and the state in
                 // registers; dropping `Items` writes them back.
                 let items = Items {
+                    input: self.input,
                     pos: self.pos,
+                    last: self.last,
+                    floats_below: 0,
                     s: self,
                     state: ItemState::Between,
                     set,
@@ -441,10 +448,17 @@ enum ItemState {
 /// The items of a list or set: `EMPTY_LIST` then batches `MARK items APPENDS` or `item APPEND`.
 struct Items<'a, 'de> {
     s: &'a mut Stream<'de>,
-    /// The position while items are read: `s.pos` is brought up to date around every call
-    /// that reads through `s`, so that a run of floats keeps its cursor in a register instead
-    /// of a store and a reload per item.
+    /// `s.input`, held here so that a run of floats does not reload it after each push (the
+    /// compiler cannot tell that the vector's memory is not `s`).
+    input: &'de [u8],
+    /// The position and the last value's start while items are read: `s.pos` and `s.last`
+    /// are brought up to date around every call that reads through `s`, so that a run of
+    /// floats keeps them in registers instead of a store (and a reload) per item.
     pos: usize,
+    last: usize,
+    /// Positions below which a float may be read without further checks: the input's length
+    /// less 8 while in a batch, 0 otherwise (one comparison for the state and the bounds).
+    floats_below: usize,
     state: ItemState,
     set: bool,
     /// `APPENDS` (`ADDITEMS` for a set) and `APPEND` (none for a set: 0).
@@ -455,6 +469,7 @@ struct Items<'a, 'de> {
 impl Drop for Items<'_, '_> {
     fn drop(&mut self) {
         self.s.pos = self.pos;
+        self.s.last = self.last;
         self.s.items_between = self.state == ItemState::Between;
     }
 }
@@ -464,21 +479,56 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     #[inline]
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
         // The common case first: a float inside a batch.
-        if self.state == ItemState::InBatch {
-            let at = self.pos;
-            if let Some(b) = self.s.input.get(at..at + 9) {
-                if b[0] == BINFLOAT {
-                    let v = f64::from_be_bytes([b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]]);
-                    self.s.last = at;
-                    self.pos = at + 9;
-                    return seed.deserialize(FloatDe(v)).map(Some);
-                }
+        let at = self.pos;
+        if at < self.floats_below {
+            if let Some(&[BINFLOAT, a, b, c, d, e, f, g, h]) = self.input.get(at..at + 9) {
+                self.last = at;
+                self.pos = at + 9;
+                let v = f64::from_be_bytes([a, b, c, d, e, f, g, h]);
+                return seed.deserialize(FloatDe(v)).map(Some);
             }
         }
         self.s.pos = self.pos;
+        self.s.last = self.last;
         let next = self.next_item(seed);
         self.pos = self.s.pos;
+        self.last = self.s.last;
+        self.floats_below = match self.state {
+            ItemState::InBatch => self.input.len().saturating_sub(8),
+            _ => 0,
+        };
         next
+    }
+
+    /// The floats of the full batches a list starts with, for the vector's first allocation
+    /// (a sequence of floats grown by doubling spends a tenth of its decode time in
+    /// `realloc`). CPython writes a batch of exactly [`BATCH`] items, so a batch of floats is
+    /// recognised by three bytes, without reading the floats between: `MARK` and `BINFLOAT`
+    /// at its start, `BINFLOAT` and `APPENDS` 9000 bytes on. A peer can fake that pattern, so
+    /// the hints of one message draw on a budget of its length: a hostile message cannot make
+    /// the vectors it fills claim more than about its own size. (A `FRAME` inside a batch, or a
+    /// shorter last batch, only ends the hint early.)
+    fn size_hint(&self) -> Option<usize> {
+        const SPAN: usize = 9 * BATCH;
+        if self.state != ItemState::Between || self.set {
+            return None;
+        }
+        let (input, mut p, mut n) = (self.input, skip_memo_at(self.input, self.pos), 0);
+        let budget = self.s.hint_budget.get();
+        while (n + BATCH) * 9 <= budget {
+            match (
+                input.get(p..p + 2),
+                input.get(p + SPAN - 8),
+                input.get(p + SPAN + 1),
+            ) {
+                (Some(&[MARK, BINFLOAT]), Some(&BINFLOAT), Some(&APPENDS)) => {}
+                _ => break,
+            }
+            n += BATCH;
+            p = skip_memo_at(input, p + SPAN + 2);
+        }
+        self.s.hint_budget.set(budget - n * 9);
+        (n > 0).then_some(n)
     }
 }
 
@@ -1125,6 +1175,71 @@ mod tests {
         );
     }
 
+    /// A list of CPython's full batches of floats is allocated once, at its size; a shorter
+    /// last batch or a frame inside a batch only ends the hint.
+    #[test]
+    fn float_batches_size_the_vector() {
+        let limits = Limits::default();
+        let floats: Vec<f64> = (0..3000).map(|i| f64::from(i) / 4.0).collect();
+        for proto in [Protocol::V2, Protocol::V4, Protocol::V5] {
+            let bytes = to_vec(&floats, proto).unwrap();
+            let back: Vec<f64> = from_slice(&bytes, &limits).unwrap();
+            assert_eq!(back, floats);
+            assert_eq!(back.capacity(), 3000, "{proto:?}");
+        }
+        let longer: Vec<f64> = (0..2500).map(f64::from).collect();
+        let back: Vec<f64> = from_slice(&to_vec(&longer, Protocol::V4).unwrap(), &limits).unwrap();
+        assert_eq!(back, longer);
+        assert!(back.capacity() >= 2500);
+        // Under 1000 items there is no hint to give.
+        let short: Vec<f64> = (0..999).map(f64::from).collect();
+        let back: Vec<f64> = from_slice(&to_vec(&short, Protocol::V4).unwrap(), &limits).unwrap();
+        assert_eq!(back, short);
+    }
+
+    /// Lists that fake the batch pattern cannot make the vectors they fill claim more than
+    /// the message's bytes: 3000 lists of two floats, 63 KB, each looking like the start of a
+    /// 1000-float batch, would otherwise reserve 24 MB.
+    #[test]
+    fn faked_float_batches_stay_within_the_message() {
+        // `EMPTY_LIST MARK BINFLOAT f BINFLOAT g APPENDS`, 21 bytes. From each list's `MARK`,
+        // 8992 bytes on is byte 2 of some list's first float, 9001 bytes on byte 2 of some
+        // list's second float: faked, there they read `BINFLOAT` and `APPENDS`.
+        let lists = |fake: bool| {
+            let (mut f, mut g) = (1.0f64.to_be_bytes(), 2.0f64.to_be_bytes());
+            if fake {
+                (f[2], g[2]) = (BINFLOAT, APPENDS);
+            }
+            let mut p = vec![PROTO, 4, EMPTY_LIST, MARK];
+            for _ in 0..3000 {
+                p.extend([EMPTY_LIST, MARK, BINFLOAT]);
+                p.extend(f);
+                p.push(BINFLOAT);
+                p.extend(g);
+                p.push(APPENDS);
+            }
+            p.extend([APPENDS, STOP]);
+            let lists: Vec<Vec<f64>> = from_slice(&p, &Limits::default()).unwrap();
+            assert_eq!(lists.len(), 3000);
+            let want = [f64::from_be_bytes(f), f64::from_be_bytes(g)];
+            assert!(lists.iter().all(|l| l == &want));
+            let fooled = lists.iter().filter(|l| l.capacity() == 1000).count();
+            let reserved: usize = lists.iter().map(|l| l.capacity() * 8).sum();
+            (p.len(), fooled, reserved)
+        };
+        let (_, fooled, honest) = lists(false);
+        assert_eq!(fooled, 0);
+        let (len, fooled, reserved) = lists(true);
+        // Some lists were fooled, until the budget was spent; what they reserved beyond the
+        // honest message's vectors is less than the message's own size.
+        assert!(fooled > 0);
+        assert!(
+            reserved - honest <= len,
+            "{} extra bytes reserved for a {len} byte message",
+            reserved - honest
+        );
+    }
+
     /// The dict hint counts what is certainly the dict's, across batches and frames, and
     /// nothing of its siblings or parent.
     #[test]
@@ -1139,6 +1254,7 @@ mod tests {
                 max_depth: 1000,
                 replay_budget: 0,
                 items_between: true,
+                hint_budget: std::cell::Cell::new(bytes.len()),
             };
             s.skip_header().unwrap();
             s.skip_memo_ops().unwrap();
