@@ -65,23 +65,18 @@ pub(crate) struct Compound<'s, 'o, 'b> {
 
 impl Compound<'_, '_, '_> {
     /// After an item (a value of a dict): a countdown, so that the per-item cost stays one
-    /// decrement and one branch.
+    /// decrement and one branch. Nothing here takes the address of `self`, so the count can
+    /// stay in a register (a count kept in memory made a loop-carried store and reload, and
+    /// writing the float sample 60 % slower).
     #[inline(always)]
     fn item_done(&mut self) {
         self.left -= 1;
         if self.left == 0 {
-            self.next_batch();
+            self.left = BATCH;
+            if let End::Batch { op, .. } = self.end {
+                next_batch(self.ser.out, op);
+            }
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn next_batch(&mut self) {
-        if let End::Batch { op, .. } = self.end {
-            self.ser.out.op(op);
-            self.ser.out.op(MARK);
-        }
-        self.left = BATCH;
     }
 
     fn finish(self) -> Result<(), Error> {
@@ -103,6 +98,14 @@ impl Compound<'_, '_, '_> {
         }
         Ok(())
     }
+}
+
+/// Closes a full batch and opens the next.
+#[cold]
+#[inline(never)]
+fn next_batch(out: &mut Out<'_>, op: u8) {
+    out.op(op);
+    out.op(MARK);
 }
 
 impl<'s, 'o, 'b> Ser<'o, 'b> {
