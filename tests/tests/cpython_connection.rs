@@ -75,11 +75,11 @@ fn python_listens(
         "unix" => Address::unix_path(value).unwrap(),
         _ => Address::unix_abstract(unhex(value)).unwrap(),
     };
-    let mut client = Client::new(address).codec(codec(py));
+    let mut client = Client::builder(address).codec(codec(py));
     if let Some(k) = rs_key {
         client = client.authkey(k);
     }
-    (client.open(), peer)
+    (client.connect(), peer)
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

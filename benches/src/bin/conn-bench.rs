@@ -486,9 +486,9 @@ fn clients() {
                 while Instant::now() < until {
                     // CPython's client order (answer, then deliver, no pipelining), so that
                     // every listener meets the clients it was written for.
-                    let handshake = conn::Client::new(&address)
+                    let handshake = conn::Client::builder(&address)
                         .timeout(Some(Duration::from_secs(10)))
-                        .open()
+                        .connect()
                         .and_then(|mut c| {
                             conn::answer_challenge(&mut c, &key)?;
                             conn::deliver_challenge(&mut c, &key)?;
@@ -625,9 +625,9 @@ fn peer(args: &Args) {
     if args.workload == "handshake" {
         let address: Address = args.address.as_deref().unwrap().parse().unwrap();
         for _ in 0..args.count {
-            let c = conn::Client::new(&address)
+            let c = conn::Client::builder(&address)
                 .authkey("secret password")
-                .open()
+                .connect()
                 .unwrap();
             drop(c);
         }

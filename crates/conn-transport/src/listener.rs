@@ -1,7 +1,7 @@
 //! `Listener`: a bound, listening TCP or Unix socket, and accepting from it with a timeout.
 
 use std::io;
-use std::net::{TcpListener, ToSocketAddrs};
+use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixListener;
@@ -32,7 +32,8 @@ impl Listener {
     /// Binds and listens on `address` with `backlog` (CPython's default is 1).
     ///
     /// TCP sockets get `SO_REUSEADDR`, so a restarted server can rebind over `TIME_WAIT`. A host
-    /// name binds its first resolved address. Binding a Unix path that exists — a live socket or
+    /// name binds its first IPv4 address (CPython's AF_INET: `localhost` is 127.0.0.1 even where
+    /// the resolver lists `::1` first). Binding a Unix path that exists — a live socket or
     /// a stale file — fails with `AddrInUse`, as in CPython; nothing is unlinked first.
     pub fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
         address
@@ -44,15 +45,7 @@ impl Listener {
                     // std sets SO_REUSEADDR on Unix before binding.
                     Host::Ip(ip) => TcpListener::bind((*ip, *port))?,
                     Host::Name(name) => {
-                        let first = (name.as_str(), *port)
-                            .to_socket_addrs()?
-                            .next()
-                            .ok_or_else(|| {
-                                io::Error::new(
-                                    io::ErrorKind::NotFound,
-                                    format!("{address} resolved to no address"),
-                                )
-                            })?;
+                        let first = crate::stream::resolve_ipv4(name, *port)?[0];
                         TcpListener::bind(first)?
                     }
                 };

@@ -38,8 +38,26 @@ pub struct Stream {
     inner: Inner,
 }
 
+/// The IPv4 addresses `name` resolves to: a host name in an AF_INET address means IPv4, as in
+/// CPython (`socket.AF_INET`), so `localhost` is 127.0.0.1 even where the resolver lists `::1`
+/// first. An IPv6 literal (`[::1]:6000`) is still IPv6.
+pub(crate) fn resolve_ipv4(name: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+    let found: Vec<_> = (name, port)
+        .to_socket_addrs()?
+        .filter(std::net::SocketAddr::is_ipv4)
+        .collect();
+    if found.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{name} has no IPv4 address (AF_INET host names are IPv4, as in CPython)"),
+        ));
+    }
+    Ok(found)
+}
+
 impl Stream {
-    /// Connects to `address`. For a host name every resolved address is tried in turn; each try
+    /// Connects to `address`. A host name means its IPv4 addresses (CPython's AF_INET), tried
+    /// in turn; each try
     /// gives up after `timeout` (`None`: the OS's own limit). The stream is left blocking.
     pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
         address.validate().map_err(invalid_input)?;
@@ -47,7 +65,7 @@ impl Stream {
             Address::Inet { host, port } => {
                 let targets: Vec<_> = match host {
                     Host::Ip(ip) => vec![(*ip, *port).into()],
-                    Host::Name(name) => (name.as_str(), *port).to_socket_addrs()?.collect(),
+                    Host::Name(name) => resolve_ipv4(name, *port)?,
                 };
                 let mut last = io::Error::new(
                     io::ErrorKind::NotFound,

@@ -28,9 +28,9 @@ fn main() -> Result<(), Error> {
 
     let client_address = address.clone();
     let client = thread::spawn(move || -> Result<(), Error> {
-        let mut conn = Client::new(client_address)
+        let mut conn = Client::builder(client_address)
             .authkey("secret password")
-            .open()?;
+            .connect()?;
         println!("client: connected and authenticated");
         conn.send(&Job {
             id: 7,
@@ -72,7 +72,7 @@ fn main() -> Result<(), Error> {
 
     // A client with the wrong key is refused on both sides; the listener drops it and goes on
     // waiting for a good one (here, for a second).
-    let wrong = thread::spawn(move || Client::new(address).authkey("guess").open().map(drop));
+    let wrong = thread::spawn(move || Client::builder(address).authkey("guess").connect().map(drop));
     listener.set_accept_timeout(Some(Duration::from_secs(1)));
     let server_side = listener.accept().err();
     let client_side = wrong

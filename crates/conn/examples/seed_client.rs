@@ -11,9 +11,9 @@ fn main() -> Result<(), conn::Error> {
     let address = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "localhost:6000".into());
-    let mut conn = Client::new(address.as_str())
+    let mut conn = Client::builder(address.as_str())
         .authkey("secret password")
-        .open()?;
+        .connect()?;
     // `Display` of a value is Python's repr.
     println!("{}", conn.recv_value()?);
     println!("{}", bytes_repr(&conn.recv_bytes()?));

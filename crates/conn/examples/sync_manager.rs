@@ -56,7 +56,7 @@ fn returned(reply: (String, PyValue)) -> conn::Result<PyValue> {
 
 /// Creates a `typeid` object in the manager and opens a connection serving it, as a proxy does.
 fn create(address: &str, authkey: &str, typeid: &str) -> conn::Result<(PyValue, Connection)> {
-    let mut c = Client::new(address).authkey(authkey).open()?;
+    let mut c = Client::builder(address).authkey(authkey).connect()?;
     let created = returned(call(
         &mut c,
         &Value::None,
@@ -68,7 +68,7 @@ fn create(address: &str, authkey: &str, typeid: &str) -> conn::Result<(PyValue, 
         .and_then(|t| t.first())
         .cloned()
         .unwrap_or(Value::None);
-    let mut proxy = Client::new(address).authkey(authkey).open()?;
+    let mut proxy = Client::builder(address).authkey(authkey).connect()?;
     returned(call(
         &mut proxy,
         &Value::None,
@@ -80,7 +80,7 @@ fn create(address: &str, authkey: &str, typeid: &str) -> conn::Result<(PyValue, 
 }
 
 fn decref(address: &str, authkey: &str, ident: &PyValue) -> conn::Result<()> {
-    let mut c = Client::new(address).authkey(authkey).open()?;
+    let mut c = Client::builder(address).authkey(authkey).connect()?;
     returned(call(&mut c, &Value::None, "decref", vec![ident.clone()])?)?;
     Ok(())
 }

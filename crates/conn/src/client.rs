@@ -14,13 +14,20 @@ use crate::{Connection, DEFAULT_HANDSHAKE_TIMEOUT, DefaultCodec, Error, IntoAddr
 /// gives up after `CONNECTION_TIMEOUT`, 20 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Connects to a listener (CPython's `Client(address, family=None, authkey=None)`).
+/// Connects to a listener (CPython's `Client(address, family=None, authkey=None)`):
+/// [`Client::connect`] with no authkey, [`Client::builder`] for the rest.
 ///
 /// With an authkey it answers the server's challenge, then challenges the server. A server that
 /// never challenges gives [`Error::Timeout`] after the handshake timeout rather than CPython's
 /// hang (gh-123736), and one that sends something other than a challenge fails at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Client;
+
+/// The settings of a connection to make, from [`Client::builder`]; [`connect`](Self::connect)
+/// makes it.
 #[derive(Debug)]
-pub struct Client<C = DefaultCodec> {
+#[must_use = "a ClientBuilder does nothing until `connect` is called"]
+pub struct ClientBuilder<C = DefaultCodec> {
     address: Result<Address, AddressError>,
     family: Option<Family>,
     authkey: Option<AuthKey>,
@@ -31,10 +38,10 @@ pub struct Client<C = DefaultCodec> {
     codec: C,
 }
 
-impl Client<DefaultCodec> {
-    /// Settings for connecting to `address`.
-    pub fn new(address: impl IntoAddress) -> Self {
-        Self {
+impl Client {
+    /// Settings for connecting to `address` (an invalid address is reported by `connect`).
+    pub fn builder(address: impl IntoAddress) -> ClientBuilder<DefaultCodec> {
+        ClientBuilder {
             address: address.into_address(),
             family: None,
             authkey: None,
@@ -48,11 +55,11 @@ impl Client<DefaultCodec> {
 
     /// Connects to `address` with no authkey and the default codec.
     pub fn connect(address: impl IntoAddress) -> Result<Connection<DefaultCodec>> {
-        Self::new(address).open()
+        Self::builder(address).connect()
     }
 }
 
-impl<C: Codec + Clone> Client<C> {
+impl<C: Codec + Clone> ClientBuilder<C> {
     /// The family the address must belong to (CPython's `family`).
     pub fn family(mut self, family: Family) -> Self {
         self.family = Some(family);
@@ -90,8 +97,8 @@ impl<C: Codec + Clone> Client<C> {
     }
 
     /// The connection's codec.
-    pub fn codec<D: Codec + Clone>(self, codec: D) -> Client<D> {
-        Client {
+    pub fn codec<D: Codec + Clone>(self, codec: D) -> ClientBuilder<D> {
+        ClientBuilder {
             address: self.address,
             family: self.family,
             authkey: self.authkey,
@@ -104,7 +111,7 @@ impl<C: Codec + Clone> Client<C> {
     }
 
     /// Connects (and authenticates, with an authkey).
-    pub fn open(self) -> Result<Connection<C>> {
+    pub fn connect(self) -> Result<Connection<C>> {
         let address = self.address?;
         check_family(self.family, &address)?;
         let stream = Stream::connect(&address, self.connect_timeout)

@@ -21,7 +21,7 @@ pub use conn_pickle as pickle;
 /// The transport layer (`conn-transport`): streams, listeners, readiness.
 pub use conn_transport as transport;
 
-pub use client::{Client, DEFAULT_CONNECT_TIMEOUT};
+pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
 pub use conn_address::{Address, Family, arbitrary_address, default_family, families};
 pub use conn_auth::{AuthKey, Digest, Policy, answer_challenge, deliver_challenge};
 #[cfg(feature = "postcard")]

@@ -100,6 +100,7 @@ struct Handshaking<C> {
 /// Settings for a [`Listener`] (CPython's `Listener(address, family, backlog, authkey)` and
 /// more).
 #[derive(Debug)]
+#[must_use = "a ListenerBuilder does nothing until `bind` is called"]
 pub struct ListenerBuilder<C = DefaultCodec> {
     address: Option<Result<Address, AddressError>>,
     family: Option<Family>,

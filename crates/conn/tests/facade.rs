@@ -224,11 +224,11 @@ fn listener_round_trip(listener: &mut Listener, key: Option<&str>) {
     let address = listener.address().clone();
     let key2 = key.map(str::to_owned);
     let client = thread::spawn(move || {
-        let mut c = Client::new(address);
+        let mut c = Client::builder(address);
         if let Some(k) = key2 {
             c = c.authkey(k.as_str());
         }
-        let mut conn = c.open().unwrap();
+        let mut conn = c.connect().unwrap();
         conn.send(&"hello").unwrap();
         conn.recv::<i32>().unwrap()
     });
@@ -236,6 +236,28 @@ fn listener_round_trip(listener: &mut Listener, key: Option<&str>) {
     assert_eq!(conn.recv::<String>().unwrap(), "hello");
     conn.send(&1729).unwrap();
     assert_eq!(client.join().unwrap(), 1729);
+}
+
+/// A host name in an AF_INET address means IPv4, as CPython's `socket.AF_INET` does: a Rust
+/// listener on `localhost` is reachable by CPython's `Client(('localhost', port))`, and a Rust
+/// client of `localhost` reaches an IPv4 listener, whatever order the resolver lists.
+#[test]
+fn host_names_mean_ipv4() {
+    let mut listener = Listener::bind("localhost:0").unwrap();
+    let Address::Inet { host, port } = listener.address().clone() else {
+        panic!("{:?}", listener.address())
+    };
+    assert_eq!(host.to_string(), "127.0.0.1");
+    let client = thread::spawn(move || {
+        let mut c = Client::connect(("localhost", port)).unwrap();
+        c.recv::<u8>().unwrap()
+    });
+    let mut conn = listener.accept().unwrap();
+    conn.send(&7u8).unwrap();
+    assert_eq!(client.join().unwrap(), 7);
+    // An IPv6 literal stays IPv6.
+    let v6 = Listener::bind("[::1]:0").unwrap();
+    assert!(v6.address().to_string().starts_with("[::1]"), "{}", v6.address());
 }
 
 #[test]
@@ -361,7 +383,7 @@ fn wrong_key_fails_on_both_sides() {
         .bind()
         .unwrap();
     let address = l.address().clone();
-    let client = thread::spawn(move || Client::new(address).authkey("wrong").open());
+    let client = thread::spawn(move || Client::builder(address).authkey("wrong").connect());
     // The wrong client is dropped and counted; accept goes on waiting (here, until its timeout).
     l.set_accept_timeout(Some(Duration::from_millis(500)));
     assert!(matches!(
@@ -387,10 +409,10 @@ fn a_server_that_never_challenges_times_out_the_client() {
     let mut l = Listener::bind("127.0.0.1:0").unwrap();
     let address = l.address().clone();
     let client = thread::spawn(move || {
-        Client::new(address)
+        Client::builder(address)
             .authkey("k")
             .handshake_timeout(Some(Duration::from_millis(200)))
-            .open()
+            .connect()
     });
     let _conn = l.accept().unwrap();
     let err = client.join().unwrap().unwrap_err();
@@ -459,10 +481,10 @@ fn strict_policy_between_rust_peers() {
         .unwrap();
     let address = l.address().clone();
     let client = thread::spawn(move || {
-        Client::new(address)
+        Client::builder(address)
             .authkey("k")
             .policy(Policy::strict())
-            .open()
+            .connect()
             .map(drop)
     });
     l.accept().unwrap();

@@ -88,10 +88,10 @@ fn silent_and_dripping_clients_do_not_delay_good_ones() {
             let address = format!("127.0.0.1:{}", addr.port());
             thread::spawn(move || {
                 let start = Instant::now();
-                let mut c = Client::new(address.as_str())
+                let mut c = Client::builder(address.as_str())
                     .authkey(KEY)
                     .handshake_timeout(Some(Duration::from_secs(10)))
-                    .open()
+                    .connect()
                     .unwrap();
                 c.set_read_timeout(Some(Duration::from_secs(10)));
                 for n in 0..MESSAGES {
@@ -177,10 +177,10 @@ fn a_dripping_server_fails_at_the_clients_whole_handshake_deadline() {
         })
     };
     let start = Instant::now();
-    let result = Client::new(format!("127.0.0.1:{}", addr.port()).as_str())
+    let result = Client::builder(format!("127.0.0.1:{}", addr.port()).as_str())
         .authkey(KEY)
         .handshake_timeout(Some(Duration::from_millis(800)))
-        .open();
+        .connect();
     let took = start.elapsed();
     stop.store(true, Ordering::Relaxed);
     dripper.join().unwrap();
@@ -374,11 +374,11 @@ fn duration_max_is_a_timeout_like_any_other() {
         .unwrap();
     let address = format!("127.0.0.1:{}", l.address().socket_addr().unwrap().port());
     let client = thread::spawn(move || {
-        let mut c = Client::new(address.as_str())
+        let mut c = Client::builder(address.as_str())
             .authkey(KEY)
             .timeout(max)
             .handshake_timeout(max)
-            .open()
+            .connect()
             .unwrap();
         c.send(&"hi").unwrap();
     });
@@ -407,7 +407,7 @@ fn a_listener_is_ready_only_when_accept_would_return_at_once() {
     // A good client does, and accept then returns at once.
     let address = format!("127.0.0.1:{}", addr.port());
     let good = thread::spawn(move || {
-        let mut c = Client::new(address.as_str()).authkey(KEY).open().unwrap();
+        let mut c = Client::builder(address.as_str()).authkey(KEY).connect().unwrap();
         c.send(&"in").unwrap();
         c
     });
@@ -426,7 +426,7 @@ fn a_listener_is_ready_only_when_accept_would_return_at_once() {
             .is_empty()
     );
     let address = format!("127.0.0.1:{}", addr.port());
-    let good = thread::spawn(move || Client::new(address.as_str()).authkey(KEY).open().unwrap());
+    let good = thread::spawn(move || Client::builder(address.as_str()).authkey(KEY).connect().unwrap());
     assert_eq!(set.wait(Some(Duration::from_secs(10))).unwrap(), [key]);
     let start = Instant::now();
     drop(set.get_mut(key).unwrap().accept().unwrap());
