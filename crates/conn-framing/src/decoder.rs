@@ -47,7 +47,8 @@ pub enum Need {
 /// error the decoder answers [`FrameError::Desynchronized`]. A decoder that has handed out
 /// everything it held frees its buffer (unless the peer is streaming: the last read filled it),
 /// so an idle connection holds no buffer.
-#[derive(Debug)]
+///
+/// `Debug` shows sizes and state, never the bytes (they are a peer's messages).
 pub struct Decoder {
     /// Initialized storage: `[start..end]` are bytes received and not yet consumed.
     buf: Vec<u8>,
@@ -57,6 +58,17 @@ pub struct Decoder {
     poisoned: bool,
     /// The last read filled all the room it was given: keep the buffer when drained.
     streaming: bool,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered", &(self.end - self.start))
+            .field("capacity", &self.buf.capacity())
+            .field("max_message", &self.max_message)
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
 }
 
 impl Default for Decoder {

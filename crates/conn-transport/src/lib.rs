@@ -20,11 +20,13 @@
 #[cfg(not(unix))]
 compile_error!("conn-transport supports Unix only so far (Windows named pipes are not built yet)");
 
+mod handle;
 mod listener;
 mod poller;
 mod stream;
 mod sys;
 
+pub use handle::Handle;
 pub use listener::Listener;
 pub use poller::{Poller, Ready, wait_readable, wait_readable_many};
 pub use stream::{Stream, StreamKind};

@@ -193,6 +193,13 @@ fn bind_abstract(_name: &[u8]) -> io::Result<UnixListener> {
     ))
 }
 
+impl Listener {
+    /// The handle readiness watches (see [`Handle`](crate::Handle)).
+    pub fn handle(&self) -> crate::Handle<'_> {
+        crate::Handle::from(self.as_fd())
+    }
+}
+
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.inner {

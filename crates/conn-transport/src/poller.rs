@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::sys;
+use crate::{Handle, sys};
 
 /// Whether `fd` is readable or hung up, waiting at most `timeout` (`None`: forever). One
 /// `poll(2)` call; `EINTR` is retried with the time left.
-pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    sys::poll_readable(fd, timeout)
+pub fn wait_readable(handle: Handle<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    sys::poll_readable(handle.fd(), timeout)
 }
 
 /// Which of `fds` are readable or hung up (positions, in input order), waiting at most `timeout`
@@ -21,10 +21,10 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
 /// number of fds: the cheapest way to wait once on many handles (a [`Poller`] pays one
 /// registration per fd, which only pays off when it is waited on many times).
 pub fn wait_readable_many(
-    fds: &[BorrowedFd<'_>],
+    handles: &[Handle<'_>],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<usize>> {
-    sys::poll_many(fds, timeout)
+    sys::poll_many(handles, timeout)
 }
 
 /// One readiness report from [`Poller::wait`].
@@ -56,6 +56,13 @@ impl std::os::fd::AsFd for Poller {
 }
 
 impl Poller {
+    /// The registry's own handle, readable when a registered handle has something to report.
+    pub fn handle(&self) -> Handle<'_> {
+        Handle::from(sys::borrow_poll(&self.poll))
+    }
+}
+
+impl Poller {
     /// An empty registry.
     pub fn new() -> io::Result<Self> {
         Ok(Self {
@@ -67,26 +74,26 @@ impl Poller {
 
     /// Registers `fd` for readability under `key`. The same fd twice is `AlreadyExists`
     /// (CPython's `KeyError`). The fd must stay open until [`remove`](Self::remove).
-    pub fn add(&mut self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+    pub fn add(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
         self.poll.registry().register(
-            &mut SourceFd(&fd.as_raw_fd()),
+            &mut SourceFd(&handle.as_raw_fd()),
             Token(key),
             Interest::READABLE,
         )
     }
 
     /// Deregisters `fd`.
-    pub fn remove(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let raw = fd.as_raw_fd();
+    pub fn remove(&mut self, handle: Handle<'_>) -> io::Result<()> {
+        let raw = handle.as_raw_fd();
         self.rearm.retain(|(r, _)| *r != raw);
         self.poll.registry().deregister(&mut SourceFd(&raw))
     }
 
     /// Re-registers `fd` now, so that it is reported (and the registry's own handle is
     /// readable) if it is still ready.
-    pub fn rearm_now(&mut self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+    pub fn rearm_now(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
         self.poll.registry().reregister(
-            &mut SourceFd(&fd.as_raw_fd()),
+            &mut SourceFd(&handle.as_raw_fd()),
             Token(key),
             Interest::READABLE,
         )
@@ -94,8 +101,8 @@ impl Poller {
 
     /// Asks that `fd` be reported again at the next wait if it is still ready. mio reports edges:
     /// call this for every fd a wait reported (and not removed) to keep level semantics.
-    pub fn rearm(&mut self, fd: BorrowedFd<'_>, key: usize) {
-        self.rearm.push((fd.as_raw_fd(), key));
+    pub fn rearm(&mut self, handle: Handle<'_>, key: usize) {
+        self.rearm.push((handle.as_raw_fd(), key));
     }
 
     /// Waits until at least one fd is ready or `timeout` passes (`None`: forever; zero: just
@@ -148,7 +155,7 @@ mod tests {
         let pairs: Vec<_> = (0..5).map(|_| Stream::pair().unwrap()).collect();
         let mut p = Poller::new().unwrap();
         for (i, (a, _)) in pairs.iter().enumerate() {
-            p.add(a.as_fd(), i).unwrap();
+            p.add(a.as_fd().into(), i).unwrap();
         }
         let mut ready = Vec::new();
         p.wait(&mut ready, Some(Duration::ZERO)).unwrap();
@@ -157,7 +164,7 @@ mod tests {
         p.wait(&mut ready, Some(Duration::from_secs(5))).unwrap();
         assert_eq!(ready, vec![Ready { key: 3 }]);
         // Not drained: without re-arming, an edge-triggered poller would stay silent.
-        p.rearm(pairs[3].0.as_fd(), 3);
+        p.rearm(pairs[3].0.as_fd().into(), 3);
         ready.clear();
         p.wait(&mut ready, Some(Duration::ZERO)).unwrap();
         assert_eq!(ready, vec![Ready { key: 3 }]);
@@ -167,9 +174,9 @@ mod tests {
     fn duplicates_are_refused_and_timeouts_end() {
         let (a, _b) = Stream::pair().unwrap();
         let mut p = Poller::new().unwrap();
-        p.add(a.as_fd(), 0).unwrap();
+        p.add(a.as_fd().into(), 0).unwrap();
         assert_eq!(
-            p.add(a.as_fd(), 1).unwrap_err().kind(),
+            p.add(a.as_fd().into(), 1).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
         );
         let mut ready = Vec::new();

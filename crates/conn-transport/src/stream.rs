@@ -395,6 +395,13 @@ impl Write for Stream {
     }
 }
 
+impl Stream {
+    /// The handle readiness watches (see [`Handle`](crate::Handle)).
+    pub fn handle(&self) -> crate::Handle<'_> {
+        crate::Handle::from(self.as_fd())
+    }
+}
+
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.inner {

@@ -157,7 +157,7 @@ pub(crate) fn fd_flags(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
 /// in input order, waiting at most `timeout` (`None`: forever). Retries `EINTR` with the time
 /// left.
 pub(crate) fn poll_many(
-    fds: &[BorrowedFd<'_>],
+    fds: &[crate::Handle<'_>],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<usize>> {
     let mut pfds: Vec<libc::pollfd> = fds

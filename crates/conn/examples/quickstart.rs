@@ -72,7 +72,12 @@ fn main() -> Result<(), Error> {
 
     // A client with the wrong key is refused on both sides; the listener drops it and goes on
     // waiting for a good one (here, for a second).
-    let wrong = thread::spawn(move || Client::builder(address).authkey("guess").connect().map(drop));
+    let wrong = thread::spawn(move || {
+        Client::builder(address)
+            .authkey("guess")
+            .connect()
+            .map(drop)
+    });
     listener.set_accept_timeout(Some(Duration::from_secs(1)));
     let server_side = listener.accept().err();
     let client_side = wrong

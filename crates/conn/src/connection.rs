@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, IoSlice, Read};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use conn_framing::{
     Codec, FrameError, FrameReader, Need, with_frame_slices, write_frame, write_frames,
 };
-use conn_transport::{Stream, StreamKind, deadline_after, time_left};
+use conn_transport::{Handle, Stream, StreamKind, deadline_after, time_left};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,7 +36,6 @@ fn append_from_stream(r: &mut Shared, v: &mut Vec<u8>, n: u64) -> io::Result<usi
 }
 
 /// The sending half of a connection: `send` and `send_bytes`.
-#[derive(Debug)]
 pub struct Sender<C = DefaultCodec> {
     stream: Arc<Stream>,
     codec: C,
@@ -46,7 +46,6 @@ pub struct Sender<C = DefaultCodec> {
 }
 
 /// The receiving half of a connection: `recv`, `recv_bytes*`, `try_recv*` and `poll`.
-#[derive(Debug)]
 pub struct Receiver<C = DefaultCodec> {
     inbound: Inbound,
     codec: C,
@@ -377,9 +376,15 @@ impl Connection<Pickle> {
 /// ([`Error::ReadOnly`] / [`Error::WriteOnly`]), then arguments, then I/O. Dropping a connection
 /// closes it without blocking; [`close`](Self::close) reports the OS's error. To send from one
 /// thread while another receives, [`split`](Self::split) it.
-#[derive(Debug)]
+///
+/// `Debug` shows the kind of stream, its handle, the flags and how many bytes are buffered,
+/// never the bytes.
 pub struct Connection<C = DefaultCodec> {
-    halves: Option<(Sender<C>, Receiver<C>)>,
+    halves: (Sender<C>, Receiver<C>),
+    /// CPython's `closed` without closing the handle: set where CPython closes a connection it
+    /// cannot use any more (an oversize message on a read-only end); the handle itself closes
+    /// when the connection is dropped or [`close`](Self::close)d.
+    closed: bool,
     readable: bool,
     writable: bool,
 }
@@ -403,7 +408,8 @@ impl<C: Codec + Clone> Connection<C> {
         };
         let receiver = Receiver::new(stream, codec);
         Self {
-            halves: Some((sender, receiver)),
+            halves: (sender, receiver),
+            closed: false,
             readable,
             writable,
         }
@@ -411,9 +417,11 @@ impl<C: Codec + Clone> Connection<C> {
 }
 
 impl<C: Codec> Connection<C> {
-    /// Whether the connection has been closed (CPython's `closed`).
+    /// Whether the connection can no longer be used (CPython's `closed`): after an oversize
+    /// message on a read-only end, as in CPython. (Closing consumes the connection, so a
+    /// connection closed by [`close`](Self::close) cannot be asked.)
     pub fn closed(&self) -> bool {
-        self.halves.is_none()
+        self.closed
     }
 
     /// Whether it may receive (CPython's `readable`); false on a write-only end and after a
@@ -429,17 +437,17 @@ impl<C: Codec> Connection<C> {
 
     fn sender(&mut self) -> Result<&mut Sender<C>> {
         match &mut self.halves {
-            None => Err(Error::Closed),
-            Some(_) if !self.writable => Err(Error::ReadOnly),
-            Some((tx, _)) => Ok(tx),
+            _ if self.closed => Err(Error::Closed),
+            _ if !self.writable => Err(Error::ReadOnly),
+            (tx, _) => Ok(tx),
         }
     }
 
     fn receiver(&mut self) -> Result<&mut Receiver<C>> {
         match &mut self.halves {
-            None => Err(Error::Closed),
-            Some(_) if !self.readable => Err(Error::WriteOnly),
-            Some((_, rx)) => Ok(rx),
+            _ if self.closed => Err(Error::Closed),
+            _ if !self.readable => Err(Error::WriteOnly),
+            (_, rx) => Ok(rx),
         }
     }
 
@@ -474,7 +482,7 @@ impl<C: Codec> Connection<C> {
             if self.writable {
                 self.readable = false;
             } else {
-                self.halves = None;
+                self.closed = true;
             }
         }
         result
@@ -490,9 +498,9 @@ impl<C: Codec> Connection<C> {
     /// [`Receiver::poll`].
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
         match &self.halves {
-            None => Err(Error::Closed),
-            Some(_) if !self.readable => Err(Error::WriteOnly),
-            Some((_, rx)) => rx.poll(timeout),
+            _ if self.closed => Err(Error::Closed),
+            _ if !self.readable => Err(Error::WriteOnly),
+            (_, rx) => rx.poll(timeout),
         }
     }
 
@@ -511,40 +519,39 @@ impl<C: Codec> Connection<C> {
     /// Sets how long each receive may wait (`None`, the default: no limit, as CPython); see
     /// [`Receiver::set_read_timeout`].
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        if let Some((_, rx)) = &mut self.halves {
-            rx.set_read_timeout(timeout);
-        }
+        self.halves.1.set_read_timeout(timeout);
     }
 
     /// Sets how long each send may wait for room (`None`, the default: no limit, as CPython);
     /// see [`Sender::set_write_timeout`].
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        if let Some((tx, _)) = &mut self.halves {
-            tx.set_write_timeout(timeout);
-        }
+        self.halves.0.set_write_timeout(timeout);
     }
 
     /// Sets the longest message `recv` / `recv_bytes` accept (default: unlimited, as CPython).
     pub fn set_max_message(&mut self, max: u64) {
-        if let Some((_, rx)) = &mut self.halves {
-            rx.set_max_message(max);
-        }
+        self.halves.1.set_max_message(max);
     }
 
-    /// The OS handle (CPython's `fileno()`); [`Error::Closed`] once closed.
-    pub fn fileno(&self) -> Result<BorrowedFd<'_>> {
-        match &self.halves {
-            None => Err(Error::Closed),
-            Some((tx, _)) => Ok(tx.stream.as_fd()),
+    /// The OS handle (CPython's `fileno()`); [`Error::Closed`] once [`closed`](Self::closed).
+    /// On Unix, `AsFd` gives the fd as well.
+    pub fn fileno(&self) -> Result<Handle<'_>> {
+        if self.closed {
+            return Err(Error::Closed);
         }
+        Ok(self.halves.0.stream.handle())
+    }
+
+    /// The handle, closed or not (for registering a connection being set up).
+    pub(crate) fn wait_handle_unchecked(&self) -> Handle<'_> {
+        self.halves.0.stream.handle()
     }
 
     /// Closes the connection (CPython's `close()`), returning the OS's error if closing failed.
-    /// Closing twice is fine. Unread buffered messages are discarded.
-    pub fn close(&mut self) -> Result<()> {
-        let Some((tx, rx)) = self.halves.take() else {
-            return Ok(());
-        };
+    /// Unread buffered messages are discarded. Dropping a connection closes it too, without
+    /// the error.
+    pub fn close(self) -> Result<()> {
+        let (tx, rx) = self.halves;
         drop(rx);
         match Arc::try_unwrap(tx.stream) {
             Ok(stream) => Ok(stream.close()?),
@@ -556,20 +563,18 @@ impl<C: Codec> Connection<C> {
     /// Splits the connection into a sending and a receiving half that may live on different
     /// threads. Both must be dropped for the handle to close. Needs an open connection that is
     /// both readable and writable.
-    pub fn split(mut self) -> Result<(Sender<C>, Receiver<C>)> {
-        match self.halves.take() {
-            None => Err(Error::Closed),
-            Some(_) if !self.readable => Err(Error::WriteOnly),
-            Some(_) if !self.writable => Err(Error::ReadOnly),
-            Some(halves) => Ok(halves),
+    pub fn split(self) -> Result<(Sender<C>, Receiver<C>)> {
+        match self.halves {
+            _ if self.closed => Err(Error::Closed),
+            _ if !self.readable => Err(Error::WriteOnly),
+            _ if !self.writable => Err(Error::ReadOnly),
+            halves => Ok(halves),
         }
     }
 
     /// Whether a whole message is already buffered in user space (so a receive will not block).
     pub fn has_buffered_message(&self) -> bool {
-        self.halves
-            .as_ref()
-            .is_some_and(|(_, rx)| rx.has_buffered_frame())
+        !self.closed && self.halves.1.has_buffered_frame()
     }
 
     /// Sets `TCP_NODELAY` (TCP only; other transports ignore it). Off by default, as in
@@ -577,8 +582,10 @@ impl<C: Codec> Connection<C> {
     /// small message sent right after another unacknowledged one (write, write, read). Turn it on
     /// for such patterns.
     pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
-        let (tx, _) = self.halves.as_ref().ok_or(Error::Closed)?;
-        Ok(tx.stream.set_nodelay(nodelay)?)
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(self.halves.0.stream.set_nodelay(nodelay)?)
     }
 
     /// Sends each message (none is fine), all in one write when there are several.
@@ -599,10 +606,10 @@ impl<C: Codec> Connection<C> {
         timeout: Option<Duration>,
         f: impl FnOnce(&mut Timed<'_, C>) -> Result<T>,
     ) -> Result<T> {
-        let is_socket = self
-            .halves
-            .as_ref()
-            .is_some_and(|(tx, _)| matches!(tx.stream.kind(), StreamKind::Tcp | StreamKind::Unix));
+        let is_socket = matches!(
+            self.halves.0.stream.kind(),
+            StreamKind::Tcp | StreamKind::Unix
+        );
         if is_socket {
             self.set_nodelay(true)?;
         }
@@ -675,33 +682,66 @@ impl<C: Codec> conn_auth::Channel for Connection<C> {
     }
 }
 
-impl<C: Codec> AsFd for Connection<C> {
-    /// The OS handle.
-    ///
-    /// # Panics
-    /// If the connection is closed; [`Connection::fileno`] returns [`Error::Closed`] instead.
-    #[allow(clippy::panic)] // AsFd cannot fail; the panic is documented and fileno() is the fallible way
+impl<C> std::fmt::Debug for Sender<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("stream", &self.stream.kind())
+            .field("handle", &self.stream.handle())
+            .field("write_timeout", &self.write_timeout)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> std::fmt::Debug for Receiver<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stream = &self.inbound.reader.get_ref().0;
+        f.debug_struct("Receiver")
+            .field("stream", &stream.kind())
+            .field("handle", &stream.handle())
+            .field("buffered", &self.inbound.reader.decoder().buffered())
+            .field("read_timeout", &self.inbound.read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> std::fmt::Debug for Connection<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (tx, rx) = &self.halves;
+        f.debug_struct("Connection")
+            .field("stream", &tx.stream.kind())
+            .field("handle", &tx.stream.handle())
+            .field("readable", &self.readable)
+            .field("writable", &self.writable)
+            .field("closed", &self.closed)
+            .field("buffered", &rx.inbound.reader.decoder().buffered())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(unix)]
+impl<C> AsFd for Connection<C> {
+    /// The OS handle (valid for the connection's whole life).
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match self.fileno() {
-            Ok(fd) => fd,
-            Err(_) => panic!("Connection::as_fd on a closed connection (use fileno())"),
-        }
+        self.halves.0.stream.as_fd()
     }
 }
 
-impl<C: Codec> AsRawFd for Connection<C> {
-    /// The OS handle, or -1 once closed.
+#[cfg(unix)]
+impl<C> AsRawFd for Connection<C> {
     fn as_raw_fd(&self) -> RawFd {
-        self.fileno().map_or(-1, |fd| fd.as_raw_fd())
+        self.halves.0.stream.as_raw_fd()
     }
 }
 
+#[cfg(unix)]
 impl<C> AsFd for Sender<C> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
     }
 }
 
+#[cfg(unix)]
 impl<C> AsFd for Receiver<C> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inbound.reader.get_ref().0.as_fd()
@@ -709,7 +749,7 @@ impl<C> AsFd for Receiver<C> {
 }
 
 impl<C: Codec> crate::Waitable for Connection<C> {
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+    fn wait_handle(&self) -> Result<Handle<'_>> {
         self.fileno()
     }
 
@@ -718,17 +758,17 @@ impl<C: Codec> crate::Waitable for Connection<C> {
     }
 
     fn pump(&mut self) -> Result<bool> {
-        match &mut self.halves {
-            Some((_, rx)) if self.readable => rx.inbound.pump(),
-            // A closed or write-only connection: let the caller's receive report it.
-            _ => Ok(true),
+        if self.closed || !self.readable {
+            // Let the caller's receive report it.
+            return Ok(true);
         }
+        self.halves.1.inbound.pump()
     }
 }
 
 impl<C: Codec> crate::Waitable for Receiver<C> {
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-        Ok(self.as_fd())
+    fn wait_handle(&self) -> Result<Handle<'_>> {
+        Ok(self.inbound.reader.get_ref().0.handle())
     }
 
     fn has_buffered(&self) -> bool {

@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use into_address::IntoAddress;
 pub use listener::{DEFAULT_HANDSHAKE_TIMEOUT, Listener, ListenerBuilder};
 pub use pipe::{Pipe, pipe, pipe_simplex};
-pub use wait::{WaitKey, WaitSet, Waitable, wait};
+pub use wait::{Endpoint, InsertError, WaitKey, WaitSet, Waitable, wait};
 
 /// The codec connections use unless told otherwise: [`Pickle`], what CPython's `send()` /
 /// `recv()` speak. Unpickling here never runs code.

@@ -10,7 +10,7 @@ use conn_address::{
 };
 use conn_auth::{AuthKey, MAX_HANDSHAKE_MESSAGE, Policy, Progress, ServerHandshake};
 use conn_framing::{Codec, UNLIMITED};
-use conn_transport::{Poller, Ready, deadline_after, is_out_of_fds, time_left};
+use conn_transport::{Handle, Poller, Ready, deadline_after, is_out_of_fds, time_left};
 
 use crate::into_address::check_family;
 use crate::{Connection, DefaultCodec, Error, IntoAddress, Result};
@@ -224,8 +224,8 @@ impl<C> ListenerBuilder<C> {
         };
         let inner = conn_transport::Listener::bind(&address, self.backlog)?;
         let mut poller = Poller::new()?;
-        poller.add(inner.as_fd(), LISTENER_KEY)?;
-        let poller_fd = poller.as_fd().try_clone_to_owned()?;
+        poller.add(inner.handle(), LISTENER_KEY)?;
+        let poller_fd = poller.handle().fd().try_clone_to_owned()?;
         Ok(Listener {
             core: Mutex::new(Core {
                 authkey: self.authkey,
@@ -376,7 +376,10 @@ impl<C: Codec + Clone> Core<C> {
             }
         }
         // A full round: clients may still wait; be reported again.
-        let _ = self.accepting.poller.rearm_now(inner.as_fd(), LISTENER_KEY);
+        let _ = self
+            .accepting
+            .poller
+            .rearm_now(inner.handle(), LISTENER_KEY);
         Ok(None)
     }
 
@@ -414,7 +417,11 @@ impl<C: Codec + Clone> Core<C> {
             .free
             .pop()
             .unwrap_or(self.accepting.pending.len());
-        if let Err(e) = self.accepting.poller.add(h.conn.as_fd(), slot + 1) {
+        if let Err(e) = self
+            .accepting
+            .poller
+            .add(h.conn.wait_handle_unchecked(), slot + 1)
+        {
             self.accepting.fail(Error::Io(e));
             return;
         }
@@ -512,7 +519,7 @@ impl<C: Codec + Clone> Core<C> {
                 else {
                     return;
                 };
-                let _ = self.accepting.poller.remove(h.conn.as_fd());
+                let _ = self.accepting.poller.remove(h.conn.wait_handle_unchecked());
                 self.accepting.free.push(slot);
                 h.conn.set_max_message(self.max_message);
                 h.conn.set_write_timeout(None);
@@ -553,11 +560,6 @@ impl<C> Listener<C> {
         self.last_accepted.as_ref()
     }
 
-    /// Whether `close` has run.
-    pub fn closed(&self) -> bool {
-        self.inner.is_none()
-    }
-
     /// Sets how long `accept` waits (`None`: forever, as CPython).
     pub fn set_accept_timeout(&mut self, timeout: Option<Duration>) {
         self.accept_timeout = timeout;
@@ -594,10 +596,14 @@ impl<C> Listener<C> {
     }
 
     /// Closes the socket and removes the socket file it created and its private directory
-    /// (CPython's `close()`); later `accept`s fail with [`Error::ListenerClosed`]. Closing twice
-    /// is fine. If the socket file was removed by someone else, this reports `NotFound`, as
-    /// CPython's `FileNotFoundError`.
-    pub fn close(&mut self) -> Result<()> {
+    /// (CPython's `close()`), reporting what failed. If the socket file was removed by someone
+    /// else, this reports `NotFound`, as CPython's `FileNotFoundError`. Dropping the listener
+    /// does the same without the report.
+    pub fn close(mut self) -> Result<()> {
+        self.shut()
+    }
+
+    fn shut(&mut self) -> Result<()> {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
@@ -620,20 +626,19 @@ impl<C> Listener<C> {
 impl<C> Drop for Listener<C> {
     fn drop(&mut self) {
         // Never blocks or panics; errors are for close() to report.
-        let _ = self.close();
+        let _ = self.shut();
     }
 }
 
+#[cfg(unix)]
 impl<C> AsFd for Listener<C> {
     /// The listening socket.
-    ///
-    /// # Panics
-    /// If the listener is closed.
-    #[allow(clippy::panic)] // AsFd cannot fail; the panic is documented
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.inner {
             Some(inner) => inner.as_fd(),
-            None => panic!("Listener::as_fd on a closed listener"),
+            // `inner` is taken only by `close(self)` and `drop`, after which there is no
+            // `&self`: not reached.
+            None => self.poller_fd.as_fd(),
         }
     }
 }
@@ -641,11 +646,11 @@ impl<C> AsFd for Listener<C> {
 impl<C: Codec + Clone> crate::Waitable for Listener<C> {
     /// The listener's own poller: readable when a client waits or a handshake has progress to
     /// make.
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
+    fn wait_handle(&self) -> Result<Handle<'_>> {
         if self.inner.is_none() {
             return Err(Error::ListenerClosed);
         }
-        Ok(self.poller_fd.as_fd())
+        Ok(Handle::from(self.poller_fd.as_fd()))
     }
 
     /// A connection is authenticated and waiting to be returned by `accept`.

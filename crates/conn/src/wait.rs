@@ -1,20 +1,18 @@
 //! `wait` over many objects (CPython's `multiprocessing.connection.wait`) and `WaitSet`, its
 //! persistent form.
 
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
-use conn_transport::{Poller, Ready, wait_readable_many};
+use conn_framing::Codec;
+use conn_transport::{Handle, Poller, Ready, wait_readable_many};
 
-use crate::{Error, Result};
+use crate::{Connection, DefaultCodec, Error, Listener, Result};
 
 /// Something `wait` can wait on: connections, receivers, listeners (ready when a client waits),
-/// and raw fds and sockets.
+/// and raw handles and sockets.
 pub trait Waitable {
-    /// The handle to watch; [`Error::Closed`] (or [`Error::ListenerClosed`]) for a closed object.
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>>;
+    /// The handle to watch (opaque, the same type on every OS).
+    fn wait_handle(&self) -> Result<Handle<'_>>;
 
     /// Whether the object is ready without looking at its handle: a whole message already
     /// buffered in user space.
@@ -33,38 +31,52 @@ pub trait Waitable {
 
     /// For [`wait`], which only borrows: called when the handle is reported readable, says
     /// whether the object is really ready. The default trusts the handle (CPython's readiness for
-    /// connections); a [`Listener`](crate::Listener) first finishes the handshakes it can, and is
-    /// ready only when `accept` would return at once.
+    /// connections); a [`Listener`] first finishes the handshakes it can, and is ready only when
+    /// `accept` would return at once.
     fn settle(&self) -> Result<bool> {
         Ok(true)
     }
 }
 
-macro_rules! waitable_as_fd {
-    ($($t:ty),*) => {$(
-        impl Waitable for $t {
-            fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-                Ok(self.as_fd())
-            }
-        }
-    )*};
+impl Waitable for Handle<'_> {
+    fn wait_handle(&self) -> Result<Handle<'_>> {
+        Ok(*self)
+    }
 }
 
-waitable_as_fd!(
-    BorrowedFd<'_>,
-    OwnedFd,
-    TcpStream,
-    TcpListener,
-    UnixStream,
-    UnixListener,
-    std::process::ChildStdout,
-    std::process::ChildStderr,
-    std::io::PipeReader
-);
+#[cfg(unix)]
+mod unix_impls {
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use super::{Handle, Result, Waitable};
+
+    macro_rules! waitable_as_fd {
+        ($($t:ty),*) => {$(
+            impl Waitable for $t {
+                fn wait_handle(&self) -> Result<Handle<'_>> {
+                    Ok(Handle::from(self.as_fd()))
+                }
+            }
+        )*};
+    }
+
+    waitable_as_fd!(
+        BorrowedFd<'_>,
+        OwnedFd,
+        std::net::TcpStream,
+        std::net::TcpListener,
+        UnixStream,
+        UnixListener,
+        std::process::ChildStdout,
+        std::process::ChildStderr,
+        std::io::PipeReader
+    );
+}
 
 impl<T: Waitable + ?Sized> Waitable for &T {
-    fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-        (**self).wait_fd()
+    fn wait_handle(&self) -> Result<Handle<'_>> {
+        (**self).wait_handle()
     }
 
     fn has_buffered(&self) -> bool {
@@ -80,8 +92,8 @@ impl<T: Waitable + ?Sized> Waitable for &T {
 macro_rules! forward_waitable {
     ($($t:ty),*) => {$(
         impl<T: Waitable + ?Sized> Waitable for $t {
-            fn wait_fd(&self) -> Result<BorrowedFd<'_>> {
-                (**self).wait_fd()
+            fn wait_handle(&self) -> Result<Handle<'_>> {
+                (**self).wait_handle()
             }
 
             fn has_buffered(&self) -> bool {
@@ -101,33 +113,114 @@ macro_rules! forward_waitable {
 
 forward_waitable!(Box<T>, &mut T);
 
+/// A listener or one of its connections: what a single-threaded server keeps in one
+/// [`WaitSet`], with nothing to write (every [`Waitable`] method is forwarded, so no buffered
+/// message can be missed).
+///
+/// ```no_run
+/// # fn main() -> conn::Result<()> {
+/// use conn::{Endpoint, Listener, WaitSet};
+/// let mut set = WaitSet::new()?;
+/// set.insert(Endpoint::from(Listener::bind("127.0.0.1:6000")?))?;
+/// for key in set.wait(None)? {
+///     match set.get_mut(key) {
+///         Some(Endpoint::Listener(l)) => {
+///             let c = l.accept()?;
+///             set.insert(Endpoint::from(c))?;
+///         }
+///         Some(Endpoint::Connection(c)) => {
+///             let msg: String = c.recv()?;
+///             c.send(&msg)?;
+///         }
+///         _ => {}
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Endpoint<C = DefaultCodec> {
+    /// A listener (boxed: it is ten times a connection's size): ready when `accept` would
+    /// return at once.
+    Listener(Box<Listener<C>>),
+    /// A connection: ready when a whole message (or EOF, or an error) is there.
+    Connection(Connection<C>),
+}
+
+impl<C> From<Listener<C>> for Endpoint<C> {
+    fn from(l: Listener<C>) -> Self {
+        Self::Listener(Box::new(l))
+    }
+}
+
+impl<C> From<Connection<C>> for Endpoint<C> {
+    fn from(c: Connection<C>) -> Self {
+        Self::Connection(c)
+    }
+}
+
+impl<C: Codec + Clone> Waitable for Endpoint<C> {
+    fn wait_handle(&self) -> Result<Handle<'_>> {
+        match self {
+            Self::Listener(l) => l.wait_handle(),
+            Self::Connection(c) => c.wait_handle(),
+        }
+    }
+
+    fn has_buffered(&self) -> bool {
+        match self {
+            Self::Listener(l) => l.has_buffered(),
+            Self::Connection(c) => c.has_buffered(),
+        }
+    }
+
+    fn pump(&mut self) -> Result<bool> {
+        match self {
+            Self::Listener(l) => l.pump(),
+            Self::Connection(c) => c.pump(),
+        }
+    }
+
+    fn settle(&self) -> Result<bool> {
+        match self {
+            Self::Listener(l) => l.settle(),
+            Self::Connection(c) => c.settle(),
+        }
+    }
+}
+
 /// Waits until at least one object is ready, or `timeout` passes (CPython's `wait`), and returns
 /// the positions of the ready ones, in input order.
+///
+/// `objects` is anything that lists waitable objects: `&[Connection]`, `&Vec<&Connection>`,
+/// `[&a as &dyn Waitable, &b]` for a mix, an iterator.
 ///
 /// Ready means a receive would not block: a message buffered, bytes waiting, or the peer hung
 /// up (its EOF must be read). `timeout`: `None` waits with no limit; `Some(Duration::ZERO)` (what
 /// CPython's zero or negative timeout means) just looks. An empty list sleeps for the timeout.
 ///
-/// Errors: a closed connection is [`Error::Closed`]; the same fd twice is
+/// Errors: a closed object is [`Error::Closed`]; the same handle twice is
 /// [`Error::DuplicateObject`] (CPython's `KeyError`).
 ///
 /// Each call is one `poll(2)` over all the objects, O(n), as in CPython; to wait on the same
 /// objects many times, a [`WaitSet`] (mio) costs O(ready) per wait instead.
-pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
+pub fn wait<I>(objects: I, timeout: Option<Duration>) -> Result<Vec<usize>>
+where
+    I: IntoIterator,
+    I::Item: Waitable,
+{
+    let objects: Vec<I::Item> = objects.into_iter().collect();
     let mut fds = Vec::with_capacity(objects.len());
     let mut buffered = Vec::new();
     for (index, object) in objects.iter().enumerate() {
-        fds.push(object.wait_fd()?);
+        fds.push(object.wait_handle()?);
         if object.has_buffered() {
             buffered.push(index);
         }
     }
-    // The same fd twice is CPython's KeyError; report the later position.
-    let mut sorted: Vec<(RawFd, usize)> = fds
-        .iter()
-        .enumerate()
-        .map(|(i, fd)| (fd.as_raw_fd(), i))
-        .collect();
+    // The same handle twice is CPython's KeyError; report the later position.
+    let mut sorted: Vec<(u64, usize)> = fds.iter().enumerate().map(|(i, h)| (h.id(), i)).collect();
     sorted.sort_unstable();
     if let Some(dup) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(Error::DuplicateObject { index: dup[1].1 });
@@ -165,24 +258,141 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
     }
 }
 
-/// A key for an object in a [`WaitSet`].
+/// A key for an object in a [`WaitSet`]. Keys are never reused: once its object is removed, a
+/// key addresses nothing, even after another object takes its place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WaitKey(usize);
+pub struct WaitKey {
+    slot: u32,
+    generation: u32,
+}
+
+/// The poller token of a key: slot and generation together where `usize` holds both, so that
+/// a report for a removed object (its handle may live on in a duplicate) is never taken for
+/// the object now in its slot.
+fn token(key: WaitKey) -> usize {
+    #[cfg(target_pointer_width = "64")]
+    {
+        (key.generation as usize) << 32 | key.slot as usize
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        key.slot as usize
+    }
+}
+
+fn key_of(token: usize) -> WaitKey {
+    #[cfg(target_pointer_width = "64")]
+    {
+        WaitKey {
+            slot: (token & 0xffff_ffff) as u32,
+            generation: (token >> 32) as u32,
+        }
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        WaitKey {
+            slot: token as u32,
+            generation: u32::MAX,
+        }
+    }
+}
+
+/// Why [`WaitSet::insert`] refused an object, with the object given back.
+pub struct InsertError<T> {
+    object: T,
+    error: Error,
+}
+
+impl<T> InsertError<T> {
+    /// Why it was refused.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The object, given back.
+    pub fn into_object(self) -> T {
+        self.object
+    }
+
+    /// The object and why it was refused.
+    pub fn into_parts(self) -> (T, Error) {
+        (self.object, self.error)
+    }
+}
+
+impl<T> std::fmt::Debug for InsertError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InsertError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Display for InsertError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot add the object to the wait set: {}", self.error)
+    }
+}
+
+impl<T> std::error::Error for InsertError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<T> From<InsertError<T>> for Error {
+    /// Drops the object, keeps the reason.
+    fn from(e: InsertError<T>) -> Self {
+        e.error
+    }
+}
+
+/// The object under `key`, if the key is current.
+fn lookup<T>(slots: &[Slot<T>], key: WaitKey) -> Option<&T> {
+    let slot = slots.get(key.slot as usize)?;
+    if slot.generation == key.generation {
+        slot.object.as_ref()
+    } else {
+        None
+    }
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    object: Option<T>,
+    generation: u32,
+}
 
 /// A persistent `wait`: objects are registered once and waited on many times, at a cost per
 /// wait that grows with the objects ready, not with those registered (CPython rebuilds its poll
 /// set on every call).
 ///
 /// The set owns its objects, so it sees every receive made through
-/// [`get_mut`](Self::get_mut) and can count messages left buffered in user space.
-#[derive(Debug)]
+/// [`get_mut`](Self::get_mut) and can count messages left buffered in user space. A listener
+/// and its connections go in one set as [`Endpoint`]s.
+///
+/// Readiness is level-triggered as seen from here, over mio's edge-triggered reports: every
+/// object reported by a wait, lent out by `get_mut`, or just inserted is re-armed before the
+/// next wait (`EPOLL_CTL_MOD` / `EV_ADD` re-evaluates the handle's current state and reports
+/// it if ready). An object can only have readiness left unreported after it was reported or
+/// lent out (edges are only consumed by being reported), and those are exactly the objects
+/// re-armed; so an object that is still ready is reported again, and none is lost.
 pub struct WaitSet<T> {
     poller: Poller,
-    slots: Vec<Option<T>>,
-    free: Vec<usize>,
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
     /// Keys to look at again at the next wait: reported ready last time, or lent out mutably.
-    recheck: Vec<usize>,
+    recheck: Vec<WaitKey>,
     events: Vec<Ready>,
+}
+
+impl<T> std::fmt::Debug for WaitSet<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitSet")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Waitable> WaitSet<T> {
@@ -192,64 +402,120 @@ impl<T: Waitable> WaitSet<T> {
             poller: Poller::new()?,
             slots: Vec::new(),
             free: Vec::new(),
+            len: 0,
             recheck: Vec::new(),
             events: Vec::new(),
         })
     }
 
-    /// Adds an object. The same fd twice is [`Error::DuplicateObject`].
-    pub fn insert(&mut self, object: T) -> Result<WaitKey> {
-        let key = self.free.pop().unwrap_or(self.slots.len());
-        let added = self.poller.add(object.wait_fd()?, key);
-        if let Err(e) = added {
-            if key < self.slots.len() {
-                self.free.push(key);
-            }
-            return Err(match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::DuplicateObject { index: key },
-                _ => Error::Io(e),
+    /// Adds an object. A closed object, or the same handle as an object already in the set
+    /// ([`Error::DuplicateObject`]), is refused and given back in the error; the set is left
+    /// as it was.
+    pub fn insert(&mut self, object: T) -> std::result::Result<WaitKey, InsertError<T>> {
+        let slot = match self.free.last() {
+            Some(&slot) => slot,
+            None => match u32::try_from(self.slots.len()) {
+                Ok(slot) if slot < u32::MAX => slot,
+                _ => {
+                    let error = Error::Io(std::io::Error::other("wait set is full"));
+                    return Err(InsertError { object, error });
+                }
+            },
+        };
+        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
+        let key = WaitKey { slot, generation };
+        let added = match object.wait_handle() {
+            Ok(handle) => self
+                .poller
+                .add(handle, token(key))
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => Error::DuplicateObject {
+                        index: slot as usize,
+                    },
+                    _ => Error::Io(e),
+                }),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = added {
+            return Err(InsertError { object, error });
+        }
+        if slot as usize == self.slots.len() {
+            self.slots.push(Slot {
+                object: Some(object),
+                generation,
             });
-        }
-        if key == self.slots.len() {
-            self.slots.push(Some(object));
         } else {
-            self.slots[key] = Some(object);
+            self.free.pop();
+            self.slots[slot as usize].object = Some(object);
         }
+        self.len += 1;
         // It may be ready (or hold buffered messages) already.
         self.recheck.push(key);
-        Ok(WaitKey(key))
+        Ok(key)
     }
 
-    /// Removes an object and gives it back.
-    pub fn remove(&mut self, key: WaitKey) -> Option<T> {
-        let object = self.slots.get_mut(key.0)?.take()?;
-        if let Ok(fd) = object.wait_fd() {
-            let _ = self.poller.remove(fd);
+    fn slot(&self, key: WaitKey) -> Option<&T> {
+        lookup(&self.slots, key)
+    }
+
+    fn slot_mut(&mut self, key: WaitKey) -> Option<&mut T> {
+        let slot = self.slots.get_mut(key.slot as usize)?;
+        if slot.generation == key.generation {
+            slot.object.as_mut()
+        } else {
+            None
         }
-        self.free.push(key.0);
+    }
+
+    /// Removes an object and gives it back; `None` for a key whose object is gone.
+    pub fn remove(&mut self, key: WaitKey) -> Option<T> {
+        let slot = self.slots.get_mut(key.slot as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        let object = slot.object.take()?;
+        // The key is spent: a report still queued for it, or one from a duplicate of its
+        // handle, no longer matches.
+        slot.generation = slot.generation.wrapping_add(1);
+        if let Ok(handle) = object.wait_handle() {
+            let _ = self.poller.remove(handle);
+        }
+        self.free.push(key.slot);
+        self.len -= 1;
         Some(object)
     }
 
     /// The object under `key`.
     pub fn get(&self, key: WaitKey) -> Option<&T> {
-        self.slots.get(key.0)?.as_ref()
+        self.slot(key)
     }
 
     /// The object under `key`, to receive from.
     pub fn get_mut(&mut self, key: WaitKey) -> Option<&mut T> {
-        let object = self.slots.get_mut(key.0)?.as_mut()?;
-        self.recheck.push(key.0);
-        Some(object)
+        self.slot(key)?;
+        self.recheck.push(key);
+        self.slot_mut(key)
     }
 
     /// How many objects are registered.
     pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.len
     }
 
     /// Whether no object is registered.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// The keys and objects in the set.
+    pub fn iter(&self) -> impl Iterator<Item = (WaitKey, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let key = WaitKey {
+                slot: i as u32,
+                generation: s.generation,
+            };
+            s.object.as_ref().map(|o| (key, o))
+        })
     }
 
     /// Waits until at least one object is ready or `timeout` passes (`None`: no limit; zero: just
@@ -265,16 +531,17 @@ impl<T: Waitable> WaitSet<T> {
         let mut ready = Vec::new();
         self.recheck.sort_unstable();
         self.recheck.dedup();
-        for key in self.recheck.drain(..) {
-            let Some(Some(object)) = self.slots.get(key) else {
+        let recheck = std::mem::take(&mut self.recheck);
+        for &key in &recheck {
+            let Some(object) = lookup(&self.slots, key) else {
                 continue;
             };
             if object.has_buffered() {
                 ready.push(key);
             }
             // mio reports edges: ask for a fresh report if the handle is still readable.
-            if let Ok(fd) = object.wait_fd() {
-                self.poller.rearm(fd, key);
+            if let Ok(handle) = object.wait_handle() {
+                self.poller.rearm(handle, token(key));
             }
         }
         loop {
@@ -285,16 +552,17 @@ impl<T: Waitable> WaitSet<T> {
             };
             self.events.clear();
             self.poller.wait(&mut self.events, left)?;
-            for event in &self.events {
-                let Some(Some(object)) = self.slots.get_mut(event.key) else {
+            for i in 0..self.events.len() {
+                let key = key_of(self.events[i].key);
+                let Some(object) = self.slot_mut(key) else {
                     continue;
                 };
                 // An error is the object's to report when it is used: ready.
                 if object.pump().unwrap_or(true) {
-                    ready.push(event.key);
+                    ready.push(key);
                 } else {
                     // Part of a message: look again (a fresh report) at the next wait.
-                    self.recheck.push(event.key);
+                    self.recheck.push(key);
                 }
             }
             let expired = left.is_some_and(|l| l.is_zero())
@@ -302,18 +570,19 @@ impl<T: Waitable> WaitSet<T> {
             if !ready.is_empty() || expired {
                 break;
             }
-            for &key in &self.recheck {
-                if let Some(Some(object)) = self.slots.get(key) {
-                    if let Ok(fd) = object.wait_fd() {
-                        self.poller.rearm(fd, key);
+            for i in 0..self.recheck.len() {
+                let key = self.recheck[i];
+                if let Some(object) = lookup(&self.slots, key) {
+                    if let Ok(handle) = object.wait_handle() {
+                        self.poller.rearm(handle, token(key));
                     }
                 }
             }
         }
         ready.sort_unstable();
         ready.dedup();
-        ready.retain(|&key| matches!(self.slots.get(key), Some(Some(_))));
+        ready.retain(|&key| self.slot(key).is_some());
         self.recheck.extend_from_slice(&ready);
-        Ok(ready.into_iter().map(WaitKey).collect())
+        Ok(ready)
     }
 }

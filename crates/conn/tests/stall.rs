@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -225,7 +226,7 @@ fn a_half_frame_does_not_stall_a_single_threaded_waitset_server() {
                 let mut c = Client::connect(address.as_str()).unwrap();
                 if i == 0 {
                     // A 100-byte message of which 10 bytes ever arrive.
-                    let fd = c.fileno().unwrap().try_clone_to_owned().unwrap();
+                    let fd = c.as_fd().try_clone_to_owned().unwrap();
                     let mut raw = TcpStream::from(fd);
                     raw.write_all(&[0, 0, 0, 100]).unwrap();
                     raw.write_all(&[1; 10]).unwrap();
@@ -282,7 +283,7 @@ fn try_recv_waits_for_the_whole_message() {
     let (mut a, mut b) = pipe().unwrap();
     assert_eq!(b.try_recv_bytes().unwrap(), None);
     // Half a message: still nothing, and nothing blocks.
-    let fd = a.fileno().unwrap().try_clone_to_owned().unwrap();
+    let fd = a.as_fd().try_clone_to_owned().unwrap();
     let mut raw = std::os::unix::net::UnixStream::from(fd);
     raw.write_all(&[0, 0, 0, 6, b'h', b'a']).unwrap();
     assert_eq!(b.try_recv_bytes().unwrap(), None);
@@ -323,7 +324,7 @@ fn read_and_write_timeouts_bound_the_whole_call() {
     ));
     assert!(start.elapsed() < Duration::from_secs(2));
     // Part of a message arrives; the timeout still holds, and the part is kept.
-    let fd = a.fileno().unwrap().try_clone_to_owned().unwrap();
+    let fd = a.as_fd().try_clone_to_owned().unwrap();
     let mut raw = std::os::unix::net::UnixStream::from(fd);
     raw.write_all(&[0, 0, 0, 3, b'a']).unwrap();
     assert!(matches!(
@@ -407,7 +408,10 @@ fn a_listener_is_ready_only_when_accept_would_return_at_once() {
     // A good client does, and accept then returns at once.
     let address = format!("127.0.0.1:{}", addr.port());
     let good = thread::spawn(move || {
-        let mut c = Client::builder(address.as_str()).authkey(KEY).connect().unwrap();
+        let mut c = Client::builder(address.as_str())
+            .authkey(KEY)
+            .connect()
+            .unwrap();
         c.send(&"in").unwrap();
         c
     });
@@ -426,7 +430,12 @@ fn a_listener_is_ready_only_when_accept_would_return_at_once() {
             .is_empty()
     );
     let address = format!("127.0.0.1:{}", addr.port());
-    let good = thread::spawn(move || Client::builder(address.as_str()).authkey(KEY).connect().unwrap());
+    let good = thread::spawn(move || {
+        Client::builder(address.as_str())
+            .authkey(KEY)
+            .connect()
+            .unwrap()
+    });
     assert_eq!(set.wait(Some(Duration::from_secs(10))).unwrap(), [key]);
     let start = Instant::now();
     drop(set.get_mut(key).unwrap().accept().unwrap());
