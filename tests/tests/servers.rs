@@ -1,0 +1,96 @@
+//! The server examples (`server_threads`, `server_waitset`) serve three CPython clients at
+//! once, and a silent client does not hold the single-threaded one.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use conn_tests::examples::{example, free_port, output};
+use conn_tests::python::interpreters;
+
+fn start(name: &str, port: u16, clients: usize) -> Child {
+    let mut child = Command::new(example(name))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(clients.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
+    child
+}
+
+fn three_python_clients(name: &str) {
+    for py in interpreters() {
+        if !py.at_least(3, 0) {
+            // The servers answer in pickle protocol 4, which Python 2 cannot read.
+            eprintln!("skipped for {py}: pickle protocol 4");
+            continue;
+        }
+        let port = free_port();
+        let server = start(name, port, 3);
+        let client = Command::new(&py.path)
+            .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output(client, "servers_client.py");
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            ["HELLO 0", "HELLO 1", "HELLO 2", "BYE", "BYE", "BYE"],
+            "{name} with {py}"
+        );
+        output(server, name);
+    }
+}
+
+#[test]
+fn server_threads_serves_python_clients_at_once() {
+    three_python_clients("server_threads");
+}
+
+#[test]
+fn server_waitset_serves_python_clients_at_once() {
+    three_python_clients("server_waitset");
+}
+
+/// A client that connects and says nothing, and one that sends half a message, do not stop
+/// the single-threaded server from serving a third.
+#[test]
+fn server_waitset_is_not_held_by_silent_clients() {
+    use std::io::Write;
+    let port = free_port();
+    let server = start("server_waitset", port, 2);
+    let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut half = conn::Client::builder(("127.0.0.1", port))
+        .authkey("secret password")
+        .connect()
+        .unwrap();
+    let mut raw = std::net::TcpStream::from(
+        std::os::fd::AsFd::as_fd(&half)
+            .try_clone_to_owned()
+            .unwrap(),
+    );
+    raw.write_all(&[0, 0, 0, 100, 1, 2]).unwrap();
+    let mut good = conn::Client::builder(("127.0.0.1", port))
+        .authkey("secret password")
+        .connect()
+        .unwrap();
+    good.set_read_timeout(Some(Duration::from_secs(10)));
+    good.send(&"quick").unwrap();
+    assert_eq!(good.recv::<String>().unwrap(), "QUICK");
+    drop(good);
+    drop(raw);
+    half.set_read_timeout(Some(Duration::from_secs(10)));
+    drop(half);
+    drop(silent);
+    output(server, "server_waitset");
+}
