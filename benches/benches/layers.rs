@@ -56,7 +56,7 @@ fn decoder(c: &mut Criterion) {
 fn hmac(c: &mut Criterion) {
     let mut g = c.benchmark_group("hmac_response");
     let key = AuthKey::from("secret password");
-    for digest in Digest::ALL {
+    for &digest in Digest::ALL {
         let challenge = Challenge::from_parts(Some(digest), &[7; 40]);
         g.bench_function(digest.name(), |b| {
             b.iter(|| respond(&key, black_box(challenge.as_bytes()), &Policy::new()))

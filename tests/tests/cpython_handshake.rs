@@ -116,9 +116,9 @@ fn rust_client_python_listener_right_key() {
         let (outcome, report) =
             python_listens(&py, b"secret password", b"secret password", &Policy::new());
         let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
-        assert_eq!(done.our_digest, answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(done.our_digest(), answer_digest(&py, Digest::Sha256), "{py}");
         // We challenge with sha256; a ≤3.11 peer answers any challenge with a bare MD5.
-        assert_eq!(done.peer_digest, answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(done.peer_digest(), answer_digest(&py, Digest::Sha256), "{py}");
         assert_eq!(report, "OK from-rust", "{py}");
         eprintln!("{py}: Python Listener + Rust client: authenticated ({done:?})");
     }
@@ -129,8 +129,8 @@ fn python_client_rust_listener_right_key() {
     for py in interpreters() {
         let (outcome, report) = python_connects(&py, b"k3y", b"k3y", &Policy::new(), None);
         let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
-        assert_eq!(done.peer_digest, answer_digest(&py, Digest::Sha256), "{py}");
-        assert_eq!(done.our_digest, answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(done.peer_digest(), answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(done.our_digest(), answer_digest(&py, Digest::Sha256), "{py}");
         assert_eq!(report, "OK from-rust", "{py}");
         eprintln!("{py}: Rust Listener + Python client: authenticated ({done:?})");
     }
@@ -169,11 +169,11 @@ fn wrong_key_fails_on_both_sides_rust_listener() {
 #[test]
 fn every_digest_we_challenge_with() {
     for py in interpreters() {
-        for digest in Digest::ALL {
+        for &digest in Digest::ALL {
             let policy = Policy::new().challenge_digest(digest);
             let (outcome, report) = python_connects(&py, b"k", b"k", &policy, None);
             let done = outcome.unwrap_or_else(|e| panic!("{py} {digest}: {e}"));
-            assert_eq!(done.peer_digest, answer_digest(&py, digest), "{py}");
+            assert_eq!(done.peer_digest(), answer_digest(&py, digest), "{py}");
             assert_eq!(report, "OK from-rust", "{py} {digest}");
         }
     }
@@ -182,10 +182,10 @@ fn every_digest_we_challenge_with() {
 #[test]
 fn every_digest_python_challenges_with() {
     for py in interpreters().into_iter().filter(|p| p.at_least(3, 12)) {
-        for digest in Digest::ALL {
+        for &digest in Digest::ALL {
             let (outcome, report) = python_connects(&py, b"k", b"k", &Policy::new(), Some(digest));
             let done = outcome.unwrap_or_else(|e| panic!("{py} {digest}: {e}"));
-            assert_eq!(done.our_digest, digest, "{py}");
+            assert_eq!(done.our_digest(), digest, "{py}");
             assert_eq!(report, "OK from-rust", "{py} {digest}");
         }
     }

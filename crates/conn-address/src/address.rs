@@ -24,6 +24,7 @@ pub const MAX_PIPE_NAME_LEN: usize = 256;
 
 /// The host part of a TCP address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Host {
     /// An IPv4 or IPv6 literal.
     Ip(IpAddr),
@@ -77,6 +78,7 @@ impl From<IpAddr> for Host {
 /// [`Address::unix_abstract`], [`Address::pipe`]) or [`FromStr`], which validate; a value built
 /// from the variants directly is checked again by [`Address::validate`] before use.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Address {
     /// `AF_INET`: a TCP host and port (Python `('host', port)`).
     Inet {

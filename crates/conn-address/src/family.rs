@@ -13,6 +13,7 @@ use crate::{Address, AddressError};
 /// `Inet` covers IPv6 too: CPython has no `AF_INET6` family name of its own for `Client`
 /// (gh-90966), and an IPv6 peer is still "a TCP host and port".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Family {
     /// TCP over IPv4 or IPv6 (`'AF_INET'`).
     Inet,

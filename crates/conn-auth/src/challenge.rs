@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn every_digest_round_trips_and_reports_itself() {
-        for digest in Digest::ALL {
+        for &digest in Digest::ALL {
             let challenge = Challenge::new(digest).unwrap();
             assert_eq!(
                 challenge.body().len(),

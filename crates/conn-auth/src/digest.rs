@@ -14,6 +14,7 @@ pub const MAX_DIGEST_NAME_LEN: usize = 8;
 ///
 /// Ordered by strength, weakest first, so a policy can name a minimum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Digest {
     /// HMAC-MD5: the only digest of CPython ≤ 3.11 (then unprefixed); 16 bytes.
     Md5,
@@ -29,7 +30,7 @@ pub enum Digest {
 
 impl Digest {
     /// Every allowed digest.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: &'static [Self] = &[
         Self::Md5,
         Self::Sha256,
         Self::Sha3_256,
@@ -59,7 +60,7 @@ impl Digest {
 
     /// The digest whose name is `name` (as bytes inside `{…}`), if allowed.
     pub fn from_name(name: &[u8]) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name().as_bytes() == name)
+        Self::ALL.iter().copied().find(|d| d.name().as_bytes() == name)
     }
 
     /// `{name}`, the prefix of a modern challenge or response.
@@ -161,7 +162,7 @@ mod tests {
             hex(&Digest::Sha384.hmac(b"Jefe", msg)),
             "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"
         );
-        for d in Digest::ALL {
+        for &d in Digest::ALL {
             assert_eq!(d.hmac(b"k", b"m").len(), d.output_len(), "{d}");
         }
     }

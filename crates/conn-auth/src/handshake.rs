@@ -45,10 +45,20 @@ impl<C: Channel + ?Sized> Channel for &mut C {
 /// The digests a completed two-way handshake used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Authenticated {
+    peer_digest: Digest,
+    our_digest: Digest,
+}
+
+impl Authenticated {
     /// The digest the peer answered our challenge with.
-    pub peer_digest: Digest,
+    pub fn peer_digest(&self) -> Digest {
+        self.peer_digest
+    }
+
     /// The digest we answered the peer's challenge with.
-    pub our_digest: Digest,
+    pub fn our_digest(&self) -> Digest {
+        self.our_digest
+    }
 }
 
 /// Challenges the peer and checks its answer (CPython's `deliver_challenge(conn, authkey)`),

@@ -60,16 +60,16 @@ fn modern_to_modern_full_handshake() {
     let (mut server, client) = with_peer(|mut c| client_handshake(&mut c, &key(), &Policy::new()));
     let done = server_handshake(&mut server, &key(), &Policy::new()).unwrap();
     assert_eq!(
-        (done.peer_digest, done.our_digest),
+        (done.peer_digest(), done.our_digest()),
         (Digest::Sha256, Digest::Sha256)
     );
     let theirs = client.join().unwrap().unwrap();
-    assert_eq!(theirs.peer_digest, Digest::Sha256);
+    assert_eq!(theirs.peer_digest(), Digest::Sha256);
 }
 
 #[test]
 fn every_digest_is_negotiated_by_the_challenger() {
-    for digest in Digest::ALL {
+    for &digest in Digest::ALL {
         let policy = Policy::new().challenge_digest(digest);
         let (mut server, client) = with_peer(|mut c| answer_challenge(&mut c, &key()));
         let used = deliver_challenge_with(&mut server, &key(), &policy).unwrap();
@@ -293,6 +293,6 @@ fn the_client_sends_its_challenge_without_waiting_for_the_verdict() {
         c.recv_message(256).unwrap()
     });
     let done = client_handshake(&mut client, &key(), &Policy::new()).unwrap();
-    assert_eq!(done.peer_digest, Digest::Sha256);
+    assert_eq!(done.peer_digest(), Digest::Sha256);
     assert_eq!(server.join().unwrap(), WELCOME);
 }

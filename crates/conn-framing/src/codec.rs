@@ -35,6 +35,7 @@ pub trait Codec {
 
 /// Which way a codec failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CodecOp {
     /// Value to bytes (CPython: `PicklingError`, `TypeError`); nothing was sent.
     Encode,

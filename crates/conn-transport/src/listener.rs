@@ -48,6 +48,7 @@ impl Listener {
                         let first = crate::stream::resolve_ipv4(name, *port)?[0];
                         TcpListener::bind(first)?
                     }
+                    _ => return Err(crate::stream::unsupported(address)),
                 };
                 Inner::Tcp(listener)
             }
@@ -68,6 +69,7 @@ impl Listener {
                     "AF_PIPE is Windows-only",
                 ));
             }
+            _ => return Err(crate::stream::unsupported(address)),
         };
         let mut listener = Self {
             inner,

@@ -30,8 +30,14 @@ pub fn wait_readable_many(
 /// One readiness report from [`Poller::wait`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ready {
-    /// The key the fd was registered with.
-    pub key: usize,
+    key: usize,
+}
+
+impl Ready {
+    /// The key the handle was registered with.
+    pub fn key(&self) -> usize {
+        self.key
+    }
 }
 
 /// A persistent registry of fds to wait on (mio: epoll on Linux, kqueue on BSD/macOS).

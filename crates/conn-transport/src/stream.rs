@@ -12,6 +12,7 @@ use crate::sys;
 
 /// What a [`Stream`] is underneath.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamKind {
     /// A TCP socket (IPv4 or IPv6).
     Tcp,
@@ -36,6 +37,14 @@ enum Inner {
 #[derive(Debug)]
 pub struct Stream {
     inner: Inner,
+}
+
+/// An address of a kind this version does not know how to open.
+pub(crate) fn unsupported(address: &Address) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("cannot open {address}: not supported here"),
+    )
 }
 
 /// The IPv4 addresses `name` resolves to: a host name in an AF_INET address means IPv4, as in
@@ -66,6 +75,7 @@ impl Stream {
                 let targets: Vec<_> = match host {
                     Host::Ip(ip) => vec![(*ip, *port).into()],
                     Host::Name(name) => resolve_ipv4(name, *port)?,
+                    _ => return Err(unsupported(address)),
                 };
                 let mut last = io::Error::new(
                     io::ErrorKind::NotFound,
@@ -91,6 +101,7 @@ impl Stream {
                 io::ErrorKind::Unsupported,
                 "AF_PIPE is Windows-only",
             )),
+            _ => Err(unsupported(address)),
         }
     }
 

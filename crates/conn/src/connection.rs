@@ -396,7 +396,8 @@ impl<C: Codec + Clone> Connection<C> {
         let (readable, writable) = match stream.kind() {
             StreamKind::PipeReader => (true, false),
             StreamKind::PipeWriter => (false, true),
-            StreamKind::Tcp | StreamKind::Unix => (true, true),
+            // Sockets, and any later kind, both ways.
+            _ => (true, true),
         };
         let stream = Arc::new(stream);
         let sender = Sender {

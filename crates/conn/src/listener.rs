@@ -455,10 +455,10 @@ impl<C: Codec + Clone> Core<C> {
         events.clear();
         self.accepting.poller.wait(&mut events, wait)?;
         for event in &events {
-            if event.key == LISTENER_KEY {
+            if event.key() == LISTENER_KEY {
                 self.accepting.listener_ready = true;
             } else {
-                self.advance(event.key - 1);
+                self.advance(event.key() - 1);
             }
         }
         self.accepting.events = events;

@@ -553,7 +553,7 @@ impl<T: Waitable> WaitSet<T> {
             self.events.clear();
             self.poller.wait(&mut self.events, left)?;
             for i in 0..self.events.len() {
-                let key = key_of(self.events[i].key);
+                let key = key_of(self.events[i].key());
                 let Some(object) = self.slot_mut(key) else {
                     continue;
                 };
