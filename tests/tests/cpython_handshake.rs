@@ -116,9 +116,17 @@ fn rust_client_python_listener_right_key() {
         let (outcome, report) =
             python_listens(&py, b"secret password", b"secret password", &Policy::new());
         let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
-        assert_eq!(done.our_digest(), answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(
+            done.our_digest(),
+            answer_digest(&py, Digest::Sha256),
+            "{py}"
+        );
         // We challenge with sha256; a ≤3.11 peer answers any challenge with a bare MD5.
-        assert_eq!(done.peer_digest(), answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(
+            done.peer_digest(),
+            answer_digest(&py, Digest::Sha256),
+            "{py}"
+        );
         assert_eq!(report, "OK from-rust", "{py}");
         eprintln!("{py}: Python Listener + Rust client: authenticated ({done:?})");
     }
@@ -129,8 +137,16 @@ fn python_client_rust_listener_right_key() {
     for py in interpreters() {
         let (outcome, report) = python_connects(&py, b"k3y", b"k3y", &Policy::new(), None);
         let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
-        assert_eq!(done.peer_digest(), answer_digest(&py, Digest::Sha256), "{py}");
-        assert_eq!(done.our_digest(), answer_digest(&py, Digest::Sha256), "{py}");
+        assert_eq!(
+            done.peer_digest(),
+            answer_digest(&py, Digest::Sha256),
+            "{py}"
+        );
+        assert_eq!(
+            done.our_digest(),
+            answer_digest(&py, Digest::Sha256),
+            "{py}"
+        );
         assert_eq!(report, "OK from-rust", "{py}");
         eprintln!("{py}: Rust Listener + Python client: authenticated ({done:?})");
     }

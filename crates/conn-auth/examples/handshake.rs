@@ -24,7 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let theirs = peer.join().map_err(|_| "client thread panicked")??;
     println!(
         "same key:   server accepted the client's {} answer; client accepted the server's {} answer",
-        done.peer_digest(), theirs.peer_digest()
+        done.peer_digest(),
+        theirs.peer_digest()
     );
 
     // 2. The client has the wrong key: both sides fail, and say why.

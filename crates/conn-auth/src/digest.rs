@@ -60,7 +60,10 @@ impl Digest {
 
     /// The digest whose name is `name` (as bytes inside `{…}`), if allowed.
     pub fn from_name(name: &[u8]) -> Option<Self> {
-        Self::ALL.iter().copied().find(|d| d.name().as_bytes() == name)
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|d| d.name().as_bytes() == name)
     }
 
     /// `{name}`, the prefix of a modern challenge or response.

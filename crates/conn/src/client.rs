@@ -8,7 +8,9 @@ use conn_framing::{Codec, UNLIMITED};
 use conn_transport::Stream;
 
 use crate::into_address::check_family;
-use crate::{Connection, DEFAULT_HANDSHAKE_TIMEOUT, DefaultCodec, Error, IntoAddress, Result};
+use crate::{
+    Connection, DEFAULT_HANDSHAKE_TIMEOUT, DefaultCodec, Error, IntoAddress, Operation, Result,
+};
 
 /// How long connecting may take, by default (CPython waits for the OS; its Windows pipe client
 /// gives up after `CONNECTION_TIMEOUT`, 20 s).
@@ -115,7 +117,7 @@ impl<C: Codec + Clone> ClientBuilder<C> {
         let address = self.address?;
         check_family(self.family, &address)?;
         let stream = Stream::connect(&address, self.connect_timeout)
-            .map_err(|e| Error::from_io(e, "connect"))?;
+            .map_err(|e| Error::from_io(e, Operation::Connect))?;
         let mut conn = Connection::from_stream(stream, self.codec);
         conn.set_max_message(self.max_message);
         if let Some(key) = &self.authkey {

@@ -15,7 +15,7 @@ use conn_transport::{Handle, Stream, StreamKind, deadline_after, time_left};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{DefaultCodec, Error, Pickle, PyValue, Result};
+use crate::{DefaultCodec, Error, Operation, Pickle, PyValue, Result};
 
 /// An encode buffer larger than this is not kept between sends.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
@@ -105,7 +105,7 @@ impl<C: Codec> Sender<C> {
                 [one] => write_frame(&mut &*self.stream, one),
                 many => write_frames(&mut &*self.stream, many),
             };
-            return written.map_err(|e| Error::from_io(e, "write"));
+            return written.map_err(|e| Error::from_io(e, Operation::Write));
         };
         let stream = &*self.stream;
         let broken = &mut self.broken;
@@ -145,7 +145,7 @@ fn write_until(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 *broken = sent > 0 && sent < total;
-                return Err(Error::from_io(e, "write"));
+                return Err(Error::from_io(e, Operation::Write));
             }
         }
     }
@@ -167,7 +167,9 @@ impl Inbound {
         if self.read_ahead(maxlength, deadline_after(Some(timeout)))? {
             Ok(())
         } else {
-            Err(Error::Timeout { operation: "read" })
+            Err(Error::Timeout {
+                operation: Operation::Read,
+            })
         }
     }
 
@@ -227,7 +229,7 @@ impl Inbound {
         take: impl FnOnce(Cow<'_, [u8]>) -> T,
     ) -> Result<T> {
         if let Some(e) = self.pending.take() {
-            return Err(Error::from_io(e, "read"));
+            return Err(Error::from_io(e, Operation::Read));
         }
         self.ready_to_read(maxlength)?;
         let taken = take(self.reader.read_frame_ref(maxlength)?);
@@ -639,7 +641,7 @@ impl<C: Codec> Timed<'_, C> {
         let left = time_left(self.deadline);
         if left.is_some_and(|l| l.is_zero()) {
             return Err(Error::Timeout {
-                operation: "handshake",
+                operation: Operation::Handshake,
             });
         }
         self.conn.set_read_timeout(left);

@@ -8,7 +8,38 @@ use conn_address::AddressError;
 use conn_auth::{AuthError, HandshakeError};
 use conn_framing::{CodecError, FrameError};
 
+/// What a [`Error::Timeout`] interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `Listener::accept`.
+    Accept,
+    /// Connecting (`Client`).
+    Connect,
+    /// The authentication handshake, either side.
+    Handshake,
+    /// A receive.
+    Read,
+    /// A send.
+    Write,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Accept => "accept",
+            Self::Connect => "connect",
+            Self::Handshake => "the handshake",
+            Self::Read => "a receive",
+            Self::Write => "a send",
+        })
+    }
+}
+
 /// The facade's error. Each variant says which exception CPython raises for the same case.
+///
+/// `Display` is a sentence for an end user; `Debug` (what `fn main() -> Result<…>` prints) is
+/// the variant's name and that sentence, never nested structures or message bytes.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -60,8 +91,8 @@ pub enum Error {
     /// own would raise `TimeoutError`).
     #[error("timed out during {operation}")]
     Timeout {
-        /// What was being done: "accept", "connect", "handshake", "read", "write".
-        operation: &'static str,
+        /// What was being done.
+        operation: Operation,
     },
     /// `accept` on a closed listener (CPython: `OSError('listener is closed')`).
     #[error("listener is closed")]
@@ -84,7 +115,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The name of the Python exception CPython raises in the same case.
+    /// The name of the Python exception CPython raises in the same case, down to the `OSError`
+    /// subclass (`ConnectionRefusedError`, `FileNotFoundError`, `BrokenPipeError`, …).
     pub fn python_exception(&self) -> &'static str {
         match self {
             Self::Eof => "EOFError",
@@ -95,11 +127,12 @@ impl Error {
             Self::Address(_) => "ValueError",
             Self::Timeout { .. } => "TimeoutError",
             Self::DuplicateObject { .. } => "KeyError",
+            Self::Io(e) => os_error_class(e),
             _ => "OSError",
         }
     }
 
-    pub(crate) fn from_io(e: io::Error, operation: &'static str) -> Self {
+    pub(crate) fn from_io(e: io::Error, operation: Operation) -> Self {
         if conn_transport::is_out_of_fds(&e) {
             return Self::OutOfFds(e);
         }
@@ -109,7 +142,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_frame(e: FrameError, operation: &'static str) -> Self {
+    pub(crate) fn from_frame(e: FrameError, operation: Operation) -> Self {
         match e {
             FrameError::Eof => Self::Eof,
             FrameError::TooLarge { len, max } => Self::BadMessageLength { len, max },
@@ -120,9 +153,29 @@ impl Error {
     }
 }
 
+/// The `OSError` subclass CPython raises for `e` (PEP 3151's mapping from errno).
+fn os_error_class(e: &io::Error) -> &'static str {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "ConnectionRefusedError",
+        K::ConnectionReset => "ConnectionResetError",
+        K::ConnectionAborted => "ConnectionAbortedError",
+        K::BrokenPipe => "BrokenPipeError",
+        K::NotFound => "FileNotFoundError",
+        K::AlreadyExists => "FileExistsError",
+        K::PermissionDenied => "PermissionError",
+        K::TimedOut => "TimeoutError",
+        K::Interrupted => "InterruptedError",
+        K::WouldBlock => "BlockingIOError",
+        K::NotADirectory => "NotADirectoryError",
+        K::IsADirectory => "IsADirectoryError",
+        _ => "OSError",
+    }
+}
+
 impl From<FrameError> for Error {
     fn from(e: FrameError) -> Self {
-        Self::from_frame(e, "read")
+        Self::from_frame(e, Operation::Read)
     }
 }
 
@@ -131,49 +184,39 @@ impl From<HandshakeError<Self>> for Error {
         match e {
             HandshakeError::Auth(a) => Self::Auth(a),
             HandshakeError::Channel(Self::Timeout { .. }) => Self::Timeout {
-                operation: "handshake",
+                operation: Operation::Handshake,
             },
             HandshakeError::Channel(c) => c,
             HandshakeError::Random(io) => Self::Io(io),
-            // A kind added to conn-auth later: an I/O-level failure until mapped here.
-            _ => Self::Io(io::Error::other("handshake failed")),
+            // A kind added to conn-auth later: an I/O-level failure until mapped here, with its
+            // cause kept.
+            other => Self::Io(io::Error::other(other.to_string())),
         }
     }
 }
 
 impl fmt::Debug for Error {
+    /// The variant and the sentence: `Io(Connection refused (os error 111))`. A message in a
+    /// `BufferTooShort` shows as its size (it can be gigabytes).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // A message can be gigabytes: show its size, not its bytes.
-            Self::BufferTooShort { message } => f
-                .debug_struct("BufferTooShort")
-                .field("message_len", &message.len())
-                .finish_non_exhaustive(),
-            Self::Framing(e) => f.debug_tuple("Framing").field(e).finish(),
-            Self::Codec(e) => f.debug_tuple("Codec").field(e).finish(),
-            Self::Auth(e) => f.debug_tuple("Auth").field(e).finish(),
-            Self::Address(e) => f.debug_tuple("Address").field(e).finish(),
-            Self::Io(e) => f.debug_tuple("Io").field(e).finish(),
-            Self::OutOfFds(e) => f.debug_tuple("OutOfFds").field(e).finish(),
-            Self::BadMessageLength { len, max } => f
-                .debug_struct("BadMessageLength")
-                .field("len", len)
-                .field("max", max)
-                .finish(),
-            Self::Timeout { operation } => f
-                .debug_struct("Timeout")
-                .field("operation", operation)
-                .finish(),
-            Self::DuplicateObject { index } => f
-                .debug_struct("DuplicateObject")
-                .field("index", index)
-                .finish(),
-            Self::Closed => f.write_str("Closed"),
-            Self::WriteOnly => f.write_str("WriteOnly"),
-            Self::ReadOnly => f.write_str("ReadOnly"),
-            Self::Eof => f.write_str("Eof"),
-            Self::ListenerClosed => f.write_str("ListenerClosed"),
-        }
+        let name = match self {
+            Self::Closed => "Closed",
+            Self::WriteOnly => "WriteOnly",
+            Self::ReadOnly => "ReadOnly",
+            Self::Eof => "Eof",
+            Self::BadMessageLength { .. } => "BadMessageLength",
+            Self::BufferTooShort { .. } => "BufferTooShort",
+            Self::Framing(_) => "Framing",
+            Self::Codec(_) => "Codec",
+            Self::Auth(_) => "Auth",
+            Self::Address(_) => "Address",
+            Self::Timeout { .. } => "Timeout",
+            Self::ListenerClosed => "ListenerClosed",
+            Self::DuplicateObject { .. } => "DuplicateObject",
+            Self::OutOfFds(_) => "OutOfFds",
+            Self::Io(_) => "Io",
+        };
+        write!(f, "{name}({self})")
     }
 }
 

@@ -13,7 +13,7 @@ use conn_framing::{Codec, UNLIMITED};
 use conn_transport::{Handle, Poller, Ready, deadline_after, is_out_of_fds, time_left};
 
 use crate::into_address::check_family;
-use crate::{Connection, DefaultCodec, Error, IntoAddress, Result};
+use crate::{Connection, DefaultCodec, Error, IntoAddress, Operation, Result};
 
 /// How long an accepted client may take to authenticate, by default (CPython's
 /// `CONNECTION_TIMEOUT`, 20 s; CPython itself waits forever).
@@ -286,7 +286,7 @@ impl<C: Codec + Clone> Core<C> {
             let left = time_left(deadline);
             if left.is_some_and(|l| l.is_zero()) {
                 return Err(Error::Timeout {
-                    operation: "accept",
+                    operation: Operation::Accept,
                 });
             }
             if let Some(e) = self.drive(inner, left.or(accept_timeout))? {
@@ -372,7 +372,7 @@ impl<C: Codec + Clone> Core<C> {
                     self.accepting.backoff = Some((now + next, next));
                     return Ok(Some(e));
                 }
-                Err(e) => return Err(Error::from_io(e, "accept")),
+                Err(e) => return Err(Error::from_io(e, Operation::Accept)),
             }
         }
         // A full round: clients may still wait; be reported again.
@@ -471,7 +471,7 @@ impl<C: Codec + Clone> Core<C> {
                 self.accepting.drop_pending(
                     slot,
                     Error::Timeout {
-                        operation: "handshake",
+                        operation: Operation::Handshake,
                     },
                 );
             }

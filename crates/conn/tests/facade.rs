@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use conn::address::Address;
 use conn::auth::AuthError;
 use conn::{
-    Client, Connection, Error, Family, Listener, Pipe, Policy, PyValue, WaitSet, Waitable, pipe,
-    pipe_simplex, wait,
+    Client, Connection, Error, Family, Listener, Operation, Pipe, Policy, PyValue, WaitSet,
+    Waitable, pipe, pipe_simplex, wait,
 };
 
 const T: Option<Duration> = Some(Duration::from_secs(10));
@@ -403,7 +403,7 @@ fn wrong_key_fails_on_both_sides() {
     assert!(matches!(
         l.accept(),
         Err(Error::Timeout {
-            operation: "accept"
+            operation: Operation::Accept
         })
     ));
     assert_eq!(l.handshake_failures(), 1);
@@ -434,7 +434,7 @@ fn a_server_that_never_challenges_times_out_the_client() {
         matches!(
             err,
             Error::Timeout {
-                operation: "handshake"
+                operation: Operation::Handshake
             }
         ),
         "{err:?}"
@@ -457,7 +457,7 @@ fn a_silent_client_cannot_hold_accept() {
     assert!(matches!(
         l.accept(),
         Err(Error::Timeout {
-            operation: "accept"
+            operation: Operation::Accept
         })
     ));
     assert_eq!(l.handshake_failures(), 1);
@@ -465,7 +465,7 @@ fn a_silent_client_cannot_hold_accept() {
     assert!(matches!(
         l.take_handshake_failure(),
         Some(Error::Timeout {
-            operation: "handshake"
+            operation: Operation::Handshake
         })
     ));
 }
@@ -480,7 +480,7 @@ fn accept_timeout() {
     assert!(matches!(
         l.accept(),
         Err(Error::Timeout {
-            operation: "accept"
+            operation: Operation::Accept
         })
     ));
 }
@@ -516,8 +516,25 @@ fn connect_refused_is_an_os_error() {
         matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
         "{err:?}"
     );
+    // CPython's precise OSError subclass, and a Debug that reads as a sentence (what
+    // `fn main() -> Result<(), conn::Error>` prints).
+    assert_eq!(err.python_exception(), "ConnectionRefusedError");
+    let debug = format!("{err:?}");
+    assert!(
+        debug.starts_with("Io(") && !debug.contains("Os {"),
+        "{debug}"
+    );
     let err = Client::connect("/nonexistent/conn.sock").unwrap_err();
     assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
+    assert_eq!(err.python_exception(), "FileNotFoundError");
+    let timeout = Error::Timeout {
+        operation: Operation::Handshake,
+    };
+    assert_eq!(timeout.to_string(), "timed out during the handshake");
+    assert_eq!(
+        format!("{timeout:?}"),
+        "Timeout(timed out during the handshake)"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conn::{Client, Connection, Error, Listener, WaitSet, pipe, wait};
+use conn::{Client, Connection, Error, Listener, Operation, WaitSet, pipe, wait};
 
 const KEY: &str = "stall test key";
 
@@ -145,7 +145,7 @@ fn a_dripping_client_fails_at_the_servers_whole_handshake_deadline() {
     assert!(matches!(
         listener.accept(),
         Err(Error::Timeout {
-            operation: "accept"
+            operation: Operation::Accept
         })
     ));
     stop.store(true, Ordering::Relaxed);
@@ -156,7 +156,7 @@ fn a_dripping_client_fails_at_the_servers_whole_handshake_deadline() {
     assert!(matches!(
         listener.take_handshake_failure(),
         Some(Error::Timeout {
-            operation: "handshake"
+            operation: Operation::Handshake
         })
     ));
 }
@@ -189,7 +189,7 @@ fn a_dripping_server_fails_at_the_clients_whole_handshake_deadline() {
         matches!(
             result,
             Err(Error::Timeout {
-                operation: "handshake"
+                operation: Operation::Handshake
             })
         ),
         "{result:?}"
@@ -320,7 +320,9 @@ fn read_and_write_timeouts_bound_the_whole_call() {
     let start = Instant::now();
     assert!(matches!(
         b.recv_bytes(),
-        Err(Error::Timeout { operation: "read" })
+        Err(Error::Timeout {
+            operation: Operation::Read
+        })
     ));
     assert!(start.elapsed() < Duration::from_secs(2));
     // Part of a message arrives; the timeout still holds, and the part is kept.
@@ -329,7 +331,9 @@ fn read_and_write_timeouts_bound_the_whole_call() {
     raw.write_all(&[0, 0, 0, 3, b'a']).unwrap();
     assert!(matches!(
         b.recv_bytes(),
-        Err(Error::Timeout { operation: "read" })
+        Err(Error::Timeout {
+            operation: Operation::Read
+        })
     ));
     raw.write_all(b"bc").unwrap();
     assert_eq!(b.recv_bytes().unwrap(), b"abc");
@@ -344,7 +348,12 @@ fn read_and_write_timeouts_bound_the_whole_call() {
         assert!(start.elapsed() < Duration::from_secs(10), "never filled");
     };
     assert!(
-        matches!(err, Error::Timeout { operation: "write" }),
+        matches!(
+            err,
+            Error::Timeout {
+                operation: Operation::Write
+            }
+        ),
         "{err:?}"
     );
 }
