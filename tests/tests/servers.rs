@@ -1,6 +1,8 @@
 //! The server examples (`server_threads`, `server_waitset`) serve three CPython clients at
 //! once, and a silent client does not hold the single-threaded one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
