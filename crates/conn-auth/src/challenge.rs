@@ -100,7 +100,7 @@ pub fn respond(
     match named {
         None => {
             policy.check(Digest::Md5)?;
-            Ok((Digest::Md5.hmac(key.as_bytes(), body), Digest::Md5))
+            Ok((Digest::Md5.hmac(key.as_bytes(), body).to_vec(), Digest::Md5))
         }
         Some(digest) => {
             policy.check(digest)?;
@@ -217,10 +217,10 @@ mod tests {
         let challenge = Challenge::from_parts(Some(Digest::Sha256), &counting(40));
         let p = Policy::new();
         let mut md5_prefixed = b"{md5}".to_vec();
-        md5_prefixed.extend(Digest::Md5.hmac(b"secret", challenge.body()));
+        md5_prefixed.extend_from_slice(&Digest::Md5.hmac(b"secret", challenge.body()));
         assert_eq!(challenge.verify(&key(), &md5_prefixed, &p), Ok(Digest::Md5));
         let mut sha3 = b"{sha3_384}".to_vec();
-        sha3.extend(Digest::Sha3_384.hmac(b"secret", challenge.body()));
+        sha3.extend_from_slice(&Digest::Sha3_384.hmac(b"secret", challenge.body()));
         assert_eq!(challenge.verify(&key(), &sha3, &p), Ok(Digest::Sha3_384));
         let err = challenge.verify(&key(), &[0; 20], &p).unwrap_err();
         assert_eq!(err.to_string(), "expected 'md5' of length 16 got 20");

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use hmac::{KeyInit, Mac, SimpleHmac};
+use zeroize::Zeroizing;
 
 use crate::AuthError;
+use crate::mac::hmac;
 
 /// The longest digest name inside `{…}` (CPython's `_MAX_DIGEST_LEN`, `len('sha3_256')`).
 pub const MAX_DIGEST_NAME_LEN: usize = 8;
@@ -75,30 +76,25 @@ impl Digest {
         out
     }
 
-    /// HMAC of `message` under `key` with this digest.
-    pub fn hmac(self, key: &[u8], message: &[u8]) -> Vec<u8> {
+    /// HMAC of `message` under `key` with this digest (Python: `hmac.new(key, message,
+    /// name).digest()`). The MAC's buffer, like every value derived from the key on the way,
+    /// is wiped when dropped.
+    pub fn hmac(self, key: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {
         match self {
-            Self::Md5 => hmac_with::<SimpleHmac<md5::Md5>>(key, message),
-            Self::Sha256 => hmac_with::<SimpleHmac<sha2::Sha256>>(key, message),
-            Self::Sha384 => hmac_with::<SimpleHmac<sha2::Sha384>>(key, message),
-            Self::Sha3_256 => hmac_with::<SimpleHmac<sha3::Sha3_256>>(key, message),
-            Self::Sha3_384 => hmac_with::<SimpleHmac<sha3::Sha3_384>>(key, message),
+            Self::Md5 => hmac::<md5::Md5>(key, message),
+            Self::Sha256 => hmac::<sha2::Sha256>(key, message),
+            Self::Sha384 => hmac::<sha2::Sha384>(key, message),
+            Self::Sha3_256 => hmac::<sha3::Sha3_256>(key, message),
+            Self::Sha3_384 => hmac::<sha3::Sha3_384>(key, message),
         }
     }
 
-    /// Checks `mac` against the HMAC of `message` in constant time.
+    /// Checks `mac` against the HMAC of `message` in constant time (Python:
+    /// `hmac.compare_digest`).
     pub fn verify(self, key: &[u8], message: &[u8], mac: &[u8]) -> bool {
         let expected = self.hmac(key, message);
         constant_time_eq(&expected, mac)
     }
-}
-
-fn hmac_with<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length: longer ones are hashed, shorter ones padded, so
-    // `new_from_slice` cannot fail; the fallback keeps this free of panics all the same.
-    let mut mac = M::new_from_slice(key).unwrap_or_else(|_| M::new(&Default::default()));
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
 }
 
 /// Equality whose time depends only on the lengths.
@@ -165,8 +161,84 @@ mod tests {
             hex(&Digest::Sha384.hmac(b"Jefe", msg)),
             "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"
         );
+        // RFC 4231 test case 6: a 131-byte key, longer than SHA-256's and MD5's 64-byte block.
+        assert_eq!(
+            hex(&Digest::Sha256.hmac(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
         for &d in Digest::ALL {
             assert_eq!(d.hmac(b"k", b"m").len(), d.output_len(), "{d}");
+        }
+    }
+
+    #[test]
+    fn every_digest_agrees_with_pythons_hmac() {
+        // From CPython 3.11: hmac.new(key, msg, name).hexdigest(). The 200-byte key is longer
+        // than every block (64, 128 and SHA3-256's 136 bytes), so each one hashes it first; the
+        // empty key and message are the other edge.
+        let long_key: Vec<u8> = (0..200).collect();
+        let long = [
+            ("md5", "e9d173d07e5a0ba2be8d70e82998ece3"),
+            (
+                "sha256",
+                "d7fff1e23924e9f5cc72adc887677025ea8345afd55a833e012f2c5c890464e1",
+            ),
+            (
+                "sha3_256",
+                "7c161bbca57f7706a55f993fe3d371ce1f4d85e698c11ab9f2ca8661beb01f98",
+            ),
+            (
+                "sha384",
+                "fa895894e95836144a41056183dcd93ebc902ad4c67cd3d41b96ba526e08c99bae52c747ef8ed3e4ca1cfcd049567841",
+            ),
+            (
+                "sha3_384",
+                "124f15d298bc3b3e027c738a3ac7d65555ff08661416806580512adbbbcf8b3c5b575eb6061775672853ad72e04bbb17",
+            ),
+        ];
+        let jefe = [
+            (
+                "sha3_256",
+                "c7d4072e788877ae3596bbb0da73b887c9171f93095b294ae857fbe2645e1ba5",
+            ),
+            (
+                "sha3_384",
+                "f1101f8cbf9766fd6764d2ed61903f21ca9b18f57cf3e1a23ca13508a93243ce48c045dc007f26a21b3f5e0e9df4c20a",
+            ),
+        ];
+        let empty = [
+            ("md5", "74e6f7298a9c2d168935f58c001bad88"),
+            (
+                "sha256",
+                "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad",
+            ),
+            (
+                "sha3_256",
+                "e841c164e5b4f10c9f3985587962af72fd607a951196fc92fb3a5251941784ea",
+            ),
+        ];
+        for (name, want) in long {
+            let d: Digest = name.parse().unwrap();
+            assert_eq!(
+                hex(&d.hmac(&long_key, b"long keys are hashed first")),
+                want,
+                "{d}"
+            );
+        }
+        for (name, want) in jefe {
+            let d: Digest = name.parse().unwrap();
+            assert_eq!(
+                hex(&d.hmac(b"Jefe", b"what do ya want for nothing?")),
+                want,
+                "{d}"
+            );
+        }
+        for (name, want) in empty {
+            let d: Digest = name.parse().unwrap();
+            assert_eq!(hex(&d.hmac(b"", b"")), want, "{d}");
         }
     }
 

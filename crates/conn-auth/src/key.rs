@@ -2,13 +2,15 @@
 
 use std::fmt;
 
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// The shared secret of a handshake (Python's `authkey`, a `bytes`).
 ///
-/// `Debug` never shows it, and its memory is zeroed when dropped. An empty key is a valid key, as
-/// in CPython ≥ 3.13 (it gives no security: prefer 32 random bytes).
-#[derive(Clone, PartialEq, Eq)]
+/// `Debug` never shows it, its memory is zeroed when dropped (as is every value the handshake
+/// derives from it), and `==` takes a time that depends only on the two lengths. An empty key
+/// is a valid key, as in CPython ≥ 3.13 (it gives no security: prefer 32 random bytes).
+#[derive(Clone)]
 pub struct AuthKey(Zeroizing<Vec<u8>>);
 
 impl AuthKey {
@@ -27,6 +29,16 @@ impl AuthKey {
         self.0.is_empty()
     }
 }
+
+impl PartialEq for AuthKey {
+    /// Constant-time in the contents (`subtle`): comparing a guess with the key tells nothing
+    /// about how many leading bytes matched.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_slice().ct_eq(other.0.as_slice()).into()
+    }
+}
+
+impl Eq for AuthKey {}
 
 impl fmt::Debug for AuthKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,5 +83,14 @@ mod tests {
         assert!(shown.contains("redacted"));
         assert_eq!(key.as_bytes(), b"secret password");
         assert!(AuthKey::from(&b""[..]).is_empty());
+    }
+
+    #[test]
+    fn equality_compares_contents_and_lengths() {
+        assert_eq!(AuthKey::from("abc"), AuthKey::from(&b"abc"[..]));
+        assert_ne!(AuthKey::from("abc"), AuthKey::from("abd"));
+        assert_ne!(AuthKey::from("abc"), AuthKey::from("abcd"));
+        assert_ne!(AuthKey::from(""), AuthKey::from("\0"));
+        assert_eq!(AuthKey::from(""), AuthKey::from(Vec::new()));
     }
 }

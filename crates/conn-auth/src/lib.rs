@@ -7,6 +7,7 @@ mod digest;
 mod error;
 mod handshake;
 mod key;
+mod mac;
 mod machine;
 mod memory;
 mod policy;

@@ -34,7 +34,7 @@ fn legacy_deliver(mut chan: MemoryChannel, key: &[u8]) -> Result<(), &'static st
     msg.extend_from_slice(&random);
     chan.send_message(&msg).map_err(|_| "send")?;
     let response = chan.recv_message(256).map_err(|_| "recv")?;
-    if response == Digest::Md5.hmac(key, &random) {
+    if response[..] == Digest::Md5.hmac(key, &random)[..] {
         chan.send_message(WELCOME).map_err(|_| "send")?;
         Ok(())
     } else {
