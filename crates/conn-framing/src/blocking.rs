@@ -139,6 +139,11 @@ impl<R: Read> FrameReader<R> {
         self.core.need(maxlength)
     }
 
+    /// What [`need`](Self::need) would say, without poisoning the stream on an error.
+    pub fn peek_need(&self, maxlength: Option<u64>) -> Result<Need, FrameError> {
+        self.core.peek_need(maxlength)
+    }
+
     /// Bytes received but not yet returned.
     pub fn buffered(&self) -> &[u8] {
         self.core.buffered_bytes()

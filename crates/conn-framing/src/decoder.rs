@@ -183,6 +183,13 @@ impl Decoder {
         result
     }
 
+    /// What [`need`](Self::need) would say, without poisoning the decoder on an error: for a
+    /// caller that only asks whether to read more, and leaves reporting the error to the read
+    /// that follows.
+    pub fn peek_need(&self, maxlength: Option<u64>) -> Result<Need, FrameError> {
+        self.check(maxlength)
+    }
+
     /// Takes the next whole frame's payload, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         let frame = self.next_frame_ref(None)?.map(<[u8]>::to_vec);

@@ -12,24 +12,35 @@
 //!   `poll(2)` with a timeout, and [`Poller`], a persistent mio registry for many handles, whose cost per wait grows with the ready handles,
 //!   not the registered ones.
 //!
-//! Only Unix is implemented; Windows named pipes (AF_PIPE) are refused by `conn-address` with a
-//! typed error on other platforms and are not built here yet.
+//! # One module per OS
+//! The public types are the same everywhere; each OS has one private module behind them
+//! (`unix/`, `windows.rs`), as mio has `sys` and quinn-udp has `imp`. Unix is complete. On
+//! Windows the types exist and every constructor returns a typed `Unsupported` error ("not
+//! built yet"): AF_PIPE and Windows sockets come next, and nothing above this crate has to
+//! change for them. [`Handle`] is the one OS handle type the layers above see.
 //!
-//! Unsafe code in the workspace lives only here, in `sys.rs`, one `// SAFETY:` line per block.
+//! Unsafe code in the workspace lives only here, in `unix/sys.rs`, one `// SAFETY:` line per
+//! block.
 
-#[cfg(not(unix))]
-compile_error!("conn-transport supports Unix only so far (Windows named pipes are not built yet)");
+#[cfg(not(any(unix, windows)))]
+compile_error!("conn-transport supports Unix and (not yet working) Windows only");
 
+mod common;
 mod handle;
-mod listener;
-mod poller;
-mod stream;
-mod sys;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix::{listener, poller, stream, sys};
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows::{listener, poller, stream, sys};
 
-pub use handle::Handle;
+pub use common::{Ready, StreamKind};
+pub use handle::{Handle, OwnedHandle};
 pub use listener::Listener;
-pub use poller::{Poller, Ready, wait_readable, wait_readable_many};
-pub use stream::{Stream, StreamKind};
+pub use poller::{Poller, wait_readable, wait_readable_many};
+pub use stream::Stream;
 
 use std::time::{Duration, Instant};
 

@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 use std::io::{self, IoSlice, Read};
 #[cfg(unix)]
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conn_framing::{
     Codec, FrameError, FrameReader, Need, with_frame_slices, write_frame, write_frames,
 };
-use conn_transport::{Handle, Stream, StreamKind, deadline_after, time_left};
+use conn_transport::{Handle, OwnedHandle, Stream, StreamKind, deadline_after, time_left};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -180,7 +180,9 @@ impl Inbound {
             if self.pending.is_some() || self.at_eof {
                 return Ok(true);
             }
-            match self.reader.need(maxlength) {
+            // Peek: an error (a message over `maxlength`) is for the read that follows to
+            // report; asking must not turn it into "out of step".
+            match self.reader.peek_need(maxlength) {
                 Ok(Need::Nothing) | Err(_) => return Ok(true),
                 Ok(_) => {}
             }
@@ -199,7 +201,7 @@ impl Inbound {
                 Ok(n) => {
                     n < room
                         && matches!(
-                            self.reader.need(maxlength),
+                            self.reader.peek_need(maxlength),
                             Ok(Need::Header { .. } | Need::Body { .. })
                         )
                 }
@@ -395,13 +397,16 @@ impl<C: Codec + Clone> Connection<C> {
     /// Wraps a connected stream (CPython's `Connection(handle)`). A pipe's read end is
     /// read-only, its write end write-only; sockets are both.
     pub fn from_stream(stream: Stream, codec: C) -> Self {
+        Self::from_shared(Arc::new(stream), codec)
+    }
+
+    fn from_shared(stream: Arc<Stream>, codec: C) -> Self {
         let (readable, writable) = match stream.kind() {
             StreamKind::PipeReader => (true, false),
             StreamKind::PipeWriter => (false, true),
             // Sockets, and any later kind, both ways.
             _ => (true, true),
         };
-        let stream = Arc::new(stream);
         let sender = Sender {
             stream: Arc::clone(&stream),
             codec: codec.clone(),
@@ -549,7 +554,62 @@ impl<C: Codec> Connection<C> {
     pub(crate) fn wait_handle_unchecked(&self) -> Handle<'_> {
         self.halves.0.stream.handle()
     }
+}
 
+impl<C: Codec + Clone> Connection<C> {
+    /// Adopts an owned OS handle: a stream socket or a pipe end inherited from a parent,
+    /// received from another process, or made by another library (CPython's
+    /// `Connection(handle)`). A pipe's read end is read-only, its write end write-only. The
+    /// handle is made blocking and close-on-exec. On Unix, `Connection::try_from(OwnedFd)` does
+    /// the same with the default codec.
+    pub fn from_owned_handle(handle: OwnedHandle, codec: C) -> Result<Self> {
+        Ok(Self::from_stream(Stream::try_from(handle)?, codec))
+    }
+
+    /// Gives up the OS handle, to hand it to another process (a child's inherited fd, say) or
+    /// library. Refused, with the connection given back unchanged, when that would lose data:
+    /// bytes already read ahead of the messages received so far, or a send cut off part way
+    /// by its timeout ([`Error::HandOver`]); and on a connection CPython would have closed
+    /// ([`Error::Closed`]). On Unix, `OwnedFd::try_from(connection)` does the same.
+    pub fn into_owned_handle(self) -> std::result::Result<OwnedHandle, IntoHandleError<C>> {
+        let read_ahead = self.halves.1.inbound.reader.decoder().buffered();
+        let cut_off = self.halves.0.broken;
+        let refuse = |connection, error| {
+            Err(IntoHandleError {
+                connection: Box::new(connection),
+                error,
+            })
+        };
+        if self.closed {
+            return refuse(self, Error::Closed);
+        }
+        if read_ahead > 0 || cut_off {
+            return refuse(
+                self,
+                Error::HandOver {
+                    read_ahead,
+                    cut_off,
+                },
+            );
+        }
+        let (tx, rx) = self.halves;
+        drop(rx);
+        match Arc::try_unwrap(tx.stream) {
+            Ok(stream) => Ok(OwnedHandle::from(stream)),
+            // Unreachable: the receiver, the only other owner, was dropped above and the halves
+            // are private. A duplicate of the handle is the right answer all the same.
+            Err(shared) => match shared.handle().try_clone_to_owned() {
+                Ok(handle) => Ok(handle),
+                Err(e) => Err(IntoHandleError {
+                    connection: Box::new(Self::from_shared(shared, tx.codec)),
+                    error: Error::Io(e),
+                }),
+            },
+        }
+    }
+}
+
+impl<C: Codec> Connection<C> {
     /// Closes the connection (CPython's `close()`), returning the OS's error if closing failed.
     /// Unread buffered messages are discarded. Dropping a connection closes it too, without
     /// the error.
@@ -682,6 +742,79 @@ impl<C: Codec> conn_auth::Channel for Connection<C> {
 
     fn send_messages(&mut self, messages: &[&[u8]]) -> Result<()> {
         self.sender()?.write_messages(messages)
+    }
+}
+
+/// The error of [`Connection::into_owned_handle`]: why the handle was not given up, and the
+/// connection, given back unchanged.
+pub struct IntoHandleError<C = DefaultCodec> {
+    /// Boxed: a `Result` carrying a whole connection back would be hundreds of bytes.
+    connection: Box<Connection<C>>,
+    error: Error,
+}
+
+impl<C> IntoHandleError<C> {
+    /// Why the handle was not given up ([`Error::HandOver`] or [`Error::Closed`]).
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The connection, given back unchanged.
+    pub fn into_connection(self) -> Connection<C> {
+        *self.connection
+    }
+
+    /// The connection and the reason.
+    pub fn into_parts(self) -> (Connection<C>, Error) {
+        (*self.connection, self.error)
+    }
+}
+
+impl<C> std::fmt::Debug for IntoHandleError<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntoHandleError")
+            .field("error", &self.error)
+            .field("connection", &self.connection)
+            .finish()
+    }
+}
+
+impl<C> std::fmt::Display for IntoHandleError<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<C> std::error::Error for IntoHandleError<C> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+impl<C> From<IntoHandleError<C>> for Error {
+    /// Drops the connection, keeps the reason.
+    fn from(e: IntoHandleError<C>) -> Self {
+        e.error
+    }
+}
+
+#[cfg(unix)]
+impl<C: Codec + Clone + Default> TryFrom<OwnedFd> for Connection<C> {
+    type Error = Error;
+
+    /// Adopts an fd with the codec's default settings; see [`Connection::from_owned_handle`].
+    fn try_from(fd: OwnedFd) -> Result<Self> {
+        Self::from_owned_handle(OwnedHandle::from(fd), C::default())
+    }
+}
+
+#[cfg(unix)]
+impl<C: Codec + Clone> TryFrom<Connection<C>> for OwnedFd {
+    type Error = IntoHandleError<C>;
+
+    /// Gives up the fd; see [`Connection::into_owned_handle`].
+    fn try_from(connection: Connection<C>) -> std::result::Result<Self, IntoHandleError<C>> {
+        connection.into_owned_handle().map(Self::from)
     }
 }
 

@@ -109,9 +109,33 @@ pub enum Error {
     /// (CPython: `OSError(EMFILE)`, returned at once).
     #[error("no file descriptor left to accept a connection: {0}")]
     OutOfFds(io::Error),
+    /// Handing a connection's handle over now would lose data: bytes already read from it
+    /// wait in this process (`read_ahead`), or a send timed out part way through a message
+    /// (`cut_off`). No CPython counterpart: CPython reads one message at a time and has no send
+    /// timeouts, so its handles never hold data in user space or stop mid-message.
+    #[error("{}", hand_over_sentence(*read_ahead, *cut_off))]
+    HandOver {
+        /// Bytes read ahead and not yet received as messages.
+        read_ahead: usize,
+        /// Whether a send stopped part way through a message.
+        cut_off: bool,
+    },
     /// An OS error (CPython: `OSError` and its subclasses).
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+fn hand_over_sentence(read_ahead: usize, cut_off: bool) -> String {
+    if cut_off {
+        "cannot hand the connection's handle over: a send timed out part way through a \
+         message, so the stream stops mid-message"
+            .to_owned()
+    } else {
+        format!(
+            "cannot hand the connection's handle over: {read_ahead} bytes already read from it \
+             would be lost (receive the buffered messages first)"
+        )
+    }
 }
 
 impl Error {
@@ -214,6 +238,7 @@ impl fmt::Debug for Error {
             Self::ListenerClosed => "ListenerClosed",
             Self::DuplicateObject { .. } => "DuplicateObject",
             Self::OutOfFds(_) => "OutOfFds",
+            Self::HandOver { .. } => "HandOver",
             Self::Io(_) => "Io",
         };
         write!(f, "{name}({self})")

@@ -1,7 +1,8 @@
 //! `Listener`: CPython's `multiprocessing.connection.Listener`, with timeouts.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(unix)]
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,9 @@ use conn_address::{
 };
 use conn_auth::{AuthKey, MAX_HANDSHAKE_MESSAGE, Policy, Progress, ServerHandshake};
 use conn_framing::{Codec, UNLIMITED};
-use conn_transport::{Handle, Poller, Ready, deadline_after, is_out_of_fds, time_left};
+use conn_transport::{
+    Handle, OwnedHandle, Poller, Ready, deadline_after, is_out_of_fds, time_left,
+};
 
 use crate::into_address::check_family;
 use crate::{Connection, DefaultCodec, Error, IntoAddress, Operation, Result};
@@ -57,7 +60,7 @@ pub struct Listener<C = DefaultCodec> {
     /// what it can (`accept` and a `WaitSet` reach it without locking).
     core: Mutex<Core<C>>,
     /// The core's poller handle (a duplicate, readable when it has something to report).
-    poller_fd: OwnedFd,
+    poller_fd: OwnedHandle,
 }
 
 /// What accepting needs besides the socket.
@@ -225,7 +228,7 @@ impl<C> ListenerBuilder<C> {
         let inner = conn_transport::Listener::bind(&address, self.backlog)?;
         let mut poller = Poller::new()?;
         poller.add(inner.handle(), LISTENER_KEY)?;
-        let poller_fd = poller.handle().fd().try_clone_to_owned()?;
+        let poller_fd = poller.handle().try_clone_to_owned()?;
         Ok(Listener {
             core: Mutex::new(Core {
                 authkey: self.authkey,
@@ -638,7 +641,7 @@ impl<C> AsFd for Listener<C> {
             Some(inner) => inner.as_fd(),
             // `inner` is taken only by `close(self)` and `drop`, after which there is no
             // `&self`: not reached.
-            None => self.poller_fd.as_fd(),
+            None => self.poller_fd.handle().fd(),
         }
     }
 }
@@ -650,7 +653,7 @@ impl<C: Codec + Clone> crate::Waitable for Listener<C> {
         if self.inner.is_none() {
             return Err(Error::ListenerClosed);
         }
-        Ok(Handle::from(self.poller_fd.as_fd()))
+        Ok(self.poller_fd.handle())
     }
 
     /// A connection is authenticated and waiting to be returned by `accept`.

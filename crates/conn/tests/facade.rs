@@ -5,14 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use conn::address::Address;
 use conn::auth::AuthError;
 use conn::{
-    Client, Connection, Error, Family, Listener, Operation, Pipe, Policy, PyValue, WaitSet,
+    Client, Connection, Error, Family, Listener, Operation, Pickle, Pipe, Policy, PyValue, WaitSet,
     Waitable, pipe, pipe_simplex, wait,
 };
 
@@ -52,6 +52,74 @@ fn simplex_pipe_directions() {
 }
 
 #[test]
+fn connections_convert_to_and_from_owned_fds() {
+    // Simplex: each end keeps its direction through the fd.
+    let (r, w) = pipe_simplex().unwrap();
+    let mut r = Connection::<Pickle>::try_from(OwnedFd::try_from(r).unwrap()).unwrap();
+    let mut w = Connection::<Pickle>::try_from(OwnedFd::try_from(w).unwrap()).unwrap();
+    assert!(r.readable() && !r.writable());
+    assert!(w.writable() && !w.readable());
+    w.send(&"through fds").unwrap();
+    r.set_read_timeout(T);
+    assert_eq!(r.recv::<String>().unwrap(), "through fds");
+
+    // Duplex, with a message read ahead: refused, the connection comes back, nothing is lost.
+    let (mut a, mut b) = pipe().unwrap();
+    b.set_read_timeout(T);
+    a.send_bytes(b"one").unwrap();
+    a.send_bytes(b"two").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"one");
+    let refused = OwnedFd::try_from(b).unwrap_err();
+    assert!(
+        matches!(
+            refused.error(),
+            Error::HandOver {
+                read_ahead: 7,
+                cut_off: false
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("7 bytes already read"),
+        "{refused}"
+    );
+    let mut b = refused.into_connection();
+    assert_eq!(b.recv_bytes().unwrap(), b"two");
+    // Between messages it goes, and the new connection carries on both ways.
+    let fd = OwnedFd::try_from(b).unwrap();
+    let mut b = Connection::<Pickle>::try_from(fd).unwrap();
+    b.set_read_timeout(T);
+    a.set_read_timeout(T);
+    a.send_bytes(b"three").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"three");
+    b.send(&42u8).unwrap();
+    assert_eq!(a.recv::<u8>().unwrap(), 42);
+
+    // Platform-neutral spelling, and a connection CPython would have closed.
+    let (r, mut w) = pipe_simplex().unwrap();
+    let handle = r.into_owned_handle().unwrap();
+    let mut r = Connection::from_owned_handle(handle, Pickle::default()).unwrap();
+    w.send_bytes(&[0; 100]).unwrap();
+    r.set_read_timeout(T);
+    let got = r.recv_bytes_max(10);
+    assert!(
+        matches!(got, Err(Error::BadMessageLength { .. })),
+        "{got:?}"
+    );
+    assert!(r.closed());
+    let refused = r.into_owned_handle().unwrap_err();
+    assert!(matches!(refused.error(), Error::Closed), "{refused:?}");
+
+    // Not a stream: a typed error, and the fd is closed rather than leaked.
+    let file = std::fs::File::open("/dev/null").unwrap();
+    match Connection::<Pickle>::try_from(OwnedFd::from(file)) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn closed_connections_fail_with_handle_is_closed() {
     let (mut a, mut b) = pipe().unwrap();
     a.send(&1729).unwrap();
@@ -80,6 +148,21 @@ fn closed_connections_fail_with_handle_is_closed() {
     }
     assert!(r.as_fd().as_raw_fd() >= 0);
     assert!(matches!(wait([&r], NOW), Err(Error::Closed)));
+}
+
+#[test]
+fn recv_bytes_max_with_a_read_timeout_still_says_bad_message_length() {
+    // The read timeout takes another path (read ahead, then read): the oversize header must be
+    // reported as such, not as a stream out of step.
+    let (mut a, mut b) = pipe().unwrap();
+    b.set_read_timeout(T);
+    a.send_bytes(&[0; 100]).unwrap();
+    let got = b.recv_bytes_max(10);
+    assert!(
+        matches!(got, Err(Error::BadMessageLength { len: 100, max: 10 })),
+        "{got:?}"
+    );
+    assert!(!b.readable());
 }
 
 #[test]
@@ -183,7 +266,7 @@ fn a_peer_that_vanishes_mid_message_is_a_framing_error() {
     drop(a);
     let mut conn = Connection::from_stream(
         std::mem::replace(&mut b, conn::transport::Stream::pair().unwrap().0),
-        conn::Pickle::new(),
+        Pickle::new(),
     );
     let err = conn.recv_bytes().unwrap_err();
     assert!(matches!(err, Error::Framing(_)), "{err:?}");

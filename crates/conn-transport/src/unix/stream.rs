@@ -1,28 +1,16 @@
 //! `Stream`: one connected endpoint (TCP socket, Unix socket, or a pipe end) with blocking I/O.
 
 use std::io::{self, IoSlice, PipeReader, PipeWriter, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use conn_address::{Address, Host};
 
+use crate::StreamKind;
+use crate::common::{resolve_ipv4, unsupported};
 use crate::sys;
-
-/// What a [`Stream`] is underneath.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StreamKind {
-    /// A TCP socket (IPv4 or IPv6).
-    Tcp,
-    /// A Unix stream socket (a path, an abstract name, or one end of a `socketpair`).
-    Unix,
-    /// The read end of a pipe.
-    PipeReader,
-    /// The write end of a pipe.
-    PipeWriter,
-}
 
 #[derive(Debug)]
 enum Inner {
@@ -37,31 +25,6 @@ enum Inner {
 #[derive(Debug)]
 pub struct Stream {
     inner: Inner,
-}
-
-/// An address of a kind this version does not know how to open.
-pub(crate) fn unsupported(address: &Address) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("cannot open {address}: not supported here"),
-    )
-}
-
-/// The IPv4 addresses `name` resolves to: a host name in an AF_INET address means IPv4, as in
-/// CPython (`socket.AF_INET`), so `localhost` is 127.0.0.1 even where the resolver lists `::1`
-/// first. An IPv6 literal (`[::1]:6000`) is still IPv6.
-pub(crate) fn resolve_ipv4(name: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
-    let found: Vec<_> = (name, port)
-        .to_socket_addrs()?
-        .filter(std::net::SocketAddr::is_ipv4)
-        .collect();
-    if found.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{name} has no IPv4 address (AF_INET host names are IPv4, as in CPython)"),
-        ));
-    }
-    Ok(found)
 }
 
 impl Stream {
@@ -333,6 +296,43 @@ impl From<PipeWriter> for Stream {
     }
 }
 
+impl TryFrom<OwnedFd> for Stream {
+    type Error = io::Error;
+
+    /// Adopts an fd handed in from elsewhere (inherited from a parent, received over a Unix
+    /// socket, made by another library): a TCP or Unix stream socket, or one end of a pipe
+    /// (its direction read from the fd's access mode). The fd is made blocking and
+    /// close-on-exec, like every fd of this crate. Anything else is `InvalidInput`, and the fd
+    /// is closed.
+    fn try_from(fd: OwnedFd) -> io::Result<Self> {
+        let kind = sys::stream_kind(fd.as_fd())?;
+        sys::set_cloexec(fd.as_fd())?;
+        sys::set_nonblocking(fd.as_fd(), false)?;
+        let inner = match kind {
+            StreamKind::Tcp => Inner::Tcp(TcpStream::from(fd)),
+            StreamKind::Unix => Inner::Unix(UnixStream::from(fd)),
+            StreamKind::PipeReader => Inner::PipeReader(PipeReader::from(fd)),
+            StreamKind::PipeWriter => Inner::PipeWriter(PipeWriter::from(fd)),
+        };
+        Ok(Self { inner })
+    }
+}
+
+impl TryFrom<crate::OwnedHandle> for Stream {
+    type Error = io::Error;
+
+    /// Adopts an owned handle: see `TryFrom<OwnedFd>`.
+    fn try_from(handle: crate::OwnedHandle) -> io::Result<Self> {
+        Self::try_from(OwnedFd::from(handle))
+    }
+}
+
+impl From<Stream> for crate::OwnedHandle {
+    fn from(s: Stream) -> Self {
+        OwnedFd::from(s).into()
+    }
+}
+
 impl From<Stream> for OwnedFd {
     /// The fd, for handing to a child process (as its stdin, say).
     fn from(s: Stream) -> Self {
@@ -435,6 +435,65 @@ mod tests {
     use std::thread;
 
     use super::*;
+
+    #[test]
+    fn adopted_fds_keep_their_kind_and_become_blocking_and_cloexec() {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let a = Stream::try_from(OwnedFd::from(a)).unwrap();
+        assert_eq!(a.kind(), StreamKind::Unix);
+        assert_ne!(sys::fd_flags(a.as_fd()).unwrap() & libc::FD_CLOEXEC, 0);
+        (&b).write_all(b"x").unwrap();
+        let mut one = [0; 1];
+        (&a).read_exact(&mut one).unwrap();
+        // Blocking again: a read with nothing to read waits for the timeout.
+        a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let e = (&a).read(&mut one).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{e}"
+        );
+
+        let (r, w) = io::pipe().unwrap();
+        let r = Stream::try_from(OwnedFd::from(r)).unwrap();
+        let w = Stream::try_from(OwnedFd::from(w)).unwrap();
+        assert_eq!(
+            (r.kind(), w.kind()),
+            (StreamKind::PipeReader, StreamKind::PipeWriter)
+        );
+        (&w).write_all(b"through").unwrap();
+        let mut buf = [0; 7];
+        (&r).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"through");
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let tcp = Stream::try_from(OwnedFd::from(tcp)).unwrap();
+        assert_eq!(tcp.kind(), StreamKind::Tcp);
+        assert!(tcp.peer_address().is_some());
+    }
+
+    #[test]
+    fn adopting_other_fds_is_invalid_input() {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let dgram = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        for fd in [
+            OwnedFd::from(udp),
+            OwnedFd::from(file),
+            OwnedFd::from(dgram),
+        ] {
+            let e = Stream::try_from(fd).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+            assert!(
+                e.to_string().contains("not a stream socket or a pipe end"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn socketpair_carries_bytes_both_ways() {

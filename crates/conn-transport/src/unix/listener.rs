@@ -45,10 +45,10 @@ impl Listener {
                     // std sets SO_REUSEADDR on Unix before binding.
                     Host::Ip(ip) => TcpListener::bind((*ip, *port))?,
                     Host::Name(name) => {
-                        let first = crate::stream::resolve_ipv4(name, *port)?[0];
+                        let first = crate::common::resolve_ipv4(name, *port)?[0];
                         TcpListener::bind(first)?
                     }
-                    _ => return Err(crate::stream::unsupported(address)),
+                    _ => return Err(crate::common::unsupported(address)),
                 };
                 Inner::Tcp(listener)
             }
@@ -69,7 +69,7 @@ impl Listener {
                     "AF_PIPE is Windows-only",
                 ));
             }
-            _ => return Err(crate::stream::unsupported(address)),
+            _ => return Err(crate::common::unsupported(address)),
         };
         let mut listener = Self {
             inner,
@@ -131,7 +131,7 @@ impl Listener {
                 }),
                 Inner::Unix(l) => l.accept().and_then(|(s, peer)| {
                     s.set_nonblocking(false)?;
-                    Ok((Stream::from(s), crate::stream::unix_address(&peer)))
+                    Ok((Stream::from(s), super::stream::unix_address(&peer)))
                 }),
             };
             match accepted {

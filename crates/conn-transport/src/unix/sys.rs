@@ -246,3 +246,86 @@ pub(crate) fn recv_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result
         Ok(n as usize)
     }
 }
+
+/// What `fd` is, for adopting an fd handed in from elsewhere: a stream socket (Unix or TCP) or
+/// one end of a pipe. Anything else (a datagram socket, a regular file, a FIFO open both ways)
+/// is `InvalidInput`.
+pub(crate) fn stream_kind(fd: BorrowedFd<'_>) -> io::Result<crate::StreamKind> {
+    use crate::StreamKind;
+    let raw = fd.as_raw_fd();
+    let invalid = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd {raw} is {what}, not a stream socket or a pipe end"),
+        )
+    };
+    // SAFETY: `st` is plain old data that fstat fills in; fd is live for the call.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointer is to a local of the right type.
+    if unsafe { libc::fstat(raw, &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => {
+            let mut ty: libc::c_int = 0;
+            let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: SO_TYPE writes one c_int into `ty`, whose size `len` says.
+            let rc = unsafe {
+                libc::getsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    libc::SO_TYPE,
+                    (&raw mut ty).cast(),
+                    &mut len,
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if ty != libc::SOCK_STREAM {
+                return Err(invalid("a socket that is not SOCK_STREAM"));
+            }
+            // SAFETY: sockaddr_storage is plain old data, large enough for any family.
+            let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+            let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: getsockname writes at most `len` bytes into `addr` and updates `len`.
+            if unsafe { libc::getsockname(raw, (&raw mut addr).cast(), &mut len) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            match libc::c_int::from(addr.ss_family) {
+                libc::AF_UNIX => Ok(StreamKind::Unix),
+                libc::AF_INET | libc::AF_INET6 => Ok(StreamKind::Tcp),
+                _ => Err(invalid("a socket of another family")),
+            }
+        }
+        libc::S_IFIFO => {
+            // SAFETY: fd is live for the call; F_GETFL takes no argument.
+            let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+            if flags < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            match flags & libc::O_ACCMODE {
+                libc::O_RDONLY => Ok(StreamKind::PipeReader),
+                libc::O_WRONLY => Ok(StreamKind::PipeWriter),
+                _ => Err(invalid("a FIFO open for reading and writing")),
+            }
+        }
+        _ => Err(invalid("neither a socket nor a pipe")),
+    }
+}
+
+/// Sets `FD_CLOEXEC`, so an fd adopted from elsewhere does not leak into later children.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fd is live for the call; F_GETFD takes no argument.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above; F_SETFD takes an int of flags.
+    if flags & libc::FD_CLOEXEC == 0
+        && unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::{Handle, sys};
+use crate::{Handle, Ready, sys};
 
 /// Whether `fd` is readable or hung up, waiting at most `timeout` (`None`: forever). One
 /// `poll(2)` call; `EINTR` is retried with the time left.
@@ -25,19 +25,6 @@ pub fn wait_readable_many(
     timeout: Option<Duration>,
 ) -> io::Result<Vec<usize>> {
     sys::poll_many(handles, timeout)
-}
-
-/// One readiness report from [`Poller::wait`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ready {
-    key: usize,
-}
-
-impl Ready {
-    /// The key the handle was registered with.
-    pub fn key(&self) -> usize {
-        self.key
-    }
 }
 
 /// A persistent registry of fds to wait on (mio: epoll on Linux, kqueue on BSD/macOS).

@@ -1,0 +1,60 @@
+//! What every OS module shares: the kinds of stream, readiness reports, and address helpers.
+
+use std::io;
+use std::net::ToSocketAddrs;
+
+use conn_address::Address;
+
+/// What a [`Stream`](crate::Stream) is underneath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamKind {
+    /// A TCP socket (IPv4 or IPv6).
+    Tcp,
+    /// A Unix stream socket (a path, an abstract name, or one end of a `socketpair`).
+    Unix,
+    /// The read end of a pipe.
+    PipeReader,
+    /// The write end of a pipe.
+    PipeWriter,
+}
+
+/// One readiness report from [`Poller::wait`](crate::Poller::wait).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready {
+    pub(crate) key: usize,
+}
+
+impl Ready {
+    /// The key the handle was registered with.
+    pub fn key(&self) -> usize {
+        self.key
+    }
+}
+
+/// An address of a kind this version does not know how to open.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn unsupported(address: &Address) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("cannot open {address}: not supported here"),
+    )
+}
+
+/// The IPv4 addresses `name` resolves to: a host name in an AF_INET address means IPv4, as in
+/// CPython (`socket.AF_INET`), so `localhost` is 127.0.0.1 even where the resolver lists `::1`
+/// first. An IPv6 literal (`[::1]:6000`) is still IPv6.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn resolve_ipv4(name: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+    let found: Vec<_> = (name, port)
+        .to_socket_addrs()?
+        .filter(std::net::SocketAddr::is_ipv4)
+        .collect();
+    if found.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{name} has no IPv4 address (AF_INET host names are IPv4, as in CPython)"),
+        ));
+    }
+    Ok(found)
+}

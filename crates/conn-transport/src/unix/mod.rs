@@ -1,0 +1,6 @@
+//! Unix: sockets and pipes as file descriptors, readiness by `poll(2)` and mio (epoll, kqueue).
+
+pub(crate) mod listener;
+pub(crate) mod poller;
+pub(crate) mod stream;
+pub(crate) mod sys;
