@@ -1,8 +1,10 @@
 //! conn's task runner, `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
 //! - `ci`: every check CI runs, in order, each timed; the first failure stops it with a non-zero
-//!   exit: fmt, clippy (`-D warnings`), feature combinations, tests, docs (`-D warnings`),
-//!   cargo-deny (`bans licenses sources`, offline after `cargo fetch`; installed if missing).
+//!   exit: fmt, clippy (`-D warnings`), features (each crate alone, every feature combination),
+//!   cross (Windows and macOS type-checks), msrv (`cargo +<rust-version> check`, the toolchain
+//!   installed if missing), tests, docs (`-D warnings`), cargo-deny (`bans licenses sources`,
+//!   offline after `cargo fetch`; installed if missing).
 //! - `fuzz [SECONDS]`: the pickle decoder under libFuzzer (cargo-fuzz, nightly) for SECONDS
 //!   (default 60), from the committed seeds; prints executions and peak RSS; a crash fails it.
 //! - `bench [--quick] [--only WORKLOAD]`: conn against a raw-socket floor and CPython on the same workloads; a
@@ -27,7 +29,120 @@ fn cargo(args: &[&str]) -> Command {
     cmd
 }
 
-fn ci_steps() -> Vec<Step> {
+/// The layers, each usable alone: every one is checked on its own (so no feature another crate
+/// turns on hides a missing one) and cross-checked for the other OSes.
+const PURE_CRATES: [&str; 4] = ["conn-address", "conn-pickle", "conn-framing", "conn-auth"];
+const ALL_CRATES: [&str; 6] = [
+    "conn-address",
+    "conn-pickle",
+    "conn-framing",
+    "conn-auth",
+    "conn-transport",
+    "conn",
+];
+
+/// Targets the workspace must keep compiling for (their rustup targets are installed by
+/// `.ci/run`): Windows for the pure crates (all targets) and the facade (libraries and
+/// examples; its tests are Unix-only until AF_PIPE), macOS for everything but the benches
+/// (criterion builds C with a native compiler).
+const WINDOWS: &str = "x86_64-pc-windows-gnu";
+const MACOS: &str = "x86_64-apple-darwin";
+
+fn check(args: &[&str]) -> Command {
+    let mut all = vec!["check", "--quiet"];
+    all.extend_from_slice(args);
+    cargo(&all)
+}
+
+fn feature_checks() -> Vec<Command> {
+    let mut commands = Vec::new();
+    for krate in ALL_CRATES {
+        commands.push(check(&["-p", krate, "--all-targets"]));
+    }
+    for features in ["", "pickle", "postcard", "pickle,postcard"] {
+        commands.push(check(&[
+            "-p",
+            "conn-framing",
+            "--no-default-features",
+            "--features",
+            features,
+        ]));
+    }
+    commands.push(check(&[
+        "-p",
+        "conn",
+        "--no-default-features",
+        "--all-targets",
+    ]));
+    commands
+}
+
+fn cross_checks() -> Vec<Command> {
+    let mut pure = vec!["--all-targets", "--target", WINDOWS];
+    for krate in PURE_CRATES {
+        pure.extend(["-p", krate]);
+    }
+    vec![
+        check(&pure),
+        check(&[
+            "--workspace",
+            "--exclude",
+            "benches",
+            "--lib",
+            "--bins",
+            "--examples",
+            "--target",
+            WINDOWS,
+        ]),
+        check(&[
+            "--workspace",
+            "--exclude",
+            "benches",
+            "--all-targets",
+            "--target",
+            MACOS,
+        ]),
+    ]
+}
+
+/// The `rust-version` the workspace declares (`[workspace.package]`), as `1.87.0`.
+fn msrv() -> Result<String, String> {
+    let manifest = workspace_root().join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let version = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version"))
+        .and_then(|rest| rest.split('"').nth(1))
+        .ok_or("no rust-version in the workspace manifest")?;
+    Ok(match version.matches('.').count() {
+        1 => format!("{version}.0"),
+        _ => version.to_owned(),
+    })
+}
+
+fn msrv_check(version: &str) -> Command {
+    // Through rustup (the `CARGO` that runs xtask is a toolchain's own cargo, which knows no
+    // `+toolchain`), with the outer cargo's settings removed; its own target directory keeps
+    // the stable build's artifacts warm.
+    let mut cmd = Command::new("rustup");
+    cmd.args([
+        "run",
+        version,
+        "cargo",
+        "check",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+    ])
+    .args(["--target-dir", "target/msrv"])
+    .env_remove("CARGO")
+    .env_remove("RUSTC")
+    .env_remove("RUSTDOC");
+    cmd
+}
+
+fn ci_steps(msrv: &str) -> Vec<Step> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     vec![
@@ -49,20 +164,15 @@ fn ci_steps() -> Vec<Step> {
         },
         Step {
             name: "features",
-            commands: ["", "pickle", "postcard"]
-                .iter()
-                .map(|features| {
-                    cargo(&[
-                        "check",
-                        "--quiet",
-                        "-p",
-                        "conn-framing",
-                        "--no-default-features",
-                        "--features",
-                        features,
-                    ])
-                })
-                .collect(),
+            commands: feature_checks(),
+        },
+        Step {
+            name: "cross",
+            commands: cross_checks(),
+        },
+        Step {
+            name: "msrv",
+            commands: vec![msrv_check(msrv)],
         },
         Step {
             name: "test",
@@ -80,6 +190,36 @@ fn ci_steps() -> Vec<Step> {
             ],
         },
     ]
+}
+
+/// Installs the rustup toolchain `version` (minimal profile) if it is missing.
+fn ensure_toolchain(version: &str) -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["run", version, "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: toolchain {version} (the MSRV) is missing; installing it");
+    run(Command::new("rustup").args(["toolchain", "install", version, "--profile", "minimal"]))
+}
+
+/// Adds the rustup target `target` if it is missing.
+fn ensure_target(target: &str) -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == target)
+        });
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: rustup target {target} is missing; adding it");
+    run(Command::new("rustup").args(["target", "add", target]))
 }
 
 /// Installs the cargo tool `krate` (`cargo install --locked`) if `probe` does not succeed.
@@ -104,9 +244,13 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 fn ci() -> Result<(), String> {
     let start = Instant::now();
-    for mut step in ci_steps() {
-        if step.name == "deny" {
-            ensure_installed(&mut cargo(&["deny", "--version"]), "cargo-deny")?;
+    let msrv = msrv()?;
+    for mut step in ci_steps(&msrv) {
+        match step.name {
+            "deny" => ensure_installed(&mut cargo(&["deny", "--version"]), "cargo-deny")?,
+            "cross" => [WINDOWS, MACOS].into_iter().try_for_each(ensure_target)?,
+            "msrv" => ensure_toolchain(&msrv)?,
+            _ => {}
         }
         eprintln!("==> {}", step.name);
         let step_start = Instant::now();
@@ -188,7 +332,7 @@ fn fuzz_target(target: &str, seconds: u64) -> Result<(), String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, test, doc, deny)\n  fuzz [SECONDS]   fuzz the pickle decoder for SECONDS, the framing core and the handshake\n                   machines for half that each (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
+    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, cross, msrv, test, doc, deny)\n  fuzz [SECONDS]   fuzz the pickle decoder for SECONDS, the framing core and the handshake\n                   machines for half that each (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
 }
 
 /// The workspace root: xtask's manifest directory's parent.
