@@ -3,5 +3,6 @@
 
 pub mod examples;
 pub mod framed;
+pub mod harness;
 pub mod hex;
 pub mod python;

@@ -1,8 +1,9 @@
 //! Real CPython interpreters for interop tests: found under `~/.pyenv/versions` (and `python3`
 //! on `PATH`), run with a time limit, their output read line by line with timeouts.
 //!
-//! With `CI=true`, CPython 3.11 and 3.13 are required: their absence fails the test. Any other
-//! version missing is reported as skipped.
+//! The interop tests run once per version through [`crate::harness`]: with `CI=true`, CPython
+//! 3.11 and 3.13 are required and their absence is a failed case; any other missing version is
+//! an ignored case.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::{env, fmt, fs, thread};
 /// Versions every CI run must test against.
 pub const REQUIRED_IN_CI: &[(u32, u32)] = &[(3, 11), (3, 13)];
 
-/// Versions the interop tests try (each reported as tested or skipped).
+/// Versions the interop tests try (each one a test case: run, or ignored with the reason).
 pub const WANTED: &[(u32, u32)] = &[
     (2, 7),
     (3, 6),
@@ -202,31 +203,4 @@ fn probe_version(path: &Path) -> Option<(u32, u32, u32)> {
     let text = String::from_utf8(out.stdout).ok()?;
     let mut parts = text.split_whitespace().map(|p| p.parse::<u32>().ok());
     Some((parts.next()??, parts.next()??, parts.next()??))
-}
-
-/// The interpreters to test against, printing which wanted versions are skipped. Panics (fails
-/// the test) in CI when a required version is missing.
-pub fn interpreters() -> Vec<Python> {
-    let found = discover();
-    for wanted in WANTED {
-        if !found.iter().any(|p| p.minor() == *wanted) {
-            eprintln!("skipped: CPython {}.{} not found", wanted.0, wanted.1);
-        }
-    }
-    if in_ci() {
-        for required in REQUIRED_IN_CI {
-            assert!(
-                found.iter().any(|p| p.minor() == *required),
-                "CI=true requires CPython {}.{} under ~/.pyenv/versions (found: {})",
-                required.0,
-                required.1,
-                found
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    found
 }

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use conn::auth::AuthError;
 use conn::{Address, Client, Connection, Error, Family, Listener, Pickle, PickleProtocol, PyValue};
+use conn_tests::harness::{self, once_or_ignored, per_python};
 use conn_tests::hex::{hex, unhex};
-use conn_tests::python::{Python, PythonPeer, interpreters};
+use conn_tests::python::{Python, PythonPeer};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use std::process::ExitCode;
 
 const SCRIPT: &str = include_str!("../data/connection_peer.py");
 const STEP: Duration = Duration::from_secs(60);
@@ -363,143 +365,123 @@ fn full_session(py: &Python, conn: &mut Connection) {
     poll_and_empty_messages(py, conn);
 }
 
-#[test]
-fn full_session_with_python_as_listener() {
-    for py in interpreters() {
-        let (conn, peer) = python_listens(
-            &py,
-            Fam::Inet,
-            Some(b"secret password"),
-            Some(b"secret password"),
-        );
-        let mut conn = conn.unwrap_or_else(|e| panic!("{py}: {e}"));
-        full_session(&py, &mut conn);
-        cmd(&mut conn, "close");
-        end(peer, "CLOSED");
-        assert!(conn.poll(Some(STEP)).unwrap(), "{py}: EOF is ready");
-        assert!(matches!(conn.recv_bytes(), Err(Error::Eof)), "{py}");
-        eprintln!("{py}: Python Listener, Rust Client: full session ok");
-    }
+fn full_session_with_python_as_listener(py: &Python) {
+    let (conn, peer) = python_listens(
+        py,
+        Fam::Inet,
+        Some(b"secret password"),
+        Some(b"secret password"),
+    );
+    let mut conn = conn.unwrap_or_else(|e| panic!("{py}: {e}"));
+    full_session(py, &mut conn);
+    cmd(&mut conn, "close");
+    end(peer, "CLOSED");
+    assert!(conn.poll(Some(STEP)).unwrap(), "{py}: EOF is ready");
+    assert!(matches!(conn.recv_bytes(), Err(Error::Eof)), "{py}");
+    eprintln!("{py}: Python Listener, Rust Client: full session ok");
 }
 
-#[test]
-fn full_session_with_python_as_client() {
-    for py in interpreters() {
-        let (conn, peer) = rust_listens(&py, Fam::Inet, Some(b"k3y"), Some(b"k3y"));
-        let mut conn = conn.unwrap_or_else(|e| panic!("{py}: {e}"));
-        full_session(&py, &mut conn);
-        conn.close().unwrap();
-        end(peer, "EOF");
-        eprintln!("{py}: Rust Listener, Python Client: full session ok");
-    }
+fn full_session_with_python_as_client(py: &Python) {
+    let (conn, peer) = rust_listens(py, Fam::Inet, Some(b"k3y"), Some(b"k3y"));
+    let mut conn = conn.unwrap_or_else(|e| panic!("{py}: {e}"));
+    full_session(py, &mut conn);
+    conn.close().unwrap();
+    end(peer, "EOF");
+    eprintln!("{py}: Rust Listener, Python Client: full session ok");
 }
 
-#[test]
-fn every_family_both_ways_with_and_without_key() {
-    for py in interpreters() {
-        let mut families = vec![Fam::Inet, Fam::Unix];
-        if cfg!(target_os = "linux") && py.at_least(3, 8) {
-            families.push(Fam::Abstract);
-        }
-        for fam in families {
-            for key in [None, Some(&b"k"[..])] {
-                for python_listens_first in [true, false] {
-                    let (conn, peer) = if python_listens_first {
-                        python_listens(&py, fam, key, key)
-                    } else {
-                        rust_listens(&py, fam, key, key)
-                    };
-                    let what =
-                        format!("{py} {fam:?} key={key:?} python_listens={python_listens_first}");
-                    let mut conn = conn.unwrap_or_else(|e| panic!("{what}: {e}"));
-                    cmd(&mut conn, "echo_obj");
-                    conn.send(&("hello", 1729i64)).unwrap();
-                    assert_eq!(
-                        conn.recv::<(String, i64)>().unwrap(),
-                        ("hello".into(), 1729),
-                        "{what}"
-                    );
-                    cmd(&mut conn, "bye");
-                    end(peer, "DONE");
-                }
+fn every_family_both_ways_with_and_without_key(py: &Python) {
+    let mut families = vec![Fam::Inet, Fam::Unix];
+    if cfg!(target_os = "linux") && py.at_least(3, 8) {
+        families.push(Fam::Abstract);
+    }
+    for fam in families {
+        for key in [None, Some(&b"k"[..])] {
+            for python_listens_first in [true, false] {
+                let (conn, peer) = if python_listens_first {
+                    python_listens(py, fam, key, key)
+                } else {
+                    rust_listens(py, fam, key, key)
+                };
+                let what =
+                    format!("{py} {fam:?} key={key:?} python_listens={python_listens_first}");
+                let mut conn = conn.unwrap_or_else(|e| panic!("{what}: {e}"));
+                cmd(&mut conn, "echo_obj");
+                conn.send(&("hello", 1729i64)).unwrap();
+                assert_eq!(
+                    conn.recv::<(String, i64)>().unwrap(),
+                    ("hello".into(), 1729),
+                    "{what}"
+                );
+                cmd(&mut conn, "bye");
+                end(peer, "DONE");
             }
         }
     }
 }
 
-#[test]
-fn wrong_key_fails_on_both_sides_and_delivers_nothing() {
-    for py in interpreters() {
-        let (conn, peer) = python_listens(&py, Fam::Inet, Some(b"right"), Some(b"wrong"));
-        assert!(
-            matches!(conn, Err(Error::Auth(AuthError::Rejected))),
-            "{py}: {conn:?}"
-        );
-        end(peer, "ERR AuthenticationError: digest received was wrong");
-        // Over AF_UNIX too: our pipelined challenge is left unread when the server refuses us.
-        let (conn, peer) = python_listens(&py, Fam::Unix, Some(b"right"), Some(b"wrong"));
-        assert!(
-            matches!(conn, Err(Error::Auth(AuthError::Rejected))),
-            "{py}: {conn:?}"
-        );
-        end(peer, "ERR AuthenticationError: digest received was wrong");
-        let (conn, peer) = rust_listens(&py, Fam::Unix, Some(b"wrong"), Some(b"right"));
-        assert!(
-            matches!(conn, Err(Error::Auth(AuthError::WrongDigest))),
-            "{py}: {conn:?}"
-        );
-        end(peer, "ERR AuthenticationError: digest sent was rejected");
-    }
+fn wrong_key_fails_on_both_sides_and_delivers_nothing(py: &Python) {
+    let (conn, peer) = python_listens(py, Fam::Inet, Some(b"right"), Some(b"wrong"));
+    assert!(
+        matches!(conn, Err(Error::Auth(AuthError::Rejected))),
+        "{py}: {conn:?}"
+    );
+    end(peer, "ERR AuthenticationError: digest received was wrong");
+    // Over AF_UNIX too: our pipelined challenge is left unread when the server refuses us.
+    let (conn, peer) = python_listens(py, Fam::Unix, Some(b"right"), Some(b"wrong"));
+    assert!(
+        matches!(conn, Err(Error::Auth(AuthError::Rejected))),
+        "{py}: {conn:?}"
+    );
+    end(peer, "ERR AuthenticationError: digest received was wrong");
+    let (conn, peer) = rust_listens(py, Fam::Unix, Some(b"wrong"), Some(b"right"));
+    assert!(
+        matches!(conn, Err(Error::Auth(AuthError::WrongDigest))),
+        "{py}: {conn:?}"
+    );
+    end(peer, "ERR AuthenticationError: digest sent was rejected");
 }
 
-#[test]
-fn maxlength_both_ways() {
-    for py in interpreters() {
-        // Python's recv_bytes(10) refuses 11 bytes and stops reading.
-        let (conn, peer) = python_listens(&py, Fam::Inet, None, None);
-        let mut conn = conn.unwrap();
-        cmd_n(&mut conn, "maxlength", 10);
-        conn.send_bytes(&[7; 11]).unwrap();
-        let exception = if py.at_least(3, 3) {
-            "OSError"
-        } else {
-            "IOError"
-        };
-        end(peer, &format!("ERR {exception}: bad message length"));
-        // Python closed with our 11 bytes unread, so the kernel may reset the connection.
-        let after = conn.recv_bytes();
-        assert!(
-            matches!(&after, Err(Error::Eof))
-                || matches!(&after, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset),
-            "{py}: {after:?}"
-        );
-        // Ours refuses too, and the connection stops being readable.
-        let (conn, peer) = rust_listens(&py, Fam::Unix, None, None);
-        let mut conn = conn.unwrap();
-        cmd_n(&mut conn, "make_bytes", 50);
-        assert!(matches!(
-            conn.recv_bytes_max(10),
-            Err(Error::BadMessageLength { len: 50, max: 10 })
-        ));
-        assert!(!conn.readable() && conn.writable());
-        cmd(&mut conn, "bye");
-        end(peer, "DONE");
-    }
+fn maxlength_both_ways(py: &Python) {
+    // Python's recv_bytes(10) refuses 11 bytes and stops reading.
+    let (conn, peer) = python_listens(py, Fam::Inet, None, None);
+    let mut conn = conn.unwrap();
+    cmd_n(&mut conn, "maxlength", 10);
+    conn.send_bytes(&[7; 11]).unwrap();
+    let exception = if py.at_least(3, 3) {
+        "OSError"
+    } else {
+        "IOError"
+    };
+    end(peer, &format!("ERR {exception}: bad message length"));
+    // Python closed with our 11 bytes unread, so the kernel may reset the connection.
+    let after = conn.recv_bytes();
+    assert!(
+        matches!(&after, Err(Error::Eof))
+            || matches!(&after, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{py}: {after:?}"
+    );
+    // Ours refuses too, and the connection stops being readable.
+    let (conn, peer) = rust_listens(py, Fam::Unix, None, None);
+    let mut conn = conn.unwrap();
+    cmd_n(&mut conn, "make_bytes", 50);
+    assert!(matches!(
+        conn.recv_bytes_max(10),
+        Err(Error::BadMessageLength { len: 50, max: 10 })
+    ));
+    assert!(!conn.readable() && conn.writable());
+    cmd(&mut conn, "bye");
+    end(peer, "DONE");
 }
 
 /// Over 2 GiB each way (the `-1` + 8-byte header) with the newest CPython ≥ 3.8. Needs about
 /// 10 GiB of memory across both processes, so it runs only with `CONN_BIG_TESTS=1` (which
 /// `.ci/run` sets).
-#[test]
-fn over_2_gib_each_way() {
+fn over_2_gib_each_way() -> Result<(), String> {
     if std::env::var("CONN_BIG_TESTS").as_deref() != Ok("1") {
-        eprintln!("skipped: set CONN_BIG_TESTS=1 to send 2 GiB each way");
-        return;
+        return Err("set CONN_BIG_TESTS=1 to send 2 GiB each way".into());
     }
-    let Some(py) = interpreters().into_iter().rev().find(|p| p.at_least(3, 8)) else {
-        eprintln!("skipped: no CPython >= 3.8");
-        return;
-    };
+    let py = harness::newest_since(3, 8).ok_or("no CPython >= 3.8")?;
     let n: u64 = (1 << 31) + 3;
     let (conn, peer) = rust_listens(&py, Fam::Unix, None, None);
     let mut conn = conn.unwrap();
@@ -513,4 +495,30 @@ fn over_2_gib_each_way() {
     cmd(&mut conn, "bye");
     end(peer, "DONE");
     eprintln!("{py}: 2 GiB + 3 bytes each way ok");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    harness::main(
+        vec![
+            per_python(
+                "full_session_with_python_as_listener",
+                full_session_with_python_as_listener,
+            ),
+            per_python(
+                "full_session_with_python_as_client",
+                full_session_with_python_as_client,
+            ),
+            per_python(
+                "every_family_both_ways_with_and_without_key",
+                every_family_both_ways_with_and_without_key,
+            ),
+            per_python(
+                "wrong_key_fails_on_both_sides_and_delivers_nothing",
+                wrong_key_fails_on_both_sides_and_delivers_nothing,
+            ),
+            per_python("maxlength_both_ways", maxlength_both_ways),
+        ],
+        vec![once_or_ignored("over_2_gib_each_way", over_2_gib_each_way)],
+    )
 }

@@ -14,8 +14,10 @@ use conn_auth::{
 };
 use conn_framing::FrameError;
 use conn_tests::framed::Framed;
+use conn_tests::harness::{self, per_python};
 use conn_tests::hex::hex;
-use conn_tests::python::{Python, PythonPeer, interpreters};
+use conn_tests::python::{Python, PythonPeer};
+use std::process::ExitCode;
 
 const SCRIPT: &str = include_str!("../data/handshake_peer.py");
 const STEP: Duration = Duration::from_secs(20);
@@ -110,69 +112,91 @@ fn answer_digest(py: &Python, challenged_with: Digest) -> Digest {
     }
 }
 
-#[test]
-fn rust_client_python_listener_right_key() {
-    for py in interpreters() {
-        let (outcome, report) =
-            python_listens(&py, b"secret password", b"secret password", &Policy::new());
-        let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
-        assert_eq!(
-            done.our_digest(),
-            answer_digest(&py, Digest::Sha256),
-            "{py}"
-        );
-        // We challenge with sha256; a ≤3.11 peer answers any challenge with a bare MD5.
-        assert_eq!(
-            done.peer_digest(),
-            answer_digest(&py, Digest::Sha256),
-            "{py}"
-        );
-        assert_eq!(report, "OK from-rust", "{py}");
-        eprintln!("{py}: Python Listener + Rust client: authenticated ({done:?})");
+fn rust_client_python_listener_right_key(py: &Python) {
+    let (outcome, report) =
+        python_listens(py, b"secret password", b"secret password", &Policy::new());
+    let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
+    assert_eq!(done.our_digest(), answer_digest(py, Digest::Sha256), "{py}");
+    // We challenge with sha256; a ≤3.11 peer answers any challenge with a bare MD5.
+    assert_eq!(
+        done.peer_digest(),
+        answer_digest(py, Digest::Sha256),
+        "{py}"
+    );
+    assert_eq!(report, "OK from-rust", "{py}");
+    eprintln!("{py}: Python Listener + Rust client: authenticated ({done:?})");
+}
+
+fn python_client_rust_listener_right_key(py: &Python) {
+    let (outcome, report) = python_connects(py, b"k3y", b"k3y", &Policy::new(), None);
+    let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
+    assert_eq!(
+        done.peer_digest(),
+        answer_digest(py, Digest::Sha256),
+        "{py}"
+    );
+    assert_eq!(done.our_digest(), answer_digest(py, Digest::Sha256), "{py}");
+    assert_eq!(report, "OK from-rust", "{py}");
+    eprintln!("{py}: Rust Listener + Python client: authenticated ({done:?})");
+}
+
+fn wrong_key_fails_on_both_sides_python_listener(py: &Python) {
+    let (outcome, report) = python_listens(py, b"right", b"wrong", &Policy::new());
+    assert!(
+        matches!(outcome, Err(HandshakeError::Auth(AuthError::Rejected))),
+        "{py}: {outcome:?}"
+    );
+    assert_eq!(
+        report, "ERR AuthenticationError: digest received was wrong",
+        "{py}"
+    );
+}
+
+fn wrong_key_fails_on_both_sides_rust_listener(py: &Python) {
+    let (outcome, report) = python_connects(py, b"wrong", b"right", &Policy::new(), None);
+    assert!(
+        matches!(outcome, Err(HandshakeError::Auth(AuthError::WrongDigest))),
+        "{py}: {outcome:?}"
+    );
+    assert_eq!(
+        report, "ERR AuthenticationError: digest sent was rejected",
+        "{py}"
+    );
+}
+
+fn every_digest_we_challenge_with(py: &Python) {
+    for &digest in Digest::ALL {
+        let policy = Policy::new().challenge_digest(digest);
+        let (outcome, report) = python_connects(py, b"k", b"k", &policy, None);
+        let done = outcome.unwrap_or_else(|e| panic!("{py} {digest}: {e}"));
+        assert_eq!(done.peer_digest(), answer_digest(py, digest), "{py}");
+        assert_eq!(report, "OK from-rust", "{py} {digest}");
     }
 }
 
-#[test]
-fn python_client_rust_listener_right_key() {
-    for py in interpreters() {
-        let (outcome, report) = python_connects(&py, b"k3y", b"k3y", &Policy::new(), None);
-        let done = outcome.unwrap_or_else(|e| panic!("{py}: {e}"));
-        assert_eq!(
-            done.peer_digest(),
-            answer_digest(&py, Digest::Sha256),
-            "{py}"
-        );
-        assert_eq!(
-            done.our_digest(),
-            answer_digest(&py, Digest::Sha256),
-            "{py}"
-        );
-        assert_eq!(report, "OK from-rust", "{py}");
-        eprintln!("{py}: Rust Listener + Python client: authenticated ({done:?})");
+fn every_digest_python_challenges_with(py: &Python) {
+    for &digest in Digest::ALL {
+        let (outcome, report) = python_connects(py, b"k", b"k", &Policy::new(), Some(digest));
+        let done = outcome.unwrap_or_else(|e| panic!("{py} {digest}: {e}"));
+        assert_eq!(done.our_digest(), digest, "{py}");
+        assert_eq!(report, "OK from-rust", "{py} {digest}");
     }
 }
 
-#[test]
-fn wrong_key_fails_on_both_sides_python_listener() {
-    for py in interpreters() {
-        let (outcome, report) = python_listens(&py, b"right", b"wrong", &Policy::new());
+fn strict_policy_refuses_legacy_pythons(py: &Python) {
+    let (outcome, report) = python_connects(py, b"k", b"k", &Policy::strict(), None);
+    if py.at_least(3, 12) {
+        assert!(outcome.is_ok(), "{py}: {outcome:?}");
+        assert_eq!(report, "OK from-rust");
+    } else {
         assert!(
-            matches!(outcome, Err(HandshakeError::Auth(AuthError::Rejected))),
-            "{py}: {outcome:?}"
-        );
-        assert_eq!(
-            report, "ERR AuthenticationError: digest received was wrong",
-            "{py}"
-        );
-    }
-}
-
-#[test]
-fn wrong_key_fails_on_both_sides_rust_listener() {
-    for py in interpreters() {
-        let (outcome, report) = python_connects(&py, b"wrong", b"right", &Policy::new(), None);
-        assert!(
-            matches!(outcome, Err(HandshakeError::Auth(AuthError::WrongDigest))),
+            matches!(
+                outcome,
+                Err(HandshakeError::Auth(AuthError::DigestRefused {
+                    digest: Digest::Md5,
+                    ..
+                }))
+            ),
             "{py}: {outcome:?}"
         );
         assert_eq!(
@@ -182,66 +206,58 @@ fn wrong_key_fails_on_both_sides_rust_listener() {
     }
 }
 
-#[test]
-fn every_digest_we_challenge_with() {
-    for py in interpreters() {
-        for &digest in Digest::ALL {
-            let policy = Policy::new().challenge_digest(digest);
-            let (outcome, report) = python_connects(&py, b"k", b"k", &policy, None);
-            let done = outcome.unwrap_or_else(|e| panic!("{py} {digest}: {e}"));
-            assert_eq!(done.peer_digest(), answer_digest(&py, digest), "{py}");
-            assert_eq!(report, "OK from-rust", "{py} {digest}");
-        }
-    }
+/// CPython ≤ 3.12's Listener skips authentication for b'' (bpo-43952); 3.13 authenticates.
+fn empty_key_authenticates_with_python_3_13(py: &Python) {
+    let (outcome, report) = python_listens(py, b"", b"", &Policy::new());
+    assert!(outcome.is_ok(), "{py}: {outcome:?}");
+    assert_eq!(report, "OK from-rust");
+    let (outcome, report) = python_connects(py, b"", b"", &Policy::new(), None);
+    assert!(outcome.is_ok(), "{py}: {outcome:?}");
+    assert_eq!(report, "OK from-rust");
 }
 
-#[test]
-fn every_digest_python_challenges_with() {
-    for py in interpreters().into_iter().filter(|p| p.at_least(3, 12)) {
-        for &digest in Digest::ALL {
-            let (outcome, report) = python_connects(&py, b"k", b"k", &Policy::new(), Some(digest));
-            let done = outcome.unwrap_or_else(|e| panic!("{py} {digest}: {e}"));
-            assert_eq!(done.our_digest(), digest, "{py}");
-            assert_eq!(report, "OK from-rust", "{py} {digest}");
-        }
-    }
-}
-
-#[test]
-fn strict_policy_refuses_legacy_pythons() {
-    for py in interpreters() {
-        let (outcome, report) = python_connects(&py, b"k", b"k", &Policy::strict(), None);
-        if py.at_least(3, 12) {
-            assert!(outcome.is_ok(), "{py}: {outcome:?}");
-            assert_eq!(report, "OK from-rust");
-        } else {
-            assert!(
-                matches!(
-                    outcome,
-                    Err(HandshakeError::Auth(AuthError::DigestRefused {
-                        digest: Digest::Md5,
-                        ..
-                    }))
-                ),
-                "{py}: {outcome:?}"
-            );
-            assert_eq!(
-                report, "ERR AuthenticationError: digest sent was rejected",
-                "{py}"
-            );
-        }
-    }
-}
-
-#[test]
-fn empty_key_authenticates_with_python_3_13() {
-    // CPython ≤ 3.12's Listener skips authentication for b'' (bpo-43952); 3.13 authenticates.
-    for py in interpreters().into_iter().filter(|p| p.at_least(3, 13)) {
-        let (outcome, report) = python_listens(&py, b"", b"", &Policy::new());
-        assert!(outcome.is_ok(), "{py}: {outcome:?}");
-        assert_eq!(report, "OK from-rust");
-        let (outcome, report) = python_connects(&py, b"", b"", &Policy::new(), None);
-        assert!(outcome.is_ok(), "{py}: {outcome:?}");
-        assert_eq!(report, "OK from-rust");
-    }
+fn main() -> ExitCode {
+    harness::main(
+        vec![
+            per_python(
+                "rust_client_python_listener_right_key",
+                rust_client_python_listener_right_key,
+            ),
+            per_python(
+                "python_client_rust_listener_right_key",
+                python_client_rust_listener_right_key,
+            ),
+            per_python(
+                "wrong_key_fails_on_both_sides_python_listener",
+                wrong_key_fails_on_both_sides_python_listener,
+            ),
+            per_python(
+                "wrong_key_fails_on_both_sides_rust_listener",
+                wrong_key_fails_on_both_sides_rust_listener,
+            ),
+            per_python(
+                "every_digest_we_challenge_with",
+                every_digest_we_challenge_with,
+            ),
+            per_python(
+                "every_digest_python_challenges_with",
+                every_digest_python_challenges_with,
+            )
+            .since(3, 12, "older versions challenge with unprefixed MD5 only"),
+            per_python(
+                "strict_policy_refuses_legacy_pythons",
+                strict_policy_refuses_legacy_pythons,
+            ),
+            per_python(
+                "empty_key_authenticates_with_python_3_13",
+                empty_key_authenticates_with_python_3_13,
+            )
+            .since(
+                3,
+                13,
+                "older listeners skip authentication for an empty key",
+            ),
+        ],
+        vec![],
+    )
 }

@@ -16,10 +16,12 @@ use std::thread;
 use std::time::Duration;
 
 use conn::pickle::{self, Date, Protocol, Value};
+use conn_tests::harness::{self, per_python};
 use conn_tests::hex::{hex, unhex};
-use conn_tests::python::{Python, interpreters};
+use conn_tests::python::Python;
 use serde::Serialize;
 use serde_bytes::ByteBuf;
+use std::process::ExitCode;
 
 const STEP: Duration = Duration::from_secs(120);
 
@@ -105,48 +107,45 @@ fn readable(py: &Python) -> &'static [Protocol] {
     }
 }
 
-#[test]
-fn differential_round_trip_with_every_cpython() {
-    for py in interpreters() {
-        let mut peer = Peer::start(&py, &["roundtrip", "7", "300"]);
-        let mut cases = Vec::new();
-        loop {
-            let line = peer.line(&py);
-            if line == "END" {
-                break;
-            }
-            let mut parts = line.splitn(4, ' ');
-            assert_eq!(parts.next(), Some("CASE"), "{py}: {line}");
-            let name = parts.next().unwrap().to_owned();
-            let proto = parts.next().unwrap().to_owned();
-            cases.push((name, proto, unhex(parts.next().unwrap())));
+fn differential_round_trip_with_every_cpython(py: &Python) {
+    let mut peer = Peer::start(py, &["roundtrip", "7", "300"]);
+    let mut cases = Vec::new();
+    loop {
+        let line = peer.line(py);
+        if line == "END" {
+            break;
         }
-        let protos = readable(&py);
-        let mut reply = String::new();
-        for (i, (name, proto, bytes)) in cases.iter().enumerate() {
-            let out = protos[i % protos.len()];
-            match pickle::value_from_slice(bytes)
-                .and_then(|v| pickle::value_to_vec(&v, out).map(|b| (v, b)))
-            {
-                Ok((_, back)) => reply.push_str(&format!("BACK {name} {proto} {}\n", hex(&back))),
-                Err(e) => reply.push_str(&format!("ERR {name} {proto} {e}\n")),
-            }
+        let mut parts = line.splitn(4, ' ');
+        assert_eq!(parts.next(), Some("CASE"), "{py}: {line}");
+        let name = parts.next().unwrap().to_owned();
+        let proto = parts.next().unwrap().to_owned();
+        cases.push((name, proto, unhex(parts.next().unwrap())));
+    }
+    let protos = readable(py);
+    let mut reply = String::new();
+    for (i, (name, proto, bytes)) in cases.iter().enumerate() {
+        let out = protos[i % protos.len()];
+        match pickle::value_from_slice(bytes)
+            .and_then(|v| pickle::value_to_vec(&v, out).map(|b| (v, b)))
+        {
+            Ok((_, back)) => reply.push_str(&format!("BACK {name} {proto} {}\n", hex(&back))),
+            Err(e) => reply.push_str(&format!("ERR {name} {proto} {e}\n")),
         }
-        // Python reads while we write: it prints nothing until our input ends.
-        peer.write(&reply);
-        peer.close_input();
-        let mut failures = Vec::new();
-        loop {
-            let line = peer.line(&py);
-            if let Some(done) = line.strip_prefix("DONE ") {
-                let (ok, fail) = done.split_once(' ').unwrap();
-                assert_eq!(fail, "0", "{py}: {failures:#?}");
-                assert_eq!(ok.parse::<usize>().unwrap(), cases.len(), "{py}");
-                eprintln!("{py}: {ok} values round-tripped");
-                break;
-            }
-            failures.push(line);
+    }
+    // Python reads while we write: it prints nothing until our input ends.
+    peer.write(&reply);
+    peer.close_input();
+    let mut failures = Vec::new();
+    loop {
+        let line = peer.line(py);
+        if let Some(done) = line.strip_prefix("DONE ") {
+            let (ok, fail) = done.split_once(' ').unwrap();
+            assert_eq!(fail, "0", "{py}: {failures:#?}");
+            assert_eq!(ok.parse::<usize>().unwrap(), cases.len(), "{py}");
+            eprintln!("{py}: {ok} values round-tripped");
+            break;
         }
+        failures.push(line);
     }
 }
 
@@ -291,25 +290,38 @@ fn table() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
     ]
 }
 
-#[test]
-fn serde_type_table_matches_python() {
-    for py in interpreters() {
-        if !py.at_least(3, 7) {
-            // Dict order and reprs differ before 3.7; the table documents Python 3.7+.
-            eprintln!("skipped for {py}: the type table is for Python 3.7+");
-            continue;
-        }
-        let mut peer = Peer::start(&py, &["check"]);
-        let rows = table();
-        let mut input = String::new();
-        for (name, bytes, _, _) in &rows {
-            input.push_str(&format!("{name} {}\n", hex(bytes)));
-        }
-        peer.write(&input);
-        peer.close_input();
-        for (name, _, ty, repr) in &rows {
-            let line = peer.line(&py);
-            assert_eq!(line, format!("{name} {ty} {repr}"), "{py}");
-        }
+fn serde_type_table_matches_python(py: &Python) {
+    let mut peer = Peer::start(py, &["check"]);
+    let rows = table();
+    let mut input = String::new();
+    for (name, bytes, _, _) in &rows {
+        input.push_str(&format!("{name} {}\n", hex(bytes)));
     }
+    peer.write(&input);
+    peer.close_input();
+    for (name, _, ty, repr) in &rows {
+        let line = peer.line(py);
+        assert_eq!(line, format!("{name} {ty} {repr}"), "{py}");
+    }
+}
+
+fn main() -> ExitCode {
+    harness::main(
+        vec![
+            per_python(
+                "differential_round_trip_with_every_cpython",
+                differential_round_trip_with_every_cpython,
+            ),
+            per_python(
+                "serde_type_table_matches_python",
+                serde_type_table_matches_python,
+            )
+            .since(
+                3,
+                7,
+                "dict order and reprs differ before; the table documents 3.7+",
+            ),
+        ],
+        vec![],
+    )
 }

@@ -10,7 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use conn_tests::examples::{example, free_port, output};
-use conn_tests::python::{Python, interpreters};
+use conn_tests::harness::{self, once, per_python};
+use conn_tests::python::Python;
+use std::process::ExitCode;
 
 fn spawn(cmd: &mut Command) -> Child {
     cmd.stdin(Stdio::null())
@@ -57,7 +59,6 @@ fn python_client(py: &Python, port: u16) -> String {
     output(child, "seed_client.py")
 }
 
-#[test]
 fn rust_server_rust_client() {
     let port = free_port();
     let (server, first) = rust_server(port);
@@ -74,50 +75,54 @@ fn rust_server_rust_client() {
     );
 }
 
-#[test]
-fn rust_server_python_client() {
-    for py in interpreters() {
-        if !py.at_least(3, 0) {
-            // seed_server pickles with the default protocol 4, which Python 2 cannot read;
-            // cpython_connection covers Python 2 with PickleProtocol::V2.
-            eprintln!("skipped for {py}: pickle protocol 4");
-            continue;
-        }
-        let port = free_port();
-        let (server, _) = rust_server(port);
-        let out = python_client(&py, port);
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                "[2.25, None, 'junk', <class 'float'>]",
-                "b'hello'",
-                "8",
-                "array('i', [42, 1729, 0, 0, 0])"
-            ],
-            "{py}"
-        );
-        output(server, "seed_server");
-    }
+fn rust_server_python_client(py: &Python) {
+    let port = free_port();
+    let (server, _) = rust_server(port);
+    let out = python_client(py, port);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "[2.25, None, 'junk', <class 'float'>]",
+            "b'hello'",
+            "8",
+            "array('i', [42, 1729, 0, 0, 0])"
+        ],
+        "{py}"
+    );
+    output(server, "seed_server");
 }
 
-#[test]
-fn python_server_rust_client() {
-    for py in interpreters() {
-        let port = free_port();
-        let (server, first) = python_server(&py, port);
-        assert_eq!(first.trim(), "listening", "{py}");
-        let out = rust_client(port);
-        // The class `float` arrives as an inert global and prints as Python prints it.
-        assert_eq!(
-            out,
-            "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
-            "{py}"
-        );
-        let rest = output(server, "seed_server.py");
-        assert!(
-            rest.starts_with("connection accepted from ('127.0.0.1', "),
-            "{py}: {rest}"
-        );
-    }
+fn python_server_rust_client(py: &Python) {
+    let port = free_port();
+    let (server, first) = python_server(py, port);
+    assert_eq!(first.trim(), "listening", "{py}");
+    let out = rust_client(port);
+    // The class `float` arrives as an inert global and prints as Python prints it.
+    assert_eq!(
+        out,
+        "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
+        "{py}"
+    );
+    let rest = output(server, "seed_server.py");
+    assert!(
+        rest.starts_with("connection accepted from ('127.0.0.1', "),
+        "{py}: {rest}"
+    );
+}
+
+fn main() -> ExitCode {
+    harness::main(
+        vec![
+            // seed_server pickles with the default protocol 4, which Python 2 cannot read;
+            // cpython_connection covers Python 2 with PickleProtocol::V2.
+            per_python("rust_server_python_client", rust_server_python_client).since(
+                3,
+                0,
+                "the server answers in pickle protocol 4",
+            ),
+            per_python("python_server_rust_client", python_server_rust_client),
+        ],
+        vec![once("rust_server_rust_client", rust_server_rust_client)],
+    )
 }

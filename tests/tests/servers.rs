@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use conn_tests::examples::{example, free_port, output};
-use conn_tests::python::interpreters;
+use conn_tests::harness::{self, once, per_python};
+use conn_tests::python::Python;
+use std::process::ExitCode;
 
 fn start(name: &str, port: u16, clients: usize) -> Child {
     let mut child = Command::new(example(name))
@@ -28,13 +30,8 @@ fn start(name: &str, port: u16, clients: usize) -> Child {
     child
 }
 
-fn three_python_clients(name: &str) {
-    for py in interpreters() {
-        if !py.at_least(3, 0) {
-            // The servers answer in pickle protocol 4, which Python 2 cannot read.
-            eprintln!("skipped for {py}: pickle protocol 4");
-            continue;
-        }
+fn three_python_clients(py: &Python, name: &str) {
+    {
         let port = free_port();
         let server = start(name, port, 3);
         let client = Command::new(&py.path)
@@ -55,21 +52,18 @@ fn three_python_clients(name: &str) {
     }
 }
 
-#[test]
-fn server_threads_serves_python_clients_at_once() {
-    three_python_clients("server_threads");
+fn server_threads_serves_python_clients_at_once(py: &Python) {
+    three_python_clients(py, "server_threads");
 }
 
-#[test]
-fn server_waitset_serves_python_clients_at_once() {
-    three_python_clients("server_waitset");
+fn server_waitset_serves_python_clients_at_once(py: &Python) {
+    three_python_clients(py, "server_waitset");
 }
 
 /// A client that connects and says nothing, and one that sends half a message, do not stop
 /// the single-threaded server from serving a third. (Unix: half a message is written through
 /// the connection's fd.)
 #[cfg(unix)]
-#[test]
 fn server_waitset_is_not_held_by_silent_clients() {
     use std::io::Write;
     let port = free_port();
@@ -98,4 +92,30 @@ fn server_waitset_is_not_held_by_silent_clients() {
     drop(half);
     drop(silent);
     output(server, "server_waitset");
+}
+
+fn main() -> ExitCode {
+    let plain = vec![
+        #[cfg(unix)]
+        once(
+            "server_waitset_is_not_held_by_silent_clients",
+            server_waitset_is_not_held_by_silent_clients,
+        ),
+    ];
+    harness::main(
+        vec![
+            // The servers answer in pickle protocol 4, which Python 2 cannot read.
+            per_python(
+                "server_threads_serves_python_clients_at_once",
+                server_threads_serves_python_clients_at_once,
+            )
+            .since(3, 0, "the server answers in pickle protocol 4"),
+            per_python(
+                "server_waitset_serves_python_clients_at_once",
+                server_waitset_serves_python_clients_at_once,
+            )
+            .since(3, 0, "the server answers in pickle protocol 4"),
+        ],
+        plain,
+    )
 }
