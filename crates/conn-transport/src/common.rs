@@ -13,6 +13,10 @@ pub enum StreamKind {
     Tcp,
     /// A Unix stream socket (a path, an abstract name, or one end of a `socketpair`).
     Unix,
+    /// The read end of a one-way Unix socket pair (`Stream::simplex`, `Pipe(duplex=False)`).
+    UnixReader,
+    /// The write end of a one-way Unix socket pair.
+    UnixWriter,
     /// The read end of a pipe.
     PipeReader,
     /// The write end of a pipe.

@@ -402,8 +402,8 @@ impl<C: Codec + Clone> Connection<C> {
 
     fn from_shared(stream: Arc<Stream>, codec: C) -> Self {
         let (readable, writable) = match stream.kind() {
-            StreamKind::PipeReader => (true, false),
-            StreamKind::PipeWriter => (false, true),
+            StreamKind::PipeReader | StreamKind::UnixReader => (true, false),
+            StreamKind::PipeWriter | StreamKind::UnixWriter => (false, true),
             // Sockets, and any later kind, both ways.
             _ => (true, true),
         };
@@ -564,6 +564,23 @@ impl<C: Codec + Clone> Connection<C> {
     /// the same with the default codec.
     pub fn from_owned_handle(handle: OwnedHandle, codec: C) -> Result<Self> {
         Ok(Self::from_stream(Stream::try_from(handle)?, codec))
+    }
+
+    /// Narrows the directions the connection may be used in, as CPython's
+    /// `Connection(handle, readable, writable)` does: for an adopted socket that is one end of
+    /// a one-way pair (a socket's fd does not say which way it is used), or to make an end
+    /// read-only on purpose. A direction the stream cannot take (writing to a pipe's read end)
+    /// is not added. Both false is CPython's `ValueError`, here `InvalidInput`.
+    pub fn with_directions(mut self, readable: bool, writable: bool) -> Result<Self> {
+        if !readable && !writable {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "at least one of readable and writable must be true",
+            )));
+        }
+        self.readable &= readable;
+        self.writable &= writable;
+        Ok(self)
     }
 
     /// Gives up the OS handle, to hand it to another process (a child's inherited fd, say) or

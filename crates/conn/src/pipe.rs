@@ -12,7 +12,9 @@ pub struct Pipe;
 
 impl Pipe {
     /// `Pipe(duplex)`: with `duplex`, a socketpair whose ends both send and receive; without,
-    /// an OS pipe returned as (read-only end, write-only end).
+    /// (read-only end, write-only end) of a socketpair used one way (CPython uses an OS pipe:
+    /// the ends behave the same, and large messages cross several times faster; see
+    /// `docs/decisions.md`). Both kinds get large socket buffers.
     #[allow(clippy::new_ret_no_self)] // mirrors Python's `Pipe(duplex)`, which returns a pair
     pub fn new(duplex: bool) -> Result<(Connection, Connection)> {
         Self::with_codec(duplex, DefaultCodec::default())
@@ -26,7 +28,7 @@ impl Pipe {
         let (a, b) = if duplex {
             Stream::pair()?
         } else {
-            Stream::pipe()?
+            Stream::simplex()?
         };
         Ok((
             Connection::from_stream(a, codec.clone()),

@@ -49,16 +49,39 @@ fn simplex_pipe_directions() {
     assert!(matches!(writer.recv::<i32>(), Err(Error::WriteOnly)));
     assert!(matches!(writer.poll(NOW), Err(Error::WriteOnly)));
     assert_eq!(Error::ReadOnly.to_string(), "connection is read-only");
+    // As with CPython's OS pipe: the reader sees EOF when the writer goes, and a writer whose
+    // reader has gone gets an error (BrokenPipe; never SIGPIPE).
+    drop(writer);
+    assert!(matches!(reader.recv_bytes(), Err(Error::Eof)));
+    let (reader, mut writer) = Pipe::new(false).unwrap();
+    drop(reader);
+    let err = writer.send_bytes(b"nobody listens").unwrap_err();
+    assert_eq!(err.python_exception(), "BrokenPipeError", "{err:?}");
 }
 
 #[test]
 fn connections_convert_to_and_from_owned_fds() {
-    // Simplex: each end keeps its direction through the fd.
+    // Simplex: an adopted socket's fd does not say which way it is used, so the directions are
+    // given, as in CPython's Connection(fd, readable, writable); an OS pipe's ends say it.
     let (r, w) = pipe_simplex().unwrap();
-    let mut r = Connection::<Pickle>::try_from(OwnedFd::try_from(r).unwrap()).unwrap();
-    let mut w = Connection::<Pickle>::try_from(OwnedFd::try_from(w).unwrap()).unwrap();
+    let r = Connection::<Pickle>::try_from(OwnedFd::try_from(r).unwrap()).unwrap();
+    let w = Connection::<Pickle>::try_from(OwnedFd::try_from(w).unwrap()).unwrap();
+    assert!(r.readable() && r.writable() && w.readable() && w.writable());
+    let mut r = r.with_directions(true, false).unwrap();
+    let mut w = w.with_directions(false, true).unwrap();
     assert!(r.readable() && !r.writable());
     assert!(w.writable() && !w.readable());
+    assert!(matches!(r.send(&1), Err(Error::ReadOnly)));
+    let (pr, pw) = std::io::pipe().unwrap();
+    let pr = Connection::<Pickle>::try_from(OwnedFd::from(pr)).unwrap();
+    let pw = Connection::<Pickle>::try_from(OwnedFd::from(pw)).unwrap();
+    assert!(pr.readable() && !pr.writable() && pw.writable() && !pw.readable());
+    // Narrowing never adds a direction, and cannot remove both.
+    assert!(!pr.with_directions(true, true).unwrap().writable());
+    assert!(matches!(
+        pw.with_directions(false, false),
+        Err(Error::Io(_))
+    ));
     w.send(&"through fds").unwrap();
     r.set_read_timeout(T);
     assert_eq!(r.recv::<String>().unwrap(), "through fds");
@@ -99,7 +122,10 @@ fn connections_convert_to_and_from_owned_fds() {
     // Platform-neutral spelling, and a connection CPython would have closed.
     let (r, mut w) = pipe_simplex().unwrap();
     let handle = r.into_owned_handle().unwrap();
-    let mut r = Connection::from_owned_handle(handle, Pickle::default()).unwrap();
+    let mut r = Connection::from_owned_handle(handle, Pickle::default())
+        .unwrap()
+        .with_directions(true, false)
+        .unwrap();
     w.send_bytes(&[0; 100]).unwrap();
     r.set_read_timeout(T);
     let got = r.recv_bytes_max(10);

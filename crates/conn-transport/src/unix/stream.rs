@@ -25,7 +25,21 @@ enum Inner {
 #[derive(Debug)]
 pub struct Stream {
     inner: Inner,
+    /// For the ends of [`Stream::simplex`]: the one direction a Unix socket is used in.
+    oneway: Option<OneWay>,
 }
+
+/// The direction a one-way Unix socket end is used in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OneWay {
+    Read,
+    Write,
+}
+
+/// The socket buffer size asked for on both ends of a socketpair (the kernel may cap it:
+/// `net.core.wmem_max` / `rmem_max` on Linux). Large messages then cross in fewer, larger
+/// copies with fewer wake-ups; small ones are not affected (buffers are charged as used).
+const PAIR_BUFFER: usize = 4 << 20;
 
 impl Stream {
     /// Connects to `address`. A host name means its IPv4 addresses (CPython's AF_INET), tried
@@ -68,22 +82,53 @@ impl Stream {
         }
     }
 
-    /// A connected pair of Unix stream sockets (`socketpair`), for `Pipe(duplex=True)`.
+    fn of(inner: Inner) -> Self {
+        Self {
+            inner,
+            oneway: None,
+        }
+    }
+
+    /// A connected pair of Unix stream sockets (`socketpair`), for `Pipe(duplex=True)`, with
+    /// large socket buffers (see `PAIR_BUFFER`; best effort: a refusal leaves the defaults).
     pub fn pair() -> io::Result<(Self, Self)> {
         let (a, b) = UnixStream::pair()?;
+        for end in [&a, &b] {
+            let _ = sys::set_socket_buffers(end.as_fd(), PAIR_BUFFER);
+        }
         Ok((Self::from(a), Self::from(b)))
+    }
+
+    /// A one-way pair, for `Pipe(duplex=False)`: (read-only end, write-only end). A socketpair
+    /// with large buffers, shut down in the unused directions, rather than an OS pipe: with
+    /// its 64 KiB buffer a pipe moved 64 KiB to 64 MiB messages at 0.5–1 GiB/s here, the
+    /// socketpair at 2–9 GiB/s. The ends report [`StreamKind::UnixReader`] and
+    /// [`StreamKind::UnixWriter`]; as with a pipe, a write whose reader has gone is
+    /// `BrokenPipe` (never `SIGPIPE`) and the reader sees EOF when the writer closes.
+    pub fn simplex() -> io::Result<(Self, Self)> {
+        let (r, w) = Self::pair()?;
+        if let (Inner::Unix(rs), Inner::Unix(ws)) = (&r.inner, &w.inner) {
+            rs.shutdown(Shutdown::Write)?;
+            ws.shutdown(Shutdown::Read)?;
+        }
+        Ok((
+            Self {
+                oneway: Some(OneWay::Read),
+                ..r
+            },
+            Self {
+                oneway: Some(OneWay::Write),
+                ..w
+            },
+        ))
     }
 
     /// A pipe (`pipe2` with `O_CLOEXEC`), for `Pipe(duplex=False)`: (read end, write end).
     pub fn pipe() -> io::Result<(Self, Self)> {
         let (r, w) = io::pipe()?;
         Ok((
-            Self {
-                inner: Inner::PipeReader(r),
-            },
-            Self {
-                inner: Inner::PipeWriter(w),
-            },
+            Self::of(Inner::PipeReader(r)),
+            Self::of(Inner::PipeWriter(w)),
         ))
     }
 
@@ -91,7 +136,11 @@ impl Stream {
     pub fn kind(&self) -> StreamKind {
         match self.inner {
             Inner::Tcp(_) => StreamKind::Tcp,
-            Inner::Unix(_) => StreamKind::Unix,
+            Inner::Unix(_) => match self.oneway {
+                None => StreamKind::Unix,
+                Some(OneWay::Read) => StreamKind::UnixReader,
+                Some(OneWay::Write) => StreamKind::UnixWriter,
+            },
             Inner::PipeReader(_) => StreamKind::PipeReader,
             Inner::PipeWriter(_) => StreamKind::PipeWriter,
         }
@@ -266,33 +315,25 @@ pub(crate) fn unix_address(addr: &std::os::unix::net::SocketAddr) -> Option<Addr
 
 impl From<TcpStream> for Stream {
     fn from(s: TcpStream) -> Self {
-        Self {
-            inner: Inner::Tcp(s),
-        }
+        Self::of(Inner::Tcp(s))
     }
 }
 
 impl From<UnixStream> for Stream {
     fn from(s: UnixStream) -> Self {
-        Self {
-            inner: Inner::Unix(s),
-        }
+        Self::of(Inner::Unix(s))
     }
 }
 
 impl From<PipeReader> for Stream {
     fn from(p: PipeReader) -> Self {
-        Self {
-            inner: Inner::PipeReader(p),
-        }
+        Self::of(Inner::PipeReader(p))
     }
 }
 
 impl From<PipeWriter> for Stream {
     fn from(p: PipeWriter) -> Self {
-        Self {
-            inner: Inner::PipeWriter(p),
-        }
+        Self::of(Inner::PipeWriter(p))
     }
 }
 
@@ -310,11 +351,13 @@ impl TryFrom<OwnedFd> for Stream {
         sys::set_nonblocking(fd.as_fd(), false)?;
         let inner = match kind {
             StreamKind::Tcp => Inner::Tcp(TcpStream::from(fd)),
-            StreamKind::Unix => Inner::Unix(UnixStream::from(fd)),
+            StreamKind::Unix | StreamKind::UnixReader | StreamKind::UnixWriter => {
+                Inner::Unix(UnixStream::from(fd))
+            }
             StreamKind::PipeReader => Inner::PipeReader(PipeReader::from(fd)),
             StreamKind::PipeWriter => Inner::PipeWriter(PipeWriter::from(fd)),
         };
-        Ok(Self { inner })
+        Ok(Self::of(inner))
     }
 }
 

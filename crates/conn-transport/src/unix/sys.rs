@@ -329,3 +329,26 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Asks for `size`-byte send and receive buffers on a socket (`SO_SNDBUF`, `SO_RCVBUF`; the
+/// kernel caps them at its limits).
+pub(crate) fn set_socket_buffers(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    for option in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        // SAFETY: fd is live for the call; the option value is one c_int read from `value`,
+        // whose size is passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&raw const value).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
