@@ -5,7 +5,8 @@
 #   python cpython_driver.py peer    WORKLOAD TRANSPORT SIZE COUNT [ADDRESS]
 #   python cpython_driver.py dump    CORPUS      (hex of pickle.dumps(corpus, 4), for conn-bench)
 #
-# WORKLOAD: pingpong, stream, objects, handshake, accept, wait, rss, codec; TRANSPORT: pipe, unix, tcp
+# WORKLOAD: pingpong, stream, objects, handshake, accept, wait, rss, codec; TRANSPORT: pipe, duplex
+# (Pipe(duplex=True)'s socketpair even for one-way workloads), unix, tcp
 # (codec: decode or encode, in one process; SIZE names the corpus, see CORPORA).
 import json
 import os
@@ -87,7 +88,7 @@ def link(workload, transport, argv):
         child = spawn_peer(argv, stdout=w)
         os.close(w)
         return connection.Connection(r, writable=False), child
-    if transport == 'pipe':
+    if transport in ('pipe', 'duplex'):
         a, b = socket.socketpair()
         child = spawn_peer(argv, stdin=b.fileno())
         b.close()
@@ -104,7 +105,7 @@ def link(workload, transport, argv):
 def peer_link(workload, transport, address):
     if transport == 'pipe' and workload in ('stream', 'rss'):
         return connection.Connection(os.dup(1), readable=False)
-    if transport == 'pipe':
+    if transport in ('pipe', 'duplex'):
         return connection.Connection(os.dup(0))
     return connection.Client(parse_addr(address))
 

@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--quick] [--only WORKLOAD]`: conn, a raw-socket floor and CPython's
-//! `multiprocessing.connection` on the same workloads, two processes each, implementations
+//! `multiprocessing.connection` on the same workloads (and, for Pipe streams of large messages,
+//! servo's ipc-channel and a bytes-only ceiling), two processes each, implementations
 //! interleaved, several runs, medians; a table of ratios, the targets met or missed, and every
 //! run as JSON lines under `bench-results/`.
 
@@ -103,14 +104,24 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
         }
     }
     let total: usize = if quick { 64 << 20 } else { 512 << 20 };
-    for transport in ["pipe", "tcp"] {
+    // Pipe streams of large messages also against ipc-channel and the ceiling (bytes only, no
+    // framing, the fastest stream this OS gives: a socketpair with large buffers).
+    let peers = [conn_imp(bin, "ipc-channel"), conn_imp(bin, "ceiling")];
+    for transport in ["pipe", "duplex", "tcp"] {
         for size in [64usize, 4096, 65536, 1 << 20, 64 << 20] {
+            if transport == "duplex" && size < 65536 {
+                continue;
+            }
+            let mut imps = vec![conn.clone(), raw.clone()];
+            if transport != "tcp" && size >= 65536 {
+                imps.extend(peers.iter().cloned());
+            }
             out.push(Config {
                 workload: "stream",
                 transport,
                 size,
                 count: (total / size).clamp(4, 200_000),
-                imps: with_py(vec![conn.clone(), raw.clone()]),
+                imps: with_py(imps),
                 runs,
             });
         }
@@ -353,7 +364,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| workload | unit | conn | raw floor | {} | conn / raw | conn / CPython |",
+        "| workload | unit | conn | raw floor | ipc-channel | ceiling | {} | conn / raw | conn / ipc-channel | conn / CPython |",
         pythons
             .iter()
             .map(|p| p.name.clone())
@@ -362,7 +373,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|{}---:|---:|",
+        "|---|---|---:|---:|---:|---:|{}---:|---:|---:|",
         "---:|".repeat(pythons.len())
     );
     for row in rows {
@@ -377,9 +388,18 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
         let raw = get(row, "raw");
         let cpy = py.as_deref().and_then(|p| get(row, p));
         let ratio = |a: f64, b: Option<f64>| b.map_or("".into(), |b| format!("{:.2}", a / b));
-        let mut cells = vec![row.label.clone(), row.unit.clone(), conn_cell, cell(raw)];
+        let ipc = get(row, "ipc-channel");
+        let mut cells = vec![
+            row.label.clone(),
+            row.unit.clone(),
+            conn_cell,
+            cell(raw),
+            cell(ipc),
+            cell(get(row, "ceiling")),
+        ];
         cells.extend(pythons.iter().map(|p| cell(get(row, &p.name))));
         cells.push(ratio(conn, raw));
+        cells.push(ratio(conn, ipc));
         cells.push(ratio(conn, cpy));
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
@@ -416,6 +436,14 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                         format!("{} conn/raw throughput", row.label),
                         c / r,
                         0.9,
+                        false,
+                    );
+                }
+                if let (Some(c), Some(i)) = (get(row, "conn"), get(row, "ipc-channel")) {
+                    check(
+                        format!("{} conn/ipc-channel throughput", row.label),
+                        c / i,
+                        1.0,
                         false,
                     );
                 }

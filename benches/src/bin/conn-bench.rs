@@ -9,7 +9,11 @@
 //!
 //! - IMPL: `conn`, `raw` (the floor: CPython's wire format, one vectored write per message,
 //!   buffered reads with large bodies read straight into the destination, nothing else),
-//!   `conn-postcard` / `conn-pickle` (objects).
+//!   `conn-postcard` / `conn-pickle` (objects); for `stream` also `ipc-channel` (servo's
+//!   ipc-channel: an `IpcBytesSender` to an `IpcBytesReceiver` across the two processes, its
+//!   own transport whatever TRANSPORT says) and `ceiling` (bytes only, no framing, over a
+//!   socketpair with large buffers: the fastest stream this OS offers us; the peer writes
+//!   COUNT × SIZE bytes in SIZE-byte writes, the measurer reads them into one SIZE-byte buffer).
 //! - WORKLOAD: `pingpong` (SIZE-byte round trips, µs each), `stream` (COUNT one-way SIZE-byte
 //!   messages, MiB/s), `objects` (round trips of [`Sample`]), `handshake` (authenticated
 //!   connections, µs each), `wait` / `waitset` (one call over SIZE connections with one ready, µs;
@@ -19,7 +23,9 @@
 //! - `accept`: SIZE concurrent clients (`conn-bench clients ADDRESS SIZE`, the same load for
 //!   CPython's listener) connect, authenticate and hang up, over and over; the listener's
 //!   accepted connections per second.
-//! - TRANSPORT: `pipe` (socketpair, or an OS pipe for `stream` and `rss`), `unix`, `tcp`.
+//! - TRANSPORT: `pipe` (`Pipe(duplex=True)`'s socketpair, or for `stream` and `rss`
+//!   `Pipe(duplex=False)`'s one-way pair), `duplex` (the duplex socketpair for every workload),
+//!   `unix`, `tcp`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark aborts on any failure
 
@@ -187,11 +193,12 @@ fn spawn_peer(args: &Args, child_end: Option<(OwnedFd, bool)>, address: Option<&
 fn link(args: &Args, one_way: bool) -> (Stream, Child) {
     match args.transport.as_str() {
         "pipe" if one_way => {
-            let (r, w) = Stream::pipe().unwrap();
+            // What pipe_simplex() uses.
+            let (r, w) = Stream::simplex().unwrap();
             let child = spawn_peer(args, Some((OwnedFd::from(w), false)), None);
             (r, child)
         }
-        "pipe" => {
+        "pipe" | "duplex" => {
             let (a, b) = Stream::pair().unwrap();
             let child = spawn_peer(args, Some((OwnedFd::from(b), true)), None);
             (a, child)
@@ -222,9 +229,9 @@ fn peer_link(args: &Args, one_way: bool) -> Stream {
     match args.transport.as_str() {
         "pipe" if one_way => {
             let fd = io::stdout().as_fd().try_clone_to_owned().unwrap();
-            Stream::from(io::PipeWriter::from(fd))
+            Stream::try_from(fd).unwrap()
         }
-        "pipe" => {
+        "pipe" | "duplex" => {
             let fd = io::stdin().as_fd().try_clone_to_owned().unwrap();
             Stream::from(std::os::unix::net::UnixStream::from(fd))
         }
@@ -356,6 +363,11 @@ fn measure_codec(args: &Args) {
 }
 
 fn measure(args: &Args) {
+    match args.imp.as_str() {
+        "ipc-channel" => return measure_ipc_channel(args),
+        "ceiling" => return measure_ceiling(args),
+        _ => {}
+    }
     match args.workload.as_str() {
         "codec" => return measure_codec(args),
         "wait" | "waitset" => return measure_wait(args),
@@ -622,6 +634,11 @@ fn peak_rss_mib() -> f64 {
 // ---- the peer side --------------------------------------------------------------------
 
 fn peer(args: &Args) {
+    match args.imp.as_str() {
+        "ipc-channel" => return ipc_channel_peer(args),
+        "ceiling" => return ceiling_peer(args),
+        _ => {}
+    }
     if args.workload == "handshake" {
         let address: Address = args.address.as_deref().unwrap().parse().unwrap();
         for _ in 0..args.count {
@@ -672,5 +689,70 @@ fn peer(args: &Args) {
 fn echo_objects<C: Codec + Clone>(mut c: Connection<C>) {
     while let Ok(s) = c.recv::<Sample>() {
         c.send(&s).unwrap();
+    }
+}
+
+// ---- peers from elsewhere: ipc-channel, and the ceiling ---------------------------------
+
+/// ipc-channel's side of `stream`: the peer connects to a one-shot server, hands over the
+/// receiving end of a bytes channel and sends COUNT messages of SIZE bytes through it.
+fn measure_ipc_channel(args: &Args) {
+    use ipc_channel::ipc::{IpcBytesReceiver, IpcOneShotServer};
+    assert_eq!(
+        args.workload, "stream",
+        "ipc-channel runs the stream workload only"
+    );
+    let (server, name) = IpcOneShotServer::<IpcBytesReceiver>::new().unwrap();
+    let mut child = spawn_peer(args, None, Some(&name));
+    let (_, rx) = server.accept().unwrap();
+    assert_eq!(rx.recv().unwrap().len(), args.size);
+    let t = Instant::now();
+    for _ in 1..args.count {
+        let m = rx.recv().unwrap();
+        assert_eq!(m.len(), args.size);
+    }
+    let s = t.elapsed().as_secs_f64();
+    let mib = (args.size * (args.count - 1)) as f64 / (1 << 20) as f64;
+    report(args, s, mib / s, "MiB/s");
+    assert!(child.wait().unwrap().success());
+}
+
+fn ipc_channel_peer(args: &Args) {
+    use ipc_channel::ipc::{IpcBytesReceiver, IpcSender, bytes_channel};
+    let name = args.address.clone().unwrap();
+    let bootstrap = IpcSender::<IpcBytesReceiver>::connect(name).unwrap();
+    let (tx, rx) = bytes_channel().unwrap();
+    bootstrap.send(rx).unwrap();
+    let payload = vec![0x5au8; args.size];
+    for _ in 0..args.count {
+        tx.send(&payload).unwrap();
+    }
+}
+
+/// The ceiling of `stream`: COUNT × SIZE bytes with no framing over a socketpair with large
+/// buffers, read into one SIZE-byte buffer (the first SIZE bytes untimed, as the others' first
+/// message).
+fn measure_ceiling(args: &Args) {
+    assert_eq!(args.workload, "stream", "the ceiling is a stream workload");
+    let (ours, theirs) = Stream::pair().unwrap();
+    let mut child = spawn_peer(args, Some((OwnedFd::from(theirs), true)), None);
+    let mut buf = vec![0u8; args.size];
+    (&ours).read_exact(&mut buf).unwrap();
+    let t = Instant::now();
+    for _ in 1..args.count {
+        (&ours).read_exact(&mut buf).unwrap();
+    }
+    let s = t.elapsed().as_secs_f64();
+    let mib = (args.size * (args.count - 1)) as f64 / (1 << 20) as f64;
+    report(args, s, mib / s, "MiB/s");
+    assert!(child.wait().unwrap().success());
+}
+
+fn ceiling_peer(args: &Args) {
+    let fd = io::stdin().as_fd().try_clone_to_owned().unwrap();
+    let stream = Stream::try_from(fd).unwrap();
+    let payload = vec![0x5au8; args.size];
+    for _ in 0..args.count {
+        (&stream).write_all(&payload).unwrap();
     }
 }

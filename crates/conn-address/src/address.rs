@@ -97,26 +97,26 @@ pub enum Address {
 }
 
 impl Address {
-    /// A TCP address.
+    /// A TCP address (CPython's AF_INET `(host, port)` tuple).
     pub fn inet(host: Host, port: u16) -> Self {
         Self::Inet { host, port }
     }
 
-    /// A Unix socket path, checked for NUL bytes and length.
+    /// A Unix socket path (CPython's AF_UNIX `'path'` string), checked for NUL bytes and length.
     pub fn unix_path(path: impl Into<PathBuf>) -> Result<Self, AddressError> {
         let path = path.into();
         check_unix_path(&path)?;
         Ok(Self::UnixPath(path))
     }
 
-    /// A Linux abstract name (given without the leading NUL), checked for length.
+    /// A Linux abstract name (CPython's `'\0name'`; given here without the leading NUL), checked for length.
     pub fn unix_abstract(name: impl Into<Vec<u8>>) -> Result<Self, AddressError> {
         let name = name.into();
         check_abstract(&name)?;
         Ok(Self::UnixAbstract(name))
     }
 
-    /// A Windows pipe name, checked for the `\\server\pipe\name` form and length.
+    /// A Windows pipe name (CPython's AF_PIPE `r'\\.\pipe\name'`), checked for the `\\server\pipe\name` form and length.
     pub fn pipe(name: impl Into<String>) -> Result<Self, AddressError> {
         let name = name.into();
         check_pipe(&name)?;
@@ -150,7 +150,7 @@ impl Address {
         }
     }
 
-    /// The family this address belongs to.
+    /// The family this address belongs to (CPython's `address_type(address)`).
     pub fn family(&self) -> Family {
         match self {
             Self::Inet { .. } => Family::Inet,

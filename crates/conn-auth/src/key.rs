@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 pub struct AuthKey(Zeroizing<Vec<u8>>);
 
 impl AuthKey {
-    /// A key holding `bytes`.
+    /// A key holding `bytes` (CPython: `authkey=bytes`).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Self(Zeroizing::new(bytes.into()))
     }

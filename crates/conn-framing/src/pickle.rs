@@ -26,7 +26,7 @@ pub struct Pickle {
 }
 
 impl Pickle {
-    /// A codec writing protocol 4 with the default limits.
+    /// A codec writing protocol 4 (`pickle.dumps(obj, 4)`, what `send()` writes in CPython 3.8+) with the default limits.
     pub fn new() -> Self {
         Self::default()
     }

@@ -44,8 +44,13 @@ pub(crate) mod stream {
             Err(not_yet("Pipe(duplex=True)"))
         }
 
-        /// A one-way pair (Windows: always `Unsupported` for now).
+        /// A one-way OS pipe (Windows: always `Unsupported` for now).
         pub fn pipe() -> io::Result<(Self, Self)> {
+            Err(not_yet("an OS pipe"))
+        }
+
+        /// A one-way pair, for `Pipe(duplex=False)` (Windows: always `Unsupported` for now).
+        pub fn simplex() -> io::Result<(Self, Self)> {
             Err(not_yet("Pipe(duplex=False)"))
         }
 

@@ -55,7 +55,7 @@ impl Client {
         }
     }
 
-    /// Connects to `address` with no authkey and the default codec.
+    /// Connects to `address` with no authkey and the default codec (CPython's `Client(address)`).
     pub fn connect(address: impl IntoAddress) -> Result<Connection<DefaultCodec>> {
         Self::builder(address).connect()
     }
@@ -68,7 +68,7 @@ impl<C: Codec + Clone> ClientBuilder<C> {
         self
     }
 
-    /// Authenticate with this key.
+    /// Authenticate with this key (CPython's `authkey`).
     pub fn authkey(mut self, key: impl Into<AuthKey>) -> Self {
         self.authkey = Some(key.into());
         self
@@ -112,7 +112,7 @@ impl<C: Codec + Clone> ClientBuilder<C> {
         }
     }
 
-    /// Connects (and authenticates, with an authkey).
+    /// Connects (and authenticates, with an authkey): CPython's `Client(address, family, authkey)`.
     pub fn connect(self) -> Result<Connection<C>> {
         let address = self.address?;
         check_family(self.family, &address)?;

@@ -140,13 +140,13 @@ impl Listener<DefaultCodec> {
 }
 
 impl<C> ListenerBuilder<C> {
-    /// The address to bind.
+    /// The address to bind (CPython's `address`).
     pub fn address(mut self, address: impl IntoAddress) -> Self {
         self.address = Some(address.into_address());
         self
     }
 
-    /// The family; with no address, a fresh address of it is picked. An address of another
+    /// The family (CPython's `family`); with no address, a fresh address of it is picked. An address of another
     /// family is an error.
     pub fn family(mut self, family: Family) -> Self {
         self.family = Some(family);
@@ -159,7 +159,7 @@ impl<C> ListenerBuilder<C> {
         self
     }
 
-    /// Authenticate every accepted connection with this key. An empty key is a key, as in
+    /// Authenticate every accepted connection with this key (CPython's `authkey`). An empty key is a key, as in
     /// CPython ≥ 3.13.
     pub fn authkey(mut self, key: impl Into<AuthKey>) -> Self {
         self.authkey = Some(key.into());
@@ -206,7 +206,7 @@ impl<C> ListenerBuilder<C> {
         }
     }
 
-    /// Binds and listens.
+    /// Binds and listens: CPython's `Listener(address, family, backlog, authkey)`.
     pub fn bind(self) -> Result<Listener<C>> {
         let mut private_dir = None;
         let address = match self.address {

@@ -37,12 +37,12 @@ impl Pipe {
     }
 }
 
-/// A duplex pipe: `Pipe(duplex=True)`.
+/// A duplex pipe: CPython's `Pipe(duplex=True)`, `Pipe()`.
 pub fn pipe() -> Result<(Connection, Connection)> {
     Pipe::new(true)
 }
 
-/// A one-way pipe: `Pipe(duplex=False)`, returned as (reader, writer).
+/// A one-way pipe: CPython's `Pipe(duplex=False)`, returned as (reader, writer).
 pub fn pipe_simplex() -> Result<(Connection, Connection)> {
     Pipe::new(false)
 }
