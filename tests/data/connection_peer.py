@@ -102,6 +102,37 @@ def serve(conn):
         elif op == 'empties':
             for m in (b'', b'a', b''):
                 conn.send_bytes(m)
+        elif op == 'send_handle':
+            # A message, a handle (a pipe's read end, its number above 256, as CPython's
+            # test_large_fd_transfer), a message: the handle crosses with bytes around it.
+            import fcntl
+            import os
+            from multiprocessing import reduction
+            r, w = os.pipe()
+            os.write(w, b'from python')
+            os.close(w)
+            high = fcntl.fcntl(r, fcntl.F_DUPFD, 300)
+            os.close(r)
+            conn.send_bytes(b'before')
+            reduction.send_handle(conn, high, os.getpid())
+            os.close(high)
+            conn.send_bytes(b'after')
+        elif op == 'recv_handles':
+            import os
+            import socket
+            from multiprocessing import reduction
+            s = socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                fds = reduction.recvfds(s, cmd[1])
+            finally:
+                s.close()
+            got = [os.read(fd, 100) for fd in fds]
+            for fd in fds:
+                os.close(fd)
+            conn.send(got)
+        elif op == 'raw_byte':
+            import os
+            os.write(conn.fileno(), b'\x01')
         elif op == 'close':
             conn.close()
             print('CLOSED')

@@ -498,6 +498,56 @@ fn over_2_gib_each_way() -> Result<(), String> {
     Ok(())
 }
 
+/// File descriptors both ways, wire-compatible with `multiprocessing.reduction`: one from
+/// Python (number above 256) between two messages, so it arrives while we read ahead; two to
+/// Python (`recvfds(sock, 2)`); and a plain byte where a handle was expected (CPython's
+/// `test_missing_fd_transfer`), which is a typed error.
+fn handles_both_ways(py: &Python) {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsFd, OwnedFd};
+    let (conn, peer) = python_listens(py, Fam::Unix, Some(b"k"), Some(b"k"));
+    let mut conn = conn.unwrap_or_else(|e| panic!("{py}: {e}"));
+    cmd(&mut conn, "send_handle");
+    assert_eq!(conn.recv_bytes().unwrap(), b"before", "{py}");
+    let fd = OwnedFd::from(conn.recv_handle().unwrap_or_else(|e| panic!("{py}: {e}")));
+    let mut text = String::new();
+    std::fs::File::from(fd).read_to_string(&mut text).unwrap();
+    assert_eq!(text, "from python", "{py}");
+    assert_eq!(conn.recv_bytes().unwrap(), b"after", "{py}");
+
+    cmd_n(&mut conn, "recv_handles", 2);
+    let (r1, mut w1) = std::io::pipe().unwrap();
+    let (r2, mut w2) = std::io::pipe().unwrap();
+    w1.write_all(b"one").unwrap();
+    w2.write_all(b"two").unwrap();
+    drop((w1, w2));
+    conn.send_handles(&[r1.as_fd().into(), r2.as_fd().into()])
+        .unwrap();
+    let got: Vec<ByteBuf> = conn.recv().unwrap();
+    assert_eq!(
+        got,
+        [ByteBuf::from(&b"one"[..]), ByteBuf::from(&b"two"[..])],
+        "{py}"
+    );
+
+    cmd(&mut conn, "raw_byte");
+    let missing = conn.recv_handles(1);
+    assert!(
+        matches!(
+            missing,
+            Err(Error::HandleTransfer {
+                announced: 1,
+                received: 0,
+                ..
+            })
+        ),
+        "{py}: {missing:?}"
+    );
+    assert_eq!(missing.unwrap_err().python_exception(), "RuntimeError");
+    cmd(&mut conn, "bye");
+    end(peer, "DONE");
+}
+
 fn main() -> ExitCode {
     harness::main(
         vec![
@@ -518,6 +568,11 @@ fn main() -> ExitCode {
                 wrong_key_fails_on_both_sides_and_delivers_nothing,
             ),
             per_python("maxlength_both_ways", maxlength_both_ways),
+            per_python("handles_both_ways", handles_both_ways).since(
+                3,
+                4,
+                "multiprocessing.reduction.sendfds and recvfds arrived in 3.4",
+            ),
         ],
         vec![once_or_ignored("over_2_gib_each_way", over_2_gib_each_way)],
     )

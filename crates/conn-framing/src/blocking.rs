@@ -144,6 +144,11 @@ impl<R: Read> FrameReader<R> {
         self.core.peek_need(maxlength)
     }
 
+    /// Takes one raw byte sent between frames (see [`Decoder::take_raw_byte`]).
+    pub fn take_raw_byte(&mut self) -> Option<u8> {
+        self.core.take_raw_byte()
+    }
+
     /// Bytes received but not yet returned.
     pub fn buffered(&self) -> &[u8] {
         self.core.buffered_bytes()

@@ -190,6 +190,20 @@ impl Decoder {
         self.check(maxlength)
     }
 
+    /// Takes one byte from the front of the buffered bytes, outside any frame: a byte the peer
+    /// sent between frames on purpose, such as the count byte of CPython's file descriptor
+    /// transfer (`multiprocessing.reduction.sendfds`). `None` if nothing is buffered or the
+    /// stream is out of step.
+    pub fn take_raw_byte(&mut self) -> Option<u8> {
+        if self.poisoned || self.start == self.end {
+            return None;
+        }
+        let byte = self.buf[self.start];
+        self.start += 1;
+        self.release_if_idle();
+        Some(byte)
+    }
+
     /// Takes the next whole frame's payload, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         let frame = self.next_frame_ref(None)?.map(<[u8]>::to_vec);

@@ -123,6 +123,24 @@ pub(crate) mod stream {
         pub fn handle(&self) -> Handle<'_> {
             match self.never {}
         }
+
+        /// Sends `data` with `handles` attached.
+        pub fn send_handles(&self, _data: &[u8], _handles: &[Handle<'_>]) -> io::Result<usize> {
+            match self.never {}
+        }
+
+        /// Reads into `buf` with the handles that came with the bytes.
+        pub fn recv_handles(
+            &self,
+            _buf: &mut [u8],
+        ) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
+            match self.never {}
+        }
+
+        /// The oldest group of handles that arrived with bytes read ahead.
+        pub fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
+            match self.never {}
+        }
     }
 
     impl TryFrom<crate::OwnedHandle> for Stream {

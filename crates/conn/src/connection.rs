@@ -63,6 +63,33 @@ struct Inbound {
 }
 
 impl<C: Codec> Sender<C> {
+    /// Sends file descriptors to the peer (CPython's `multiprocessing.reduction.sendfds(sock,
+    /// fds)`; `send_handle(conn, handle, pid)` for one): one byte, their number modulo 256,
+    /// with the descriptors attached (`SCM_RIGHTS`), in one `sendmsg`, between messages. The
+    /// peer gets its own copies; ours stay open. Unix sockets only (others: `Unsupported`); 1 to
+    /// 253 descriptors. A CPython peer receives them with `recvfds` / `recv_handle`, a Rust one
+    /// with [`Receiver::recv_handles`].
+    pub fn send_handles(&mut self, handles: &[Handle<'_>]) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
+        let count = [(handles.len() % 256) as u8];
+        loop {
+            match self.stream.send_handles(&count, handles) {
+                Ok(1) => return Ok(()),
+                Ok(_) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, Operation::Write)),
+            }
+        }
+    }
+
+    /// Sends one file descriptor (CPython's `send_handle`); see
+    /// [`send_handles`](Self::send_handles).
+    pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
+        self.send_handles(&[handle])
+    }
+
     /// Sends `value` encoded by the codec (CPython's `send(obj)`). An encoding error sends
     /// nothing.
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
@@ -253,6 +280,65 @@ impl<C: Codec> Receiver<C> {
             },
             codec,
         }
+    }
+
+    /// Receives file descriptors sent with [`Sender::send_handles`] or CPython's
+    /// `multiprocessing.reduction.sendfds` / `send_handle` (CPython's `recvfds(sock, size)`,
+    /// `recv_handle(conn)`): at most `max`, owned by the caller. Call it where the peer sends
+    /// them, between messages. Unix sockets only. Descriptors that arrived while a message was
+    /// read ahead were kept for this call, not lost; ones nobody asks for are closed with the
+    /// connection. A plain byte where handles were expected, a count that does not match, or
+    /// more than `max` is [`Error::HandleTransfer`], and whatever arrived is closed.
+    pub fn recv_handles(&mut self, max: usize) -> Result<Vec<OwnedHandle>> {
+        if let Some(e) = self.inbound.pending.take() {
+            return Err(Error::from_io(e, Operation::Read));
+        }
+        let stream = Arc::clone(&self.inbound.reader.get_ref().0);
+        let (count, handles) = match self.inbound.reader.take_raw_byte() {
+            Some(count) => (count, stream.take_received_handles().unwrap_or_default()),
+            None if self.inbound.at_eof => return Err(Error::Eof),
+            None => {
+                if let Some(timeout) = self.inbound.read_timeout {
+                    if !stream.wait_readable(Some(timeout))? {
+                        return Err(Error::Timeout {
+                            operation: Operation::Read,
+                        });
+                    }
+                }
+                let mut one = [0u8; 1];
+                let (n, handles) = loop {
+                    match stream.recv_handles(&mut one) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        other => break other.map_err(|e| Error::from_io(e, Operation::Read))?,
+                    }
+                };
+                if n == 0 && handles.is_empty() {
+                    self.inbound.at_eof = true;
+                    return Err(Error::Eof);
+                }
+                (one[0], handles)
+            }
+        };
+        let received = handles.len();
+        if received == 0 || received % 256 != usize::from(count) || received > max {
+            return Err(Error::HandleTransfer {
+                announced: count,
+                received,
+                max,
+            });
+        }
+        Ok(handles)
+    }
+
+    /// Receives one file descriptor (CPython's `multiprocessing.reduction.recv_handle(conn)`);
+    /// see [`recv_handles`](Self::recv_handles).
+    pub fn recv_handle(&mut self) -> Result<OwnedHandle> {
+        let mut handles = self.recv_handles(1)?;
+        handles.pop().ok_or(Error::HandleTransfer {
+            announced: 0,
+            received: 0,
+            max: 1,
+        })
     }
 
     /// Receives one message and decodes it with the codec (CPython's `recv()`), straight from
@@ -500,6 +586,29 @@ impl<C: Codec> Connection<C> {
     /// [`Receiver::recv_bytes_into`].
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.receiver()?.recv_bytes_into(buf)
+    }
+
+    /// Sends file descriptors (CPython's `reduction.sendfds`); see [`Sender::send_handles`].
+    pub fn send_handles(&mut self, handles: &[Handle<'_>]) -> Result<()> {
+        self.sender()?.send_handles(handles)
+    }
+
+    /// Sends one file descriptor (CPython's `reduction.send_handle`); see
+    /// [`Sender::send_handle`].
+    pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
+        self.sender()?.send_handle(handle)
+    }
+
+    /// Receives file descriptors (CPython's `reduction.recvfds`); see
+    /// [`Receiver::recv_handles`].
+    pub fn recv_handles(&mut self, max: usize) -> Result<Vec<OwnedHandle>> {
+        self.receiver()?.recv_handles(max)
+    }
+
+    /// Receives one file descriptor (CPython's `reduction.recv_handle`); see
+    /// [`Receiver::recv_handle`].
+    pub fn recv_handle(&mut self) -> Result<OwnedHandle> {
+        self.receiver()?.recv_handle()
     }
 
     /// Whether there is something to receive, waiting at most `timeout` (CPython's `poll`); see

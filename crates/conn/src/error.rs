@@ -120,9 +120,35 @@ pub enum Error {
         /// Whether a send stopped part way through a message.
         cut_off: bool,
     },
+    /// File descriptors did not arrive as [`Connection::send_handles`](crate::Connection::send_handles)
+    /// (CPython's `sendfds`) announces them: none came with the count byte, their number is not
+    /// the one announced, or there are more than the receiver asked for. Any that did arrive
+    /// are closed (CPython: `RuntimeError`).
+    #[error("{}", handle_transfer_sentence(*announced, *received, *max))]
+    HandleTransfer {
+        /// The count byte: how many were sent, modulo 256.
+        announced: u8,
+        /// How many arrived.
+        received: usize,
+        /// How many the receiver asked for at most.
+        max: usize,
+    },
     /// An OS error (CPython: `OSError` and its subclasses).
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+fn handle_transfer_sentence(announced: u8, received: usize, max: usize) -> String {
+    if received == 0 {
+        format!(
+            "no file descriptor arrived with the transfer's count byte ({announced}): the peer \
+             sent a plain byte, not a handle"
+        )
+    } else if received % 256 != usize::from(announced) {
+        format!("the peer announced {announced} file descriptors and {received} arrived")
+    } else {
+        format!("{received} file descriptors arrived where at most {max} were expected")
+    }
 }
 
 fn hand_over_sentence(read_ahead: usize, cut_off: bool) -> String {
@@ -151,6 +177,7 @@ impl Error {
             Self::Address(_) => "ValueError",
             Self::Timeout { .. } => "TimeoutError",
             Self::DuplicateObject { .. } => "KeyError",
+            Self::HandleTransfer { .. } => "RuntimeError",
             Self::Io(e) => os_error_class(e),
             _ => "OSError",
         }
@@ -239,6 +266,7 @@ impl fmt::Debug for Error {
             Self::DuplicateObject { .. } => "DuplicateObject",
             Self::OutOfFds(_) => "OutOfFds",
             Self::HandOver { .. } => "HandOver",
+            Self::HandleTransfer { .. } => "HandleTransfer",
             Self::Io(_) => "Io",
         };
         write!(f, "{name}({self})")

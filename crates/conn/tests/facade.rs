@@ -146,6 +146,80 @@ fn connections_convert_to_and_from_owned_fds() {
 }
 
 #[test]
+fn handles_cross_between_messages_and_none_is_lost_or_leaked() {
+    use std::io::Read;
+    let (mut a, mut b) = pipe().unwrap();
+    b.set_read_timeout(T);
+    // Read ahead: the handle's count byte arrives with the message before it.
+    let (r, mut w) = std::io::pipe().unwrap();
+    w.write_all(b"in the pipe").unwrap();
+    drop(w);
+    a.send_bytes(b"before").unwrap();
+    a.send_handle(r.as_fd().into()).unwrap();
+    a.send_bytes(b"after").unwrap();
+    drop(r);
+    assert_eq!(b.recv_bytes().unwrap(), b"before");
+    let got = OwnedFd::from(b.recv_handle().unwrap());
+    let mut text = String::new();
+    std::fs::File::from(got).read_to_string(&mut text).unwrap();
+    assert_eq!(text, "in the pipe");
+    assert_eq!(b.recv_bytes().unwrap(), b"after");
+
+    // Nothing buffered: straight from the socket; several at once, each usable.
+    let files: Vec<std::fs::File> = (0..3)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    let handles: Vec<_> = files.iter().map(|f| f.as_fd().into()).collect();
+    a.send_handles(&handles).unwrap();
+    assert_eq!(b.recv_handles(3).unwrap().len(), 3);
+
+    // More than asked for: an error, and what arrived is closed.
+    a.send_handles(&handles).unwrap();
+    assert!(matches!(
+        b.recv_handles(2),
+        Err(Error::HandleTransfer {
+            announced: 3,
+            received: 3,
+            max: 2
+        })
+    ));
+
+    // A plain byte where handles were expected (CPython's test_missing_fd_transfer).
+    let mut raw = std::os::unix::net::UnixStream::from(a.as_fd().try_clone_to_owned().unwrap());
+    raw.write_all(&[1]).unwrap();
+    let err = b.recv_handles(1).unwrap_err();
+    assert!(
+        matches!(err, Error::HandleTransfer { received: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.python_exception(), "RuntimeError");
+
+    // Handles nobody claims are closed with the connection: the only other write end of this
+    // pipe travels to `b` unclaimed, and once `b` is gone the reader sees EOF.
+    let (mut r, w) = std::io::pipe().unwrap();
+    a.send_bytes(b"x").unwrap();
+    a.send_handle(w.as_fd().into()).unwrap();
+    drop(w);
+    assert_eq!(b.recv_bytes().unwrap(), b"x");
+    drop(b);
+    let mut rest = Vec::new();
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
+
+    // Only Unix sockets carry them; a peer that went away is EOF.
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.address().clone();
+    let mut tcp = Client::connect(address).unwrap();
+    let err = tcp.send_handles(&handles).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::Unsupported),
+        "{err:?}"
+    );
+    let (mut c, d) = pipe().unwrap();
+    drop(d);
+    assert!(matches!(c.recv_handle(), Err(Error::Eof)));
+}
+
+#[test]
 fn closed_connections_fail_with_handle_is_closed() {
     let (mut a, mut b) = pipe().unwrap();
     a.send(&1729).unwrap();

@@ -1,9 +1,11 @@
 //! `Stream`: one connected endpoint (TCP socket, Unix socket, or a pipe end) with blocking I/O.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, PipeReader, PipeWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use conn_address::{Address, Host};
@@ -27,6 +29,12 @@ pub struct Stream {
     inner: Inner,
     /// For the ends of [`Stream::simplex`]: the one direction a Unix socket is used in.
     oneway: Option<OneWay>,
+    /// File descriptors that arrived on a Unix socket with the bytes read ahead, one group per
+    /// `SCM_RIGHTS` message, oldest first, until [`take_received_handles`] claims them (closed
+    /// with the stream otherwise: never leaked, never lost to a read that was not asking).
+    ///
+    /// [`take_received_handles`]: Self::take_received_handles
+    received: Mutex<VecDeque<Vec<OwnedFd>>>,
 }
 
 /// The direction a one-way Unix socket end is used in.
@@ -86,6 +94,7 @@ impl Stream {
         Self {
             inner,
             oneway: None,
+            received: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -221,7 +230,8 @@ impl Stream {
     /// `MSG_DONTWAIT` (one system call); a pipe is polled first.
     pub fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.inner {
-            Inner::Tcp(_) | Inner::Unix(_) => sys::recv_nonblocking(self.as_fd(), buf),
+            Inner::Tcp(_) => sys::recv_nonblocking(self.as_fd(), buf),
+            Inner::Unix(_) => self.recv_keeping_fds(buf, true),
             Inner::PipeReader(p) => {
                 if sys::poll_readable(self.as_fd(), Some(Duration::ZERO))? {
                     (&*p).read(buf)
@@ -249,6 +259,59 @@ impl Stream {
                 "cannot read from the write end of a pipe",
             )),
         }
+    }
+
+    /// A read from a Unix socket that keeps any file descriptors arriving with the bytes.
+    fn recv_keeping_fds(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
+        let (n, fds) = sys::recv_with_fds(self.as_fd(), buf, nonblocking)?;
+        if !fds.is_empty() {
+            self.received
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_back(fds);
+        }
+        Ok(n)
+    }
+
+    /// Sends `data` with `handles` attached (`SCM_RIGHTS`, one `sendmsg`), as CPython's
+    /// `multiprocessing.reduction.sendfds` does; Unix sockets only (`Unsupported` otherwise).
+    /// Returns the bytes of `data` sent.
+    pub fn send_handles(&self, data: &[u8], handles: &[crate::Handle<'_>]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Unix(_) => {
+                let fds: Vec<BorrowedFd<'_>> = handles.iter().map(|h| h.fd()).collect();
+                sys::send_with_fds(self.as_fd(), data, &fds)
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "file descriptors travel only over Unix sockets",
+            )),
+        }
+    }
+
+    /// Reads into `buf` (blocking, within the read timeout) and returns the bytes read with
+    /// the handles that came with them; Unix sockets only.
+    pub fn recv_handles(&self, buf: &mut [u8]) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
+        match &self.inner {
+            Inner::Unix(_) => {
+                let (n, fds) = sys::recv_with_fds(self.as_fd(), buf, false)?;
+                Ok((n, fds.into_iter().map(crate::OwnedHandle::from).collect()))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "file descriptors travel only over Unix sockets",
+            )),
+        }
+    }
+
+    /// The oldest group of handles that arrived with bytes read ahead, if any.
+    pub fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
+        let group = self
+            .received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()?;
+        Some(group.into_iter().map(crate::OwnedHandle::from).collect())
     }
 
     /// Sets or clears `O_NONBLOCK` on the handle (reads and writes then give `WouldBlock`
@@ -392,7 +455,7 @@ impl Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.inner {
             Inner::Tcp(s) => (&*s).read(buf),
-            Inner::Unix(s) => (&*s).read(buf),
+            Inner::Unix(_) => self.recv_keeping_fds(buf, false),
             Inner::PipeReader(p) => (&*p).read(buf),
             Inner::PipeWriter(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,

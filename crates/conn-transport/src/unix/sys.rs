@@ -352,3 +352,126 @@ pub(crate) fn set_socket_buffers(fd: BorrowedFd<'_>, size: usize) -> io::Result<
     }
     Ok(())
 }
+
+/// The most fds one `SCM_RIGHTS` message may carry on Linux (`SCM_MAX_FD`); room for this many
+/// is given to every receive, so the kernel never has to drop any for want of space.
+pub(crate) const MAX_FDS_PER_MESSAGE: usize = 253;
+
+/// `sendmsg(fd, data, SCM_RIGHTS fds, MSG_NOSIGNAL)`: bytes with file descriptors attached.
+pub(crate) fn send_with_fds(
+    fd: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
+    if fds.is_empty() || fds.len() > MAX_FDS_PER_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "between 1 and {MAX_FDS_PER_MESSAGE} fds go in one message, not {}",
+                fds.len()
+            ),
+        ));
+    }
+    let raw: Vec<libc::c_int> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let payload = size_of_val(raw.as_slice());
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(payload as libc::c_uint) } as usize;
+    // u64 elements keep the buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain old data; every pointer set below outlives the sendmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: msg_control points at `space` bytes, room for one header and `payload` bytes, so
+    // CMSG_FIRSTHDR is non-null and CMSG_DATA has room for the fds copied into it.
+    let n = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(payload as libc::c_uint) as _;
+        std::ptr::copy_nonoverlapping(raw.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), payload);
+        libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `recvmsg` into `buf` with room for [`MAX_FDS_PER_MESSAGE`] fds: the bytes read and the fds
+/// that came with them (owned, close-on-exec). `nonblocking`: `MSG_DONTWAIT`. Linux stops a
+/// read after the bytes that carry fds, so the fds belong to the last byte read.
+pub(crate) fn recv_with_fds(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    nonblocking: bool,
+) -> io::Result<(usize, Vec<OwnedFd>)> {
+    use std::os::fd::FromRawFd;
+    let payload = MAX_FDS_PER_MESSAGE * size_of::<libc::c_int>();
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(payload as libc::c_uint) } as usize;
+    let mut control = [0u64; 160];
+    debug_assert!(space <= size_of_val(&control));
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain old data; every pointer set below outlives the recvmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space.min(size_of_val(&control)) as _;
+    let mut flags = 0;
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        flags |= libc::MSG_CMSG_CLOEXEC;
+    }
+    if nonblocking {
+        flags |= libc::MSG_DONTWAIT;
+    }
+    // SAFETY: buf is valid for writes of its length; msg_control for msg_controllen bytes.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed headers;
+    // CMSG_FIRSTHDR / CMSG_NXTHDR walk them and stay inside it, and each SCM_RIGHTS payload
+    // holds (cmsg_len - CMSG_LEN(0)) / 4 fds that are now ours.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let data = libc::CMSG_DATA(cmsg);
+                for i in 0..bytes / size_of::<libc::c_int>() {
+                    let raw = std::ptr::read_unaligned(
+                        data.add(i * size_of::<libc::c_int>()).cast::<libc::c_int>(),
+                    );
+                    fds.push(OwnedFd::from_raw_fd(raw));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    for fd in &fds {
+        set_cloexec(std::os::fd::AsFd::as_fd(fd))?;
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        // Some fds were dropped by the kernel for want of room (cannot happen with room for
+        // SCM_MAX_FD): the ones received are closed here, and the transfer is an error.
+        return Err(io::Error::other(
+            "file descriptors were truncated in transit",
+        ));
+    }
+    Ok((n as usize, fds))
+}
