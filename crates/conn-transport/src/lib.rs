@@ -42,6 +42,24 @@ pub use listener::Listener;
 pub use poller::{Poller, wait_readable, wait_readable_many};
 pub use stream::Stream;
 
+/// Arranges for `cmd`'s child to receive each `(handle, number)` pair as descriptor `number`
+/// (3 or more, all different), open across `exec`, while every other descriptor stays
+/// close-on-exec: what CPython's `subprocess.Popen(pass_fds=…)` does, with the number chosen.
+/// The handles stay open in the parent as long as `cmd` holds them. Unix only.
+#[cfg(unix)]
+pub fn inherit_in_child(
+    cmd: &mut std::process::Command,
+    pairs: Vec<(OwnedHandle, i32)>,
+) -> std::io::Result<()> {
+    sys::inherit_in_child(
+        cmd,
+        pairs
+            .into_iter()
+            .map(|(h, n)| (std::os::fd::OwnedFd::from(h), n))
+            .collect(),
+    )
+}
+
 use std::time::{Duration, Instant};
 
 /// The instant `timeout` from now; `None` for no timeout, and also for one so long that the

@@ -8,6 +8,8 @@ mod error;
 mod into_address;
 mod listener;
 mod pipe;
+#[cfg(unix)]
+pub mod process;
 mod wait;
 
 /// The address layer (`conn-address`): families, addresses, `arbitrary_address`.

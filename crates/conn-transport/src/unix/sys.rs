@@ -475,3 +475,58 @@ pub(crate) fn recv_with_fds(
     }
     Ok((n as usize, fds))
 }
+
+/// Arranges for `cmd`'s child to receive each `(fd, number)` pair as descriptor `number`, open
+/// across `exec`; every other descriptor of ours stays close-on-exec. In the child, between
+/// `fork` and `exec`, each fd is first copied above all the target numbers and then onto its
+/// number, so targets that collide with sources do not clobber each other; only `fcntl` and
+/// `dup2` run there (async-signal-safe, no allocation). The fds stay open in the parent as long
+/// as `cmd` holds them.
+pub(crate) fn inherit_in_child(
+    cmd: &mut std::process::Command,
+    pairs: Vec<(OwnedFd, i32)>,
+) -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if let Some(&(_, bad)) = pairs.iter().find(|(_, n)| *n < 3) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd {bad} is stdin, stdout or stderr: give the child 3 or more"),
+        ));
+    }
+    let mut numbers: Vec<i32> = pairs.iter().map(|(_, n)| *n).collect();
+    numbers.sort_unstable();
+    if numbers.windows(2).any(|w| w[0] == w[1]) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "two connections for the same fd number in the child",
+        ));
+    }
+    let above = numbers.last().copied().unwrap_or(3).saturating_add(1);
+    let raw: Vec<(i32, i32)> = pairs.iter().map(|(fd, n)| (fd.as_raw_fd(), *n)).collect();
+    let mut scratch = vec![0i32; raw.len()];
+    let hold = pairs;
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed: it calls fcntl and dup2 on fds that `hold` keeps open in the parent
+    // (so open in the child too), writes into `scratch` allocated beforehand, and allocates
+    // nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = &hold;
+            for (i, &(fd, _)) in raw.iter().enumerate() {
+                let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above);
+                if copy < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                scratch[i] = copy;
+            }
+            for (i, &(_, number)) in raw.iter().enumerate() {
+                // dup2 leaves the new descriptor without FD_CLOEXEC: it survives exec.
+                if libc::dup2(scratch[i], number) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}

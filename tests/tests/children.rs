@@ -1,0 +1,155 @@
+//! Child processes that inherit a connection (`conn::process::inherit`), with Rust and CPython
+//! on either side, and no descriptor leaking into a child that was not meant to get it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::process::{Command, ExitCode, Stdio};
+
+use conn::{Connection, Pickle};
+use conn_tests::examples::{example, output};
+use conn_tests::harness::{self, once, per_python};
+use conn_tests::python::Python;
+
+const SCRIPT: &str = include_str!("../data/children.py");
+
+/// The fds this process itself inherited open across exec (no `O_CLOEXEC` in
+/// `/proc/self/fdinfo`): a shell's or cargo's jobserver, say. They pass to every child, ours
+/// or not, so they are not what this test looks for.
+fn inherited_by_us() -> BTreeSet<i32> {
+    open_fds(std::process::id())
+        .into_iter()
+        .filter(|fd| {
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok());
+            flags.is_some_and(|f| f & 0o2_000_000 == 0)
+        })
+        .collect()
+}
+
+/// The fd numbers open in process `pid`.
+fn open_fds(pid: u32) -> BTreeSet<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect()
+}
+
+fn squares(conn: &mut Connection<Pickle>) {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    for n in 0..10i64 {
+        conn.send(&n).unwrap();
+        assert_eq!(conn.recv::<i64>().unwrap(), n * n);
+    }
+}
+
+/// A Rust child gets exactly stdin, stdout, stderr and its connection, though the parent has
+/// other connections and listeners open; it answers and ends at EOF.
+fn rust_parent_rust_child_inherits_only_its_fd() {
+    let (mut ours, theirs) = conn::pipe().unwrap();
+    let _others = (
+        conn::pipe().unwrap(),
+        conn::pipe_simplex().unwrap(),
+        conn::Listener::bind("127.0.0.1:0").unwrap(),
+    );
+    let mut cmd = Command::new(example("child_pipe"));
+    cmd.args(["child", "7"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    conn::process::inherit(&mut cmd, [(theirs, 7)]).unwrap();
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    // The child waits in its first recv: what it holds now is what it inherited.
+    let mut fds = open_fds(child.id());
+    for fd in inherited_by_us() {
+        if fd > 2 && fd != 7 {
+            fds.remove(&fd);
+        }
+    }
+    let what: Vec<String> = fds
+        .iter()
+        .map(|fd| {
+            let target = std::fs::read_link(format!("/proc/{}/fd/{fd}", child.id()));
+            format!("{fd} -> {target:?}")
+        })
+        .collect();
+    assert_eq!(
+        fds,
+        BTreeSet::from([0, 1, 2, 7]),
+        "the child's fds: {what:?}"
+    );
+    squares(&mut ours);
+    drop(ours);
+    output(child, "child_pipe child");
+}
+
+/// Numbers that collide (the child's fd numbers are the parent's fds of the other connection)
+/// still arrive at the right numbers; numbers below 3 and duplicates are refused.
+fn inherit_checks_its_numbers() {
+    let (a, _a) = conn::pipe().unwrap();
+    let (b, _b) = conn::pipe().unwrap();
+    let mut cmd = Command::new("true");
+    let err = conn::process::inherit(&mut cmd, [(a, 2)]).unwrap_err();
+    assert!(
+        err.to_string().contains("give the child 3 or more"),
+        "{err}"
+    );
+    let err = conn::process::inherit(&mut cmd, [(b, 5), (conn::pipe().unwrap().0, 5)]).unwrap_err();
+    assert!(err.to_string().contains("same fd number"), "{err}");
+}
+
+fn python_parent_rust_child(py: &Python) {
+    let child = Command::new(&py.path)
+        .args(["-c", SCRIPT, "parent"])
+        .arg(example("child_pipe"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(output(child, "children.py parent").trim(), "OK", "{py}");
+}
+
+fn rust_parent_python_child(py: &Python) {
+    let (mut ours, theirs) = conn::pipe().unwrap();
+    let mut cmd = Command::new(&py.path);
+    cmd.args(["-c", SCRIPT, "child", "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    conn::process::inherit(&mut cmd, [(theirs, 5)]).unwrap();
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    squares(&mut ours);
+    drop(ours);
+    output(child, "children.py child");
+}
+
+fn main() -> ExitCode {
+    harness::main(
+        vec![
+            per_python("python_parent_rust_child", python_parent_rust_child).since(
+                3,
+                2,
+                "subprocess pass_fds arrived in 3.2",
+            ),
+            per_python("rust_parent_python_child", rust_parent_python_child).since(
+                3,
+                0,
+                "the child script is Python 3",
+            ),
+        ],
+        vec![
+            once(
+                "rust_parent_rust_child_inherits_only_its_fd",
+                rust_parent_rust_child_inherits_only_its_fd,
+            ),
+            once("inherit_checks_its_numbers", inherit_checks_its_numbers),
+        ],
+    )
+}
