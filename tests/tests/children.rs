@@ -130,6 +130,101 @@ fn rust_parent_python_child(py: &Python) {
     output(child, "children.py child");
 }
 
+/// The forty lines of the seed's wait example: ten `(i, 'Process-k')` per worker, each once.
+fn assert_forty(out: &str, what: &str) {
+    let mut seen: Vec<&str> = out.lines().filter(|l| l.starts_with('(')).collect();
+    seen.sort_unstable();
+    let mut want: Vec<String> = (1..=4)
+        .flat_map(|k| (0..10).map(move |i| format!("({i}, 'Process-{k}')")))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(seen, want, "{what}:\n{out}");
+}
+
+fn seed_wait_with_four_worker_processes() {
+    let child = Command::new(example("seed_wait"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output(child, "seed_wait");
+    assert_forty(&out, "seed_wait");
+    assert!(out.contains("received 40 messages; every pipe reported EOF; 4 workers exited"));
+}
+
+fn seed_wait_rust_parent_python_workers(py: &Python) {
+    let child = Command::new(example("seed_wait"))
+        .arg(&py.path)
+        .args(["-c", SCRIPT, "worker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_forty(
+        &output(child, "seed_wait with Python workers"),
+        &py.to_string(),
+    );
+}
+
+fn seed_wait_python_parent_rust_workers(py: &Python) {
+    let child = Command::new(&py.path)
+        .args(["-c", SCRIPT, "seed_parent"])
+        .arg(example("seed_wait"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output(child, "children.py seed_parent");
+    assert_forty(&out, &py.to_string());
+    assert_eq!(out.lines().last(), Some("OK"), "{py}");
+}
+
+/// Processes and connections in one `wait` and one `WaitSet`: a sentinel is ready when its
+/// process exits (here: killed by a signal), not before, and a connection beside it is reported
+/// on its own.
+fn sentinels_and_connections_wait_together() {
+    use conn::{Sentinel, WaitSet, Waitable, wait};
+    use std::time::Duration;
+    let now = Some(Duration::ZERO);
+    let long = Some(Duration::from_secs(30));
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let sentinel = Sentinel::of(&sleeper).unwrap();
+    let (mut a, b) = conn::pipe().unwrap();
+    let both: [&dyn Waitable; 2] = [&b, &sentinel];
+    assert!(wait(both, now).unwrap().is_empty());
+    a.send_bytes(b"x").unwrap();
+    assert_eq!(wait(both, long).unwrap(), [0]);
+    sleeper.kill().unwrap();
+    // The pipe is ready at once; the sentinel once the kernel has ended the process.
+    assert!(sentinel.wait_exited(long).unwrap());
+    assert_eq!(wait(both, long).unwrap(), [0, 1]);
+    assert!(sleeper.wait().unwrap().code().is_none());
+
+    let mut quick = Command::new("sleep").arg("0.3").spawn().unwrap();
+    let (_c, d) = conn::pipe().unwrap();
+    let mut set: WaitSet<Box<dyn Waitable + Send>> = WaitSet::new().unwrap();
+    let s = set.insert(Box::new(Sentinel::of(&quick).unwrap())).unwrap();
+    let c = set.insert(Box::new(d)).unwrap();
+    assert!(set.wait(now).unwrap().is_empty());
+    assert_eq!(
+        set.wait(long).unwrap(),
+        [s],
+        "the process exits; the idle pipe stays quiet"
+    );
+    assert!(quick.wait().unwrap().success());
+    drop(_c);
+    let mut ready = set.wait(long).unwrap();
+    ready.sort_unstable_by_key(|k| *k == c);
+    assert_eq!(
+        ready,
+        [s, c],
+        "an exited process stays ready, like a hung-up pipe"
+    );
+}
+
 fn main() -> ExitCode {
     harness::main(
         vec![
@@ -143,6 +238,16 @@ fn main() -> ExitCode {
                 0,
                 "the child script is Python 3",
             ),
+            per_python(
+                "seed_wait_rust_parent_python_workers",
+                seed_wait_rust_parent_python_workers,
+            )
+            .since(3, 0, "the worker script is Python 3"),
+            per_python(
+                "seed_wait_python_parent_rust_workers",
+                seed_wait_python_parent_rust_workers,
+            )
+            .since(3, 3, "subprocess pass_fds and wait() with a timeout"),
         ],
         vec![
             once(
@@ -150,6 +255,14 @@ fn main() -> ExitCode {
                 rust_parent_rust_child_inherits_only_its_fd,
             ),
             once("inherit_checks_its_numbers", inherit_checks_its_numbers),
+            once(
+                "seed_wait_with_four_worker_processes",
+                seed_wait_with_four_worker_processes,
+            ),
+            once(
+                "sentinels_and_connections_wait_together",
+                sentinels_and_connections_wait_together,
+            ),
         ],
     )
 }

@@ -41,6 +41,10 @@ pub use handle::{Handle, OwnedHandle};
 pub use listener::Listener;
 pub use poller::{Poller, wait_readable, wait_readable_many};
 pub use stream::Stream;
+#[cfg(unix)]
+pub use unix::sentinel::Sentinel;
+#[cfg(windows)]
+pub use windows::sentinel::Sentinel;
 
 /// Arranges for `cmd`'s child to receive each `(handle, number)` pair as descriptor `number`
 /// (3 or more, all different), open across `exec`, while every other descriptor stays

@@ -316,6 +316,48 @@ pub(crate) mod poller {
     }
 }
 
+pub(crate) mod sentinel {
+    use std::io;
+    use std::time::Duration;
+
+    use super::{Never, not_yet};
+    use crate::Handle;
+
+    /// A handle that becomes readable when a child process exits (not available on Windows
+    /// yet: process handles come with the Windows transport).
+    #[derive(Debug)]
+    pub struct Sentinel {
+        never: Never,
+    }
+
+    impl Sentinel {
+        /// The sentinel of child `pid` (Windows: always `Unsupported` for now).
+        pub fn new(pid: u32) -> io::Result<Self> {
+            Err(not_yet(&format!("a sentinel for process {pid}")))
+        }
+
+        /// The sentinel of `child` (Windows: always `Unsupported` for now).
+        pub fn of(child: &std::process::Child) -> io::Result<Self> {
+            Self::new(child.id())
+        }
+
+        /// The process id.
+        pub fn pid(&self) -> u32 {
+            match self.never {}
+        }
+
+        /// The handle readiness watches.
+        pub fn handle(&self) -> Handle<'_> {
+            match self.never {}
+        }
+
+        /// Whether the process has exited, waiting at most `timeout`.
+        pub fn wait_exited(&self, _timeout: Option<Duration>) -> io::Result<bool> {
+            match self.never {}
+        }
+    }
+}
+
 pub(crate) mod sys {
     use std::io;
 

@@ -1,35 +1,91 @@
-//! The `wait` example of the seed: four workers each send ten messages on their own one-way
-//! pipe and close it; the parent drains the pipes with `wait` until every one reports EOF.
-//! (The seed's workers are processes; here they are threads, which changes nothing for `wait`.)
+//! The `wait` example of the seed, with real processes: four workers each send ten messages on
+//! their own one-way pipe and exit; the parent drains the pipes with `wait` until every one
+//! reports EOF, then waits on the workers' sentinels (CPython's `Process.sentinel`) until all
+//! have exited.
 //!
-//! Run with `cargo run -p conn --example seed_wait`.
+//! ```text
+//! cargo run -p conn --example seed_wait                   # four workers: this program again
+//! cargo run -p conn --example seed_wait -- python3 w.py   # four workers: `python3 w.py NAME FD`
+//! ```
+//!
+//! A worker gets its pipe's write end as an inherited fd and the number on its command line
+//! (`seed_wait worker NAME FD`; a Python worker opens `Connection(FD, readable=False)`). The
+//! seed's program, which this mirrors:
+//!
+//! ```python
+//! from multiprocessing import Process, Pipe, current_process
+//! from multiprocessing.connection import wait
+//!
+//! def foo(w):
+//!     for i in range(10):
+//!         w.send((i, current_process().name))
+//!     w.close()
+//!
+//! if __name__ == '__main__':
+//!     readers = []
+//!     for i in range(4):
+//!         r, w = Pipe(duplex=False)
+//!         readers.append(r)
+//!         p = Process(target=foo, args=(w,))
+//!         p.start()
+//!         w.close()
+//!     while readers:
+//!         for r in wait(readers):
+//!             try:
+//!                 msg = r.recv()
+//!             except EOFError:
+//!                 readers.remove(r)
+//!             else:
+//!                 print(msg)
+//! ```
 
-use std::thread;
+#[cfg(unix)]
+fn worker(name: &str, fd: i32) -> conn::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: the parent passed this fd for this pipe; nothing else here owns it.
+    let w = conn::Connection::<conn::Pickle>::try_from(unsafe { OwnedFd::from_raw_fd(fd) })?;
+    let mut w = w.with_directions(false, true)?;
+    for i in 0..10 {
+        w.send(&(i, name))?;
+    }
+    w.close()
+}
 
-use conn::{Connection, Error, pipe_simplex, wait};
+#[cfg(unix)]
+fn parent(worker_command: &[String]) -> conn::Result<()> {
+    use std::process::Command;
 
-fn main() -> Result<(), Error> {
+    use conn::{Connection, Error, Sentinel, Waitable, pipe_simplex, wait};
+
     let mut readers: Vec<Connection> = Vec::new();
-    let mut workers = Vec::new();
-    for worker in 0..4 {
-        let (reader, mut writer) = pipe_simplex()?;
+    let mut children = Vec::new();
+    for i in 1..=4 {
+        let (reader, writer) = pipe_simplex()?;
         readers.push(reader);
-        workers.push(thread::spawn(move || -> Result<(), Error> {
-            for i in 0..10 {
-                writer.send(&(i, format!("worker-{worker}")))?;
+        let name = format!("Process-{i}");
+        let mut cmd = match worker_command.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                cmd
             }
-            writer.close()
-        }));
+            None => {
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.arg("worker");
+                cmd
+            }
+        };
+        cmd.args([name.as_str(), "3"]);
+        conn::process::inherit(&mut cmd, [(writer, 3)])?;
+        let child = cmd.spawn()?;
+        drop(cmd); // the worker's write end is now the only one
+        let sentinel = Sentinel::of(&child)?;
+        children.push((child, sentinel));
     }
     let mut received = 0;
     while !readers.is_empty() {
-        let ready = {
-            let objects: Vec<&dyn conn::Waitable> =
-                readers.iter().map(|r| r as &dyn conn::Waitable).collect();
-            wait(&objects, None)?
-        };
         // Walk backwards so removing a finished reader keeps the other positions valid.
-        for index in ready.into_iter().rev() {
+        for index in wait(&readers, None)?.into_iter().rev() {
             match readers[index].recv::<(i32, String)>() {
                 Ok((i, name)) => {
                     println!("({i}, '{name}')");
@@ -42,10 +98,39 @@ fn main() -> Result<(), Error> {
             }
         }
     }
-    for w in workers {
-        w.join()
-            .map_err(|_| Error::Io(std::io::Error::other("worker panicked")))??;
+    // Processes and their exits, waited on like connections.
+    let mut left: Vec<&Sentinel> = children.iter().map(|(_, s)| s).collect();
+    while !left.is_empty() {
+        let ready = wait(left.iter().map(|s| *s as &dyn Waitable), None)?;
+        for index in ready.into_iter().rev() {
+            left.remove(index);
+        }
     }
-    println!("received {received} messages; every pipe reported EOF");
+    for (mut child, _) in children {
+        let status = child.wait()?;
+        if !status.success() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "a worker failed: {status}"
+            ))));
+        }
+    }
+    println!("received {received} messages; every pipe reported EOF; 4 workers exited");
     Ok(())
+}
+
+#[cfg(unix)]
+fn main() -> conn::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("worker") => worker(
+            args.get(1).map_or("worker", String::as_str),
+            args.get(2).and_then(|n| n.parse().ok()).unwrap_or(3),
+        ),
+        _ => parent(&args),
+    }
+}
+
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("seed_wait hands Unix fds to its workers; Windows workers are not built yet");
 }

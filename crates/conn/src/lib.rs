@@ -33,7 +33,7 @@ pub use conn_framing::Postcard;
 pub use conn_framing::{Codec, Pickle, PickleProtocol};
 pub use conn_framing::{CodecError, CodecOp, FrameError};
 pub use conn_pickle::Value as PyValue;
-pub use conn_transport::{Handle, OwnedHandle};
+pub use conn_transport::{Handle, OwnedHandle, Sentinel};
 pub use connection::{Connection, IntoHandleError, Receiver, Sender};
 pub use error::{Error, Operation, Result};
 pub use into_address::IntoAddress;

@@ -44,6 +44,13 @@ impl Waitable for Handle<'_> {
     }
 }
 
+impl Waitable for conn_transport::Sentinel {
+    /// Ready once the process has exited (CPython: `wait([process.sentinel])`).
+    fn wait_handle(&self) -> Result<Handle<'_>> {
+        Ok(self.handle())
+    }
+}
+
 #[cfg(unix)]
 mod unix_impls {
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

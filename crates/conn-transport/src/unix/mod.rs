@@ -2,5 +2,6 @@
 
 pub(crate) mod listener;
 pub(crate) mod poller;
+pub(crate) mod sentinel;
 pub(crate) mod stream;
 pub(crate) mod sys;

@@ -530,3 +530,55 @@ pub(crate) fn inherit_in_child(
     }
     Ok(())
 }
+
+/// `pidfd_open(pid, 0)`: a descriptor for process `pid`, readable once it has exited (Linux
+/// 5.3+; close-on-exec). `Unsupported` on other systems and where the kernel lacks it.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::FromRawFd;
+        let pid = libc::pid_t::try_from(pid)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+        // passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return Err(if e.raw_os_error() == Some(libc::ENOSYS) {
+                io::Error::new(io::ErrorKind::Unsupported, "no pidfd_open in this kernel")
+            } else {
+                e
+            });
+        }
+        // SAFETY: the kernel just returned this new fd; nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = pid;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no pidfd on this system",
+        ))
+    }
+}
+
+/// Blocks until child `pid` has exited, without reaping it (`waitid(P_PID, WEXITED | WNOWAIT)`),
+/// so its owner can still wait for its status. Returns at once with `ECHILD` if it is not (or
+/// no longer) a child of this process.
+pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
+    let id = libc::id_t::from(pid);
+    loop {
+        // SAFETY: info is plain old data that waitid fills in; no other memory is passed.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; the pointer is to a local of the right type.
+        let rc = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
