@@ -225,6 +225,49 @@ fn sentinels_and_connections_wait_together() {
     );
 }
 
+/// One end of a pipe travels from this process to B, from B to C (over a connection this
+/// process also handed to B and C), and C talks to us on it: three processes, two hand-overs,
+/// directions kept, messages still flowing.
+fn a_connection_handed_between_three_processes() {
+    let relay = env!("CARGO_BIN_EXE_conn-relay");
+    let spawn = |mode: &str, theirs| {
+        let mut cmd = Command::new(relay);
+        cmd.arg(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        conn::process::inherit(&mut cmd, [(theirs, 3)]).unwrap();
+        cmd.spawn().unwrap()
+    };
+    let (mut to_b, b_end) = conn::pipe().unwrap();
+    let (mut to_c, c_end) = conn::pipe().unwrap();
+    let b = spawn("forward", b_end);
+    let c = spawn("use", c_end);
+    let (b_to_c, c_from_b) = conn::pipe().unwrap();
+    let (mut ours, travelling) = conn::pipe().unwrap();
+    to_b.send_connection(b_to_c).unwrap();
+    to_c.send_connection(c_from_b).unwrap();
+    to_b.send_connection(travelling).unwrap();
+    ours.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let hello: String = ours.recv().unwrap();
+    assert_eq!(hello, format!("hello from {}", c.id()));
+    ours.send(&"ok").unwrap();
+    output(b, "conn-relay forward");
+    output(c, "conn-relay use");
+
+    // Directions travel too; a message that is not a connection is refused.
+    let (mut x, mut y) = conn::pipe().unwrap();
+    let (reader, _writer) = conn::pipe_simplex().unwrap();
+    x.send_connection(reader).unwrap();
+    let reader = y.recv_connection(Pickle::new()).unwrap();
+    assert!(reader.readable() && !reader.writable());
+    x.send_bytes(b"CONN\x01").unwrap();
+    assert!(matches!(
+        y.recv_connection(Pickle::new()),
+        Err(conn::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData
+    ));
+}
+
 fn main() -> ExitCode {
     harness::main(
         vec![
@@ -262,6 +305,10 @@ fn main() -> ExitCode {
             once(
                 "sentinels_and_connections_wait_together",
                 sentinels_and_connections_wait_together,
+            ),
+            once(
+                "a_connection_handed_between_three_processes",
+                a_connection_handed_between_three_processes,
             ),
         ],
     )

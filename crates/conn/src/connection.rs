@@ -611,6 +611,44 @@ impl<C: Codec> Connection<C> {
         self.receiver()?.recv_handle()
     }
 
+    /// Hands `conn` to the peer, who gets it back with [`recv_connection`](Self::recv_connection):
+    /// its handle (as [`send_handle`](Self::send_handle) sends it) and its directions, as
+    /// CPython's pickling of a `Connection` carries `readable` and `writable`. On the wire: one
+    /// message of six bytes, `b"CONN"` then the two flags as 0 or 1, then the handle; a Python
+    /// peer takes it with `recv_bytes()`, `recv_handle()` and `Connection(fd, readable,
+    /// writable)`. `conn` must be between messages ([`Connection::into_owned_handle`]); ours
+    /// closes once sent. This connection must be a Unix socket.
+    pub fn send_connection<D: Codec + Clone>(&mut self, conn: Connection<D>) -> Result<()> {
+        let flags = [u8::from(conn.readable), u8::from(conn.writable)];
+        let handle = conn.into_owned_handle()?;
+        let mut message = CONNECTION_TAG.to_vec();
+        message.extend_from_slice(&flags);
+        self.send_bytes(&message)?;
+        self.send_handle(handle.handle())
+    }
+
+    /// Receives a connection sent with [`send_connection`](Self::send_connection), with its
+    /// directions, speaking `codec`. Anything else where a connection was expected is
+    /// `InvalidData` (a message) or [`Error::HandleTransfer`] (no handle).
+    pub fn recv_connection<D: Codec + Clone>(&mut self, codec: D) -> Result<Connection<D>> {
+        let message = self.recv_bytes()?;
+        let flags = message
+            .strip_prefix(CONNECTION_TAG)
+            .filter(|f| f.len() == 2 && f.iter().all(|&b| b <= 1))
+            .ok_or_else(|| {
+                Error::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "expected a connection (b\"CONN\" and two flags), got a {}-byte message",
+                        message.len()
+                    ),
+                ))
+            })?;
+        let (readable, writable) = (flags[0] == 1, flags[1] == 1);
+        let handle = self.recv_handle()?;
+        Connection::from_owned_handle(handle, codec)?.with_directions(readable, writable)
+    }
+
     /// Whether there is something to receive, waiting at most `timeout` (CPython's `poll`); see
     /// [`Receiver::poll`].
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
@@ -870,6 +908,9 @@ impl<C: Codec> conn_auth::Channel for Connection<C> {
         self.sender()?.write_messages(messages)
     }
 }
+
+/// What starts the message of [`Connection::send_connection`].
+const CONNECTION_TAG: &[u8] = b"CONN";
 
 /// The error of [`Connection::into_owned_handle`]: why the handle was not given up, and the
 /// connection, given back unchanged.
