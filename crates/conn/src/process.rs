@@ -22,6 +22,11 @@
 //! A Python child does the same with `multiprocessing.connection.Connection(fd)`; a Python
 //! parent passes a `Pipe()` end to a Rust child with `pass_fds`. `examples/child_pipe.rs` shows
 //! both sides.
+//!
+//! This module is Unix-only. On Windows, CPython hands handles to a child by duplicating them
+//! into it (`DuplicateHandle`); conn will do the same once its Windows transport is built, and
+//! until then there is no `conn::process` there, and `Sentinel::new` and the handle transfers
+//! return `Unsupported`.
 
 use std::process::Command;
 
