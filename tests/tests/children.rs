@@ -83,6 +83,20 @@ fn rust_parent_rust_child_inherits_only_its_fd() {
         BTreeSet::from([0, 1, 2, 7]),
         "the child's fds: {what:?}"
     );
+    // A child started meanwhile without `inherit` gets none of them.
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut theirs = open_fds(bystander.id());
+    theirs.retain(|fd| *fd <= 2 || !inherited_by_us().contains(fd));
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+    assert!(
+        theirs.iter().all(|fd| *fd <= 2),
+        "a bystander's fds: {theirs:?}"
+    );
     squares(&mut ours);
     drop(ours);
     output(child, "child_pipe child");
