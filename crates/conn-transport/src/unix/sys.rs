@@ -85,6 +85,17 @@ pub(crate) fn poll_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io
     poll_one(fd, libc::POLLOUT, timeout)
 }
 
+/// `poll(2)`'s timeout for `deadline`: -1 for none, else the milliseconds left, rounded up so a
+/// 1 µs timeout still waits for its 1 ms tick, as CPython does.
+fn poll_millis(deadline: Option<std::time::Instant>) -> libc::c_int {
+    deadline.map_or(-1, |d| {
+        d.saturating_duration_since(std::time::Instant::now())
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .min(libc::c_int::MAX as u128) as libc::c_int
+    })
+}
+
 fn poll_one(
     fd: BorrowedFd<'_>,
     events: libc::c_short,
@@ -92,16 +103,7 @@ fn poll_one(
 ) -> io::Result<bool> {
     let deadline = crate::deadline_after(timeout);
     loop {
-        let ms: libc::c_int = match deadline {
-            None => -1,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                // Round up so a 1 µs timeout still waits for its 1 ms tick, as CPython does.
-                left.as_nanos()
-                    .div_ceil(1_000_000)
-                    .min(libc::c_int::MAX as u128) as libc::c_int
-            }
-        };
+        let ms = poll_millis(deadline);
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),
             events,
@@ -170,12 +172,7 @@ pub(crate) fn poll_many(
         .collect();
     let deadline = crate::deadline_after(timeout);
     loop {
-        let ms = deadline.map_or(-1, |d| {
-            d.saturating_duration_since(std::time::Instant::now())
-                .as_nanos()
-                .div_ceil(1_000_000)
-                .min(libc::c_int::MAX as u128) as libc::c_int
-        });
+        let ms = poll_millis(deadline);
         // SAFETY: pfds is a valid array of pfds.len() pollfds that outlives the call.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
         if n < 0 {
