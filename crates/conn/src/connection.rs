@@ -70,8 +70,15 @@ impl<C: Codec> Sender<C> {
     /// 253 descriptors. A CPython peer receives them with `recvfds` / `recv_handle`, a Rust one
     /// with [`Receiver::recv_handles`].
     pub fn send_handles(&mut self, handles: &[Handle<'_>]) -> Result<()> {
-        if self.broken {
-            return Err(Error::Closed);
+        self.check_in_step()?;
+        // One byte: it goes whole or not at all, so waiting for room is all the write timeout
+        // has to bound.
+        if let Some(timeout) = self.write_timeout {
+            if !self.stream.wait_writable(Some(timeout))? {
+                return Err(Error::Timeout {
+                    operation: Operation::Write,
+                });
+            }
         }
         let count = [(handles.len() % 256) as u8];
         loop {
@@ -88,6 +95,15 @@ impl<C: Codec> Sender<C> {
     /// [`send_handles`](Self::send_handles).
     pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
         self.send_handles(&[handle])
+    }
+
+    /// Refuses to write after a send cut off part way left the peer out of step.
+    fn check_in_step(&self) -> Result<()> {
+        if self.broken {
+            Err(Error::Framing(FrameError::Desynchronized))
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends `value` encoded by the codec (CPython's `send(obj)`). An encoding error sends
@@ -124,9 +140,7 @@ impl<C: Codec> Sender<C> {
 
     /// Writes whole frames: blocking, or under the write timeout with non-blocking writes.
     fn write_messages(&mut self, payloads: &[&[u8]]) -> Result<()> {
-        if self.broken {
-            return Err(Error::Framing(FrameError::Desynchronized));
-        }
+        self.check_in_step()?;
         let Some(deadline) = deadline_after(self.write_timeout) else {
             let written = match payloads {
                 [one] => write_frame(&mut &*self.stream, one),

@@ -205,6 +205,19 @@ fn handles_cross_between_messages_and_none_is_lost_or_leaked() {
     let mut rest = Vec::new();
     assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
 
+    // The write timeout bounds the wait for room, as for messages.
+    let (mut full, _idle) = pipe().unwrap();
+    let mut raw = std::os::unix::net::UnixStream::from(full.as_fd().try_clone_to_owned().unwrap());
+    raw.set_nonblocking(true).unwrap();
+    while raw.write(&[0; 65536]).is_ok() {}
+    full.set_write_timeout(Some(Duration::from_millis(50)));
+    assert!(matches!(
+        full.send_handles(&handles),
+        Err(Error::Timeout {
+            operation: Operation::Write
+        })
+    ));
+
     // Only Unix sockets carry them; a peer that went away is EOF.
     let listener = Listener::bind("127.0.0.1:0").unwrap();
     let address = listener.address().clone();
