@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, ExitCode, Stdio};
 
 use conn::{Connection, Pickle};
-use conn_tests::examples::{example, output};
+use conn_tests::examples::{example, output, spawn};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 
@@ -57,12 +57,9 @@ fn rust_parent_rust_child_inherits_only_its_fd() {
         conn::Listener::bind("127.0.0.1:0").unwrap(),
     );
     let mut cmd = Command::new(example("child_pipe"));
-    cmd.args(["child", "7"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["child", "7"]);
     conn::process::inherit(&mut cmd, [(theirs, 7)]).unwrap();
-    let child = cmd.spawn().unwrap();
+    let child = spawn(&mut cmd);
     drop(cmd);
     // The child waits in its first recv: what it holds now is what it inherited.
     let mut fds = open_fds(child.id());
@@ -118,26 +115,20 @@ fn inherit_checks_its_numbers() {
 }
 
 fn python_parent_rust_child(py: &Python) {
-    let child = Command::new(&py.path)
-        .args(["-c", SCRIPT, "parent"])
-        .arg(example("child_pipe"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(
+        Command::new(&py.path)
+            .args(["-c", SCRIPT, "parent"])
+            .arg(example("child_pipe")),
+    );
     assert_eq!(output(child, "children.py parent").trim(), "OK", "{py}");
 }
 
 fn rust_parent_python_child(py: &Python) {
     let (mut ours, theirs) = conn::pipe().unwrap();
     let mut cmd = Command::new(&py.path);
-    cmd.args(["-c", SCRIPT, "child", "5"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["-c", SCRIPT, "child", "5"]);
     conn::process::inherit(&mut cmd, [(theirs, 5)]).unwrap();
-    let child = cmd.spawn().unwrap();
+    let child = spawn(&mut cmd);
     drop(cmd);
     squares(&mut ours);
     drop(ours);
@@ -156,26 +147,18 @@ fn assert_forty(out: &str, what: &str) {
 }
 
 fn seed_wait_with_four_worker_processes() {
-    let child = Command::new(example("seed_wait"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(&mut Command::new(example("seed_wait")));
     let out = output(child, "seed_wait");
     assert_forty(&out, "seed_wait");
     assert!(out.contains("received 40 messages; every pipe reported EOF; 4 workers exited"));
 }
 
 fn seed_wait_rust_parent_python_workers(py: &Python) {
-    let child = Command::new(example("seed_wait"))
-        .arg(&py.path)
-        .args(["-c", SCRIPT, "worker"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(
+        Command::new(example("seed_wait"))
+            .arg(&py.path)
+            .args(["-c", SCRIPT, "worker"]),
+    );
     assert_forty(
         &output(child, "seed_wait with Python workers"),
         &py.to_string(),
@@ -183,14 +166,11 @@ fn seed_wait_rust_parent_python_workers(py: &Python) {
 }
 
 fn seed_wait_python_parent_rust_workers(py: &Python) {
-    let child = Command::new(&py.path)
-        .args(["-c", SCRIPT, "seed_parent"])
-        .arg(example("seed_wait"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(
+        Command::new(&py.path)
+            .args(["-c", SCRIPT, "seed_parent"])
+            .arg(example("seed_wait")),
+    );
     let out = output(child, "children.py seed_parent");
     assert_forty(&out, &py.to_string());
     assert_eq!(out.lines().last(), Some("OK"), "{py}");
@@ -244,19 +224,16 @@ fn sentinels_and_connections_wait_together() {
 /// directions kept, messages still flowing.
 fn a_connection_handed_between_three_processes() {
     let relay = env!("CARGO_BIN_EXE_conn-relay");
-    let spawn = |mode: &str, theirs| {
+    let start = |mode: &str, theirs| {
         let mut cmd = Command::new(relay);
-        cmd.arg(mode)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg(mode);
         conn::process::inherit(&mut cmd, [(theirs, 3)]).unwrap();
-        cmd.spawn().unwrap()
+        spawn(&mut cmd)
     };
     let (mut to_b, b_end) = conn::pipe().unwrap();
     let (mut to_c, c_end) = conn::pipe().unwrap();
-    let b = spawn("forward", b_end);
-    let c = spawn("use", c_end);
+    let b = start("forward", b_end);
+    let c = start("use", c_end);
     let (b_to_c, c_from_b) = conn::pipe().unwrap();
     let (mut ours, travelling) = conn::pipe().unwrap();
     to_b.send_connection(b_to_c).unwrap();

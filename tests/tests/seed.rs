@@ -7,20 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-use conn_tests::examples::{example, free_port, output};
+use conn_tests::examples::{example, free_port, output, spawn};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
-
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Starts a server and waits for its first line (it is listening).
 fn start_server(mut cmd: Command) -> (Child, String) {

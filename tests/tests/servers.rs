@@ -4,24 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 #[cfg(unix)]
 use std::time::Duration;
 
-use conn_tests::examples::{example, free_port, output};
+use conn_tests::examples::{example, free_port, output, spawn};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
 
 fn start(name: &str, port: u16, clients: usize) -> Child {
-    let mut child = Command::new(example(name))
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(clients.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(
+        Command::new(example(name))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(clients.to_string()),
+    );
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -34,14 +31,11 @@ fn three_python_clients(py: &Python, name: &str) {
     {
         let port = free_port();
         let server = start(name, port, 3);
-        let client = Command::new(&py.path)
-            .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let client = spawn(
+            Command::new(&py.path)
+                .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
+                .arg(port.to_string()),
+        );
         let out = output(client, "servers_client.py");
         assert_eq!(
             out.lines().collect::<Vec<_>>(),

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use conn_tests::examples::{example, output};
+use conn_tests::examples::{example, output, spawn};
 use conn_tests::harness::{self, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
@@ -28,13 +28,10 @@ fn rust_drives_a_python_sync_manager(py: &Python) {
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("{py}: {port}"));
-    let client = Command::new(example("sync_manager"))
-        .args([format!("127.0.0.1:{port}"), "rust-test".into()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let client = spawn(
+        Command::new(example("sync_manager"))
+            .args([format!("127.0.0.1:{port}"), "rust-test".into()]),
+    );
     let out = output(client, "sync_manager");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 7, "{py}: {out}");
