@@ -49,6 +49,22 @@ enum OneWay {
 /// copies with fewer wake-ups; small ones are not affected (buffers are charged as used).
 const PAIR_BUFFER: usize = 4 << 20;
 
+/// A read from a pipe's write end.
+fn read_from_write_end() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "cannot read from the write end of a pipe",
+    )
+}
+
+/// Descriptors sent or received over anything but a Unix socket.
+fn fds_need_unix() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "file descriptors travel only over Unix sockets",
+    )
+}
+
 impl Stream {
     /// Connects to `address`. A host name means its IPv4 addresses (CPython's AF_INET), tried
     /// in turn; each try
@@ -239,10 +255,7 @@ impl Stream {
                     Err(io::ErrorKind::WouldBlock.into())
                 }
             }
-            Inner::PipeWriter(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "cannot read from the write end of a pipe",
-            )),
+            Inner::PipeWriter(_) => Err(read_from_write_end()),
         }
     }
 
@@ -254,10 +267,7 @@ impl Stream {
             Inner::Tcp(s) => s.take(n).read_to_end(buf),
             Inner::Unix(s) => s.take(n).read_to_end(buf),
             Inner::PipeReader(p) => p.take(n).read_to_end(buf),
-            Inner::PipeWriter(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "cannot read from the write end of a pipe",
-            )),
+            Inner::PipeWriter(_) => Err(read_from_write_end()),
         }
     }
 
@@ -282,10 +292,7 @@ impl Stream {
                 let fds: Vec<BorrowedFd<'_>> = handles.iter().map(|h| h.fd()).collect();
                 sys::send_with_fds(self.as_fd(), data, &fds)
             }
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "file descriptors travel only over Unix sockets",
-            )),
+            _ => Err(fds_need_unix()),
         }
     }
 
@@ -297,10 +304,7 @@ impl Stream {
                 let (n, fds) = sys::recv_with_fds(self.as_fd(), buf, false)?;
                 Ok((n, fds.into_iter().map(crate::OwnedHandle::from).collect()))
             }
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "file descriptors travel only over Unix sockets",
-            )),
+            _ => Err(fds_need_unix()),
         }
     }
 
@@ -457,10 +461,7 @@ impl Read for &Stream {
             Inner::Tcp(s) => (&*s).read(buf),
             Inner::Unix(_) => self.recv_keeping_fds(buf, false),
             Inner::PipeReader(p) => (&*p).read(buf),
-            Inner::PipeWriter(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "cannot read from the write end of a pipe",
-            )),
+            Inner::PipeWriter(_) => Err(read_from_write_end()),
         }
     }
 }
