@@ -21,6 +21,48 @@ pub enum StreamKind {
     PipeReader,
     /// The write end of a pipe.
     PipeWriter,
+    /// A Windows message-mode named pipe, both ways (AF_PIPE, `Pipe(duplex=True)`): one write
+    /// is one message, with no header (see [`Stream::read_message`](crate::Stream::read_message)).
+    MessagePipe,
+    /// The read end of a one-way message-mode pipe (Windows `Pipe(duplex=False)`).
+    MessagePipeReader,
+    /// The write end of a one-way message-mode pipe.
+    MessagePipeWriter,
+}
+
+impl StreamKind {
+    /// Whether the OS keeps message boundaries, so a message travels without a length header
+    /// (Windows named pipes, as CPython's `PipeConnection`).
+    pub fn keeps_messages(self) -> bool {
+        matches!(
+            self,
+            Self::MessagePipe | Self::MessagePipeReader | Self::MessagePipeWriter
+        )
+    }
+}
+
+/// One part of a message read from a message-mode pipe, or its end of file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessagePart {
+    /// `len` bytes of the current message; `more`: the message goes on.
+    Data {
+        /// Bytes read.
+        len: usize,
+        /// Whether the message has more bytes.
+        more: bool,
+    },
+    /// The other end has closed: no more messages.
+    End,
+}
+
+/// The error of the message calls on a stream that carries bytes, not messages.
+#[cfg_attr(windows, allow(dead_code))]
+pub(crate) fn not_a_message_pipe() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "only message-mode pipes (Windows AF_PIPE) carry messages",
+    )
 }
 
 /// One readiness report from [`Poller::wait`](crate::Poller::wait).

@@ -4,39 +4,67 @@ use std::fmt;
 use std::io;
 #[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+#[cfg(windows)]
+use std::os::windows::io::{
+    AsHandle, AsRawHandle, AsRawSocket, AsSocket, BorrowedHandle, BorrowedSocket,
+    OwnedHandle as StdOwnedHandle, OwnedSocket,
+};
+#[cfg(windows)]
+use std::sync::Arc;
 
-/// The inside of a handle on an OS whose transport is not built yet: no value exists.
-#[cfg(not(unix))]
-#[derive(Clone, Copy, Debug)]
-enum Never {}
+#[cfg(windows)]
+use crate::windows::{poller::PollSet, probe::Probe};
 
-/// A borrowed OS handle that readiness can watch: a file descriptor on Unix (a socket or pipe
-/// handle on Windows, when that is built). Opaque, so that code waiting on handles is the same
-/// on every OS; on Unix it converts to and from [`BorrowedFd`].
+/// A borrowed OS handle that readiness can watch: a file descriptor on Unix; on Windows a
+/// kernel object that signals (a process), a socket, or the readiness of one of this crate's
+/// streams, listeners or pollers. Opaque, so that code waiting on handles is the same on every
+/// OS; on Unix it converts to and from [`BorrowedFd`].
 #[derive(Clone, Copy)]
 pub struct Handle<'a> {
     #[cfg(unix)]
     fd: BorrowedFd<'a>,
-    #[cfg(not(unix))]
-    never: (Never, std::marker::PhantomData<&'a ()>),
+    #[cfg(windows)]
+    pub(crate) inner: WinRef<'a>,
+}
+
+/// What a Windows handle is.
+#[cfg(windows)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WinRef<'a> {
+    /// A waitable kernel object (a process handle): ready when signalled.
+    Object(BorrowedHandle<'a>),
+    /// A socket not owned by a stream of this crate: ready when readable.
+    Socket(BorrowedSocket<'a>),
+    /// A stream's or listener's probe.
+    Probe(&'a Arc<Probe>),
+    /// A poller: ready when any handle registered with it is.
+    Set(&'a Arc<PollSet>),
 }
 
 impl Handle<'_> {
     /// A number that identifies the handle among those open in this process now (the fd on
-    /// Unix): two handles with the same id are the same OS object.
+    /// Unix, the handle value or the readiness object's address on Windows): two handles with
+    /// the same id are the same object.
     pub fn id(&self) -> u64 {
         #[cfg(unix)]
         {
             // fds are never negative.
             u64::try_from(self.fd.as_raw_fd()).unwrap_or(u64::MAX)
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            match self.never.0 {}
+            match self.inner {
+                WinRef::Object(h) => h.as_raw_handle() as u64,
+                WinRef::Socket(s) => s.as_raw_socket(),
+                WinRef::Probe(p) => Arc::as_ptr(p) as u64,
+                WinRef::Set(s) => Arc::as_ptr(s) as u64,
+            }
         }
     }
 
-    /// A new owned handle to the same OS object (`dup` on Unix), close-on-exec.
+    /// A new owned handle to the same object (`dup` on Unix, close-on-exec;
+    /// `DuplicateHandle` for a Windows kernel object; a shared reference for this crate's
+    /// readiness objects).
     pub fn try_clone_to_owned(self) -> io::Result<OwnedHandle> {
         #[cfg(unix)]
         {
@@ -44,9 +72,50 @@ impl Handle<'_> {
                 fd: self.fd.try_clone_to_owned()?,
             })
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            match self.never.0 {}
+            let inner = match self.inner {
+                WinRef::Object(h) => WinOwned::Object(h.try_clone_to_owned()?),
+                WinRef::Socket(s) => WinOwned::Socket(s.try_clone_to_owned()?),
+                WinRef::Probe(p) => WinOwned::Probe(Arc::clone(p)),
+                WinRef::Set(s) => WinOwned::Set(Arc::clone(s)),
+            };
+            Ok(OwnedHandle { inner })
+        }
+    }
+}
+
+#[cfg(windows)]
+impl<'a> Handle<'a> {
+    pub(crate) fn probe(p: &'a Arc<Probe>) -> Self {
+        Self {
+            inner: WinRef::Probe(p),
+        }
+    }
+
+    pub(crate) fn set(s: &'a Arc<PollSet>) -> Self {
+        Self {
+            inner: WinRef::Set(s),
+        }
+    }
+}
+
+#[cfg(windows)]
+impl<'a> From<BorrowedHandle<'a>> for Handle<'a> {
+    /// A waitable kernel object (a process, an event): ready when signalled.
+    fn from(h: BorrowedHandle<'a>) -> Self {
+        Self {
+            inner: WinRef::Object(h),
+        }
+    }
+}
+
+#[cfg(windows)]
+impl<'a> From<BorrowedSocket<'a>> for Handle<'a> {
+    /// A socket: ready when readable (or when a listening socket has a client waiting).
+    fn from(s: BorrowedSocket<'a>) -> Self {
+        Self {
+            inner: WinRef::Socket(s),
         }
     }
 }
@@ -56,8 +125,17 @@ impl Handle<'_> {
 pub struct OwnedHandle {
     #[cfg(unix)]
     fd: OwnedFd,
-    #[cfg(not(unix))]
-    never: Never,
+    #[cfg(windows)]
+    pub(crate) inner: WinOwned,
+}
+
+#[cfg(windows)]
+#[derive(Debug)]
+pub(crate) enum WinOwned {
+    Object(StdOwnedHandle),
+    Socket(OwnedSocket),
+    Probe(Arc<Probe>),
+    Set(Arc<PollSet>),
 }
 
 impl OwnedHandle {
@@ -67,10 +145,38 @@ impl OwnedHandle {
         {
             Handle::from(self.fd.as_fd())
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            match self.never {}
+            let inner = match &self.inner {
+                WinOwned::Object(h) => WinRef::Object(h.as_handle()),
+                WinOwned::Socket(s) => WinRef::Socket(s.as_socket()),
+                WinOwned::Probe(p) => WinRef::Probe(p),
+                WinOwned::Set(s) => WinRef::Set(s),
+            };
+            Handle { inner }
         }
+    }
+}
+
+#[cfg(windows)]
+impl OwnedHandle {
+    pub(crate) fn from_object(h: StdOwnedHandle) -> Self {
+        Self {
+            inner: WinOwned::Object(h),
+        }
+    }
+
+    pub(crate) fn from_socket(s: OwnedSocket) -> Self {
+        Self {
+            inner: WinOwned::Socket(s),
+        }
+    }
+}
+
+#[cfg(windows)]
+impl From<StdOwnedHandle> for OwnedHandle {
+    fn from(h: StdOwnedHandle) -> Self {
+        Self::from_object(h)
     }
 }
 
@@ -80,10 +186,9 @@ impl fmt::Debug for OwnedHandle {
         {
             write!(f, "OwnedHandle(fd {})", self.fd.as_raw_fd())
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            let _ = f;
-            match self.never {}
+            write!(f, "OwnedHandle({:?})", self.handle())
         }
     }
 }
@@ -108,10 +213,14 @@ impl fmt::Debug for Handle<'_> {
         {
             write!(f, "Handle(fd {})", self.fd.as_raw_fd())
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            let _ = f;
-            match self.never.0 {}
+            match self.inner {
+                WinRef::Object(h) => write!(f, "Handle(object {:?})", h.as_raw_handle()),
+                WinRef::Socket(s) => write!(f, "Handle(socket {})", s.as_raw_socket()),
+                WinRef::Probe(_) => write!(f, "Handle(stream {:#x})", self.id()),
+                WinRef::Set(_) => write!(f, "Handle(poller {:#x})", self.id()),
+            }
         }
     }
 }

@@ -34,9 +34,11 @@ use unix::{listener, poller, stream, sys};
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
+pub use windows::stream::PIPE_CONNECT_TIMEOUT;
+#[cfg(windows)]
 use windows::{listener, poller, stream, sys};
 
-pub use common::{Ready, StreamKind};
+pub use common::{MessagePart, Ready, StreamKind};
 pub use handle::{Handle, OwnedHandle};
 pub use listener::Listener;
 pub use poller::{Poller, wait_readable, wait_readable_many};

@@ -7,7 +7,8 @@
 use std::thread;
 use std::time::Duration;
 
-use conn::{Client, Error, Family, Listener, pipe, wait};
+use conn::address::default_family;
+use conn::{Client, Error, Listener, pipe, wait};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -18,13 +19,15 @@ struct Job {
 }
 
 fn main() -> Result<(), Error> {
-    // A Unix-socket listener in a fresh private directory, authenticating every client.
+    // A listener of the platform's default family (CPython's `default_family`: a Unix socket in
+    // a fresh private directory, a named pipe on Windows), authenticating every client.
+    let family = default_family();
     let mut listener = Listener::builder()
-        .family(Family::Unix)
+        .family(family)
         .authkey("secret password")
         .bind()?;
     let address = listener.address().clone();
-    println!("listener bound to {address} (AF_UNIX, authkey set)");
+    println!("listener bound to {address} ({family}, authkey set)");
 
     let client_address = address.clone();
     let client = thread::spawn(move || -> Result<(), Error> {

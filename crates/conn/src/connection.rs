@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conn_framing::{
-    Codec, FrameError, FrameReader, Need, with_frame_slices, write_frame, write_frames,
+    Codec, FrameError, FrameReader, Header, Need, with_frame_slices, write_frame, write_frames,
 };
-use conn_transport::{Handle, OwnedHandle, Stream, StreamKind, deadline_after, time_left};
+use conn_transport::{
+    Handle, MessagePart, OwnedHandle, Stream, StreamKind, deadline_after, time_left,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -20,19 +22,200 @@ use crate::{DefaultCodec, Error, Operation, Pickle, PyValue, Result};
 /// An encode buffer larger than this is not kept between sends.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
 
-/// The stream, shared by the two halves of a split connection.
-#[derive(Debug, Clone)]
-struct Shared(Arc<Stream>);
+/// The receiving side's view of the stream (shared by the two halves of a split connection):
+/// its bytes as they come, or, for a message-mode pipe, its messages turned into CPython
+/// frames (see [`Messages`]) so that one framing core serves both.
+#[derive(Debug)]
+struct Shared {
+    stream: Arc<Stream>,
+    messages: Option<Box<Messages>>,
+}
 
-impl Read for Shared {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+impl Shared {
+    fn new(stream: Arc<Stream>) -> Self {
+        let messages = stream
+            .kind()
+            .keeps_messages()
+            .then(|| Box::new(Messages::default()));
+        Self { stream, messages }
+    }
+
+    /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF.
+    fn read_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.messages {
+            None => self.stream.read_nonblocking(buf),
+            Some(m) => m.read(&self.stream, buf, Some(Duration::ZERO)),
+        }
+    }
+
+    /// Whether a read would not block, waiting at most `timeout`.
+    fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        if self.messages.as_ref().is_some_and(|m| m.has_bytes()) {
+            return Ok(true);
+        }
+        self.stream.wait_readable(timeout)
     }
 }
 
-/// Reads a large body straight into its vector without zeroing it first.
+impl Read for Shared {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.messages {
+            None => (&*self.stream).read(buf),
+            Some(m) => m.read(&self.stream, buf, None),
+        }
+    }
+}
+
+/// Reads a large body straight into its vector without zeroing it first (bytes streams), or
+/// through the message cursor in pieces.
 fn append_from_stream(r: &mut Shared, v: &mut Vec<u8>, n: u64) -> io::Result<usize> {
-    r.0.read_append(v, n)
+    if r.messages.is_none() {
+        return r.stream.read_append(v, n);
+    }
+    let start = v.len();
+    while ((v.len() - start) as u64) < n {
+        let want = (n - (v.len() - start) as u64).min(APPEND_STEP as u64) as usize;
+        let at = v.len();
+        v.resize(at + want, 0);
+        match r.read(&mut v[at..]) {
+            Ok(0) => {
+                v.truncate(at);
+                break;
+            }
+            Ok(got) => v.truncate(at + got),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => v.truncate(at),
+            Err(e) => {
+                v.truncate(at);
+                return Err(e);
+            }
+        }
+    }
+    Ok(v.len() - start)
+}
+
+/// How much one piece of a large message body grows the buffer by (message-mode pipes).
+const APPEND_STEP: usize = 1 << 20;
+
+/// The first read of a pipe message takes at most this much (then the rest of the message is
+/// asked for, as CPython's `PeekNamedPipe` does after its first 128 bytes).
+const FIRST_PART: usize = 16 * 1024;
+
+/// Turns a message-mode pipe's messages into the byte stream of CPython's frames: each message
+/// is preceded by the header its length would have on a socket. The framing core then applies
+/// every limit (maxlength, the message limit, the 256-byte limit of a handshake) from that
+/// header before the body is read, as CPython checks `maxlength` against the size
+/// `PeekNamedPipe` reports, and a zero-length message is an empty frame, not an end of file.
+#[derive(Debug, Default)]
+struct Messages {
+    header: [u8; 12],
+    header_len: usize,
+    header_pos: usize,
+    /// The first part of the current message.
+    head: Vec<u8>,
+    head_pos: usize,
+    /// Bytes of the current message still in the pipe after `head`.
+    body_left: u64,
+}
+
+impl Messages {
+    /// Whether bytes of the current frame wait here (no need to ask the pipe).
+    fn has_bytes(&self) -> bool {
+        self.header_pos < self.header_len || self.head_pos < self.head.len()
+    }
+
+    /// Whether the current frame has been handed out whole.
+    fn at_frame_end(&self) -> bool {
+        !self.has_bytes() && self.body_left == 0
+    }
+
+    /// Fills `buf` as far as the current frame goes without waiting once something was read
+    /// (only the first step waits, up to `timeout`): a read that returns less than asked for
+    /// then means, as on a socket, that nothing more has arrived, which the framing core's
+    /// non-blocking pump relies on.
+    fn read(
+        &mut self,
+        stream: &Stream,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let wait = if n == 0 {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
+            match self.read_step(stream, &mut buf[n..], wait) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                // What was read is returned; a lasting error comes back at the next call.
+                Err(_) if n > 0 => break,
+                Err(e) => return Err(e),
+            }
+            if self.at_frame_end() {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    fn read_step(
+        &mut self,
+        stream: &Stream,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.header_pos < self.header_len {
+            let n = buf.len().min(self.header_len - self.header_pos);
+            buf[..n].copy_from_slice(&self.header[self.header_pos..self.header_pos + n]);
+            self.header_pos += n;
+            return Ok(n);
+        }
+        if self.head_pos < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.head_pos);
+            buf[..n].copy_from_slice(&self.head[self.head_pos..self.head_pos + n]);
+            self.head_pos += n;
+            return Ok(n);
+        }
+        if self.body_left > 0 {
+            let want = usize::try_from(self.body_left).map_or(buf.len(), |l| l.min(buf.len()));
+            return match stream.read_message(&mut buf[..want], timeout)? {
+                MessagePart::Data { len, .. } => {
+                    self.body_left -= len as u64;
+                    Ok(len)
+                }
+                // The pipe closed mid-message: the framing core reports the cut frame.
+                _ => Ok(0),
+            };
+        }
+        // The next message.
+        self.head.clear();
+        self.head_pos = 0;
+        self.head.resize(FIRST_PART, 0);
+        let part = stream.read_message(&mut self.head, timeout);
+        let (len, more) = match part {
+            Ok(MessagePart::Data { len, more }) => (len, more),
+            Ok(_) => {
+                self.head.clear();
+                return Ok(0);
+            }
+            Err(e) => {
+                self.head.clear();
+                return Err(e);
+            }
+        };
+        self.head.truncate(len);
+        self.body_left = if more { stream.message_left()? } else { 0 };
+        let header = Header::new(len as u64 + self.body_left);
+        let bytes = header.as_bytes();
+        self.header[..bytes.len()].copy_from_slice(bytes);
+        self.header_len = bytes.len();
+        self.header_pos = 0;
+        self.read_step(stream, buf, timeout)
+    }
 }
 
 /// The sending half of a connection: `send` and `send_bytes`.
@@ -141,6 +324,9 @@ impl<C: Codec> Sender<C> {
     /// Writes whole frames: blocking, or under the write timeout with non-blocking writes.
     fn write_messages(&mut self, payloads: &[&[u8]]) -> Result<()> {
         self.check_in_step()?;
+        if self.stream.kind().keeps_messages() {
+            return self.write_pipe_messages(payloads);
+        }
         let Some(deadline) = deadline_after(self.write_timeout) else {
             let written = match payloads {
                 [one] => write_frame(&mut &*self.stream, one),
@@ -153,6 +339,28 @@ impl<C: Codec> Sender<C> {
         with_frame_slices(payloads, |slices| {
             write_until(stream, slices, deadline, broken)
         })
+    }
+}
+
+impl<C> Sender<C> {
+    /// A message-mode pipe: each payload is one pipe message with no header, as CPython's
+    /// `PipeConnection` sends it; all of them within the write timeout. A write cut off by the
+    /// timeout may have reached the peer in part: the connection can no longer send.
+    fn write_pipe_messages(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        let deadline = deadline_after(self.write_timeout);
+        for payload in payloads {
+            let left = time_left(deadline);
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(Error::Timeout {
+                    operation: Operation::Write,
+                });
+            }
+            if let Err(e) = self.stream.write_message(payload, left) {
+                self.broken = e.kind() == io::ErrorKind::TimedOut;
+                return Err(Error::from_io(e, Operation::Write));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -233,7 +441,7 @@ impl Inbound {
             let mut room = 0;
             let drained = match self.reader.fill_once_with(true, |r, buf| {
                 room = buf.len();
-                r.0.read_nonblocking(buf)
+                r.read_nonblocking(buf)
             }) {
                 Ok(0) => {
                     self.at_eof = true;
@@ -256,7 +464,7 @@ impl Inbound {
             if drained {
                 let left = time_left(deadline);
                 if left.is_some_and(|l| l.is_zero())
-                    || !self.reader.get_ref().0.wait_readable(left)?
+                    || !self.reader.get_ref().wait_readable(left)?
                 {
                     return Ok(false);
                 }
@@ -283,7 +491,7 @@ impl Inbound {
 
 impl<C: Codec> Receiver<C> {
     fn new(stream: Arc<Stream>, codec: C) -> Self {
-        let mut reader = FrameReader::new(Shared(stream));
+        let mut reader = FrameReader::new(Shared::new(stream));
         reader.set_append(append_from_stream);
         Self {
             inbound: Inbound {
@@ -307,7 +515,7 @@ impl<C: Codec> Receiver<C> {
         if let Some(e) = self.inbound.pending.take() {
             return Err(Error::from_io(e, Operation::Read));
         }
-        let stream = Arc::clone(&self.inbound.reader.get_ref().0);
+        let stream = Arc::clone(&self.inbound.reader.get_ref().stream);
         let (count, handles) = match self.inbound.reader.take_raw_byte() {
             Some(count) => (count, stream.take_received_handles().unwrap_or_default()),
             None if self.inbound.at_eof => return Err(Error::Eof),
@@ -421,7 +629,7 @@ impl<C: Codec> Receiver<C> {
         if self.inbound.reader.has_buffered_frame() {
             return Ok(true);
         }
-        Ok(self.inbound.reader.get_ref().0.wait_readable(timeout)?)
+        Ok(self.inbound.reader.get_ref().wait_readable(timeout)?)
     }
 
     /// Sets the longest message accepted by `recv` / `recv_bytes` (default: unlimited, as
@@ -502,8 +710,12 @@ impl<C: Codec + Clone> Connection<C> {
 
     fn from_shared(stream: Arc<Stream>, codec: C) -> Self {
         let (readable, writable) = match stream.kind() {
-            StreamKind::PipeReader | StreamKind::UnixReader => (true, false),
-            StreamKind::PipeWriter | StreamKind::UnixWriter => (false, true),
+            StreamKind::PipeReader | StreamKind::UnixReader | StreamKind::MessagePipeReader => {
+                (true, false)
+            }
+            StreamKind::PipeWriter | StreamKind::UnixWriter | StreamKind::MessagePipeWriter => {
+                (false, true)
+            }
             // Sockets, and any later kind, both ways.
             _ => (true, true),
         };
@@ -1012,7 +1224,7 @@ impl<C> std::fmt::Debug for Sender<C> {
 
 impl<C> std::fmt::Debug for Receiver<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let stream = &self.inbound.reader.get_ref().0;
+        let stream = &self.inbound.reader.get_ref().stream;
         f.debug_struct("Receiver")
             .field("stream", &stream.kind())
             .field("handle", &stream.handle())
@@ -1061,7 +1273,7 @@ impl<C> AsFd for Sender<C> {
 #[cfg(unix)]
 impl<C> AsFd for Receiver<C> {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inbound.reader.get_ref().0.as_fd()
+        self.inbound.reader.get_ref().stream.as_fd()
     }
 }
 
@@ -1085,7 +1297,7 @@ impl<C: Codec> crate::Waitable for Connection<C> {
 
 impl<C: Codec> crate::Waitable for Receiver<C> {
     fn wait_handle(&self) -> Result<Handle<'_>> {
-        Ok(self.inbound.reader.get_ref().0.handle())
+        Ok(self.inbound.reader.get_ref().stream.handle())
     }
 
     fn has_buffered(&self) -> bool {

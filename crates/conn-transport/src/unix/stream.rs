@@ -335,6 +335,25 @@ impl Stream {
         sys::close(OwnedFd::from(self))
     }
 
+    /// Sends one message on a message-mode pipe (Windows only: `Unsupported` here).
+    pub fn write_message(&self, _message: &[u8], _timeout: Option<Duration>) -> io::Result<()> {
+        Err(crate::common::not_a_message_pipe())
+    }
+
+    /// Reads part of a message from a message-mode pipe (Windows only: `Unsupported` here).
+    pub fn read_message(
+        &self,
+        _buf: &mut [u8],
+        _timeout: Option<Duration>,
+    ) -> io::Result<crate::MessagePart> {
+        Err(crate::common::not_a_message_pipe())
+    }
+
+    /// Bytes of the current message not yet read (Windows only: `Unsupported` here).
+    pub fn message_left(&self) -> io::Result<u64> {
+        Err(crate::common::not_a_message_pipe())
+    }
+
     fn is_socket(&self) -> bool {
         matches!(self.inner, Inner::Tcp(_) | Inner::Unix(_))
     }
@@ -423,6 +442,7 @@ impl TryFrom<OwnedFd> for Stream {
             }
             StreamKind::PipeReader => Inner::PipeReader(PipeReader::from(fd)),
             StreamKind::PipeWriter => Inner::PipeWriter(PipeWriter::from(fd)),
+            _ => return Err(crate::common::not_a_message_pipe()),
         };
         Ok(Self::of(inner))
     }

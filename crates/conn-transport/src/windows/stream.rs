@@ -1,0 +1,726 @@
+//! `Stream` on Windows: a TCP socket (length-prefixed frames, as on Unix) or a message-mode
+//! named pipe end (AF_PIPE: one write is one message, as CPython's `PipeConnection`).
+//!
+//! Sockets are non-blocking underneath (`WSAEventSelect` ties each to its probe's event and
+//! makes it so); a blocking call waits with `WSAPoll`, within the stream's timeout. Pipes are
+//! overlapped: reads go through the probe (see `probe.rs`), a write is one `WriteFile` waited
+//! for within its timeout and cancelled after it.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::windows::io::{
+    AsRawHandle, AsRawSocket, FromRawHandle, OwnedHandle as StdOwnedHandle, OwnedSocket,
+};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use conn_address::{Address, Family, Host, arbitrary_address};
+use windows_sys::Win32::Foundation::{
+    ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GENERIC_READ, GENERIC_WRITE,
+    INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::Networking::WinSock::{FD_CLOSE, FD_READ, SOCKET, WSAEventSelect};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING, PIPE_ACCESS_DUPLEX, PIPE_ACCESS_INBOUND,
+    WriteFile,
+};
+use windows_sys::Win32::System::Pipes::{
+    ConnectNamedPipe, PIPE_READMODE_MESSAGE, SetNamedPipeHandleState, WaitNamedPipeW,
+};
+
+use super::probe::{Ov, Probe, Source};
+use super::sys::{self, Event, Outcome};
+use crate::common::{resolve_ipv4, unsupported};
+use crate::{Handle, MessagePart, StreamKind, deadline_after, time_left};
+
+/// How long a pipe client waits for a free instance when no timeout is given (CPython's
+/// `CONNECTION_TIMEOUT`).
+pub const PIPE_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug)]
+enum Inner {
+    Tcp(TcpStream),
+    Pipe {
+        handle: StdOwnedHandle,
+        writer: Mutex<Writer>,
+    },
+}
+
+/// A pipe's write machinery: one overlapped write at a time.
+#[derive(Debug)]
+struct Writer {
+    event: Event,
+    ov: Ov,
+}
+
+/// A connected, blocking stream. `Read` and `Write` are implemented for `&Stream` too, so one
+/// thread may send while another receives.
+#[derive(Debug)]
+pub struct Stream {
+    /// First, so that it drops (and stops the probe's reads) before the handle closes.
+    probe: ShutOnDrop,
+    inner: Inner,
+    kind: StreamKind,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+}
+
+/// The stream's probe, shut when the stream goes (before its handle closes: see `Stream`).
+#[derive(Debug)]
+struct ShutOnDrop(Arc<Probe>);
+
+impl std::ops::Deref for ShutOnDrop {
+    type Target = Probe;
+
+    fn deref(&self) -> &Probe {
+        &self.0
+    }
+}
+
+impl Drop for ShutOnDrop {
+    fn drop(&mut self) {
+        self.0.shut();
+    }
+}
+
+fn invalid_input(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ties `socket` to a new event (which also makes it non-blocking).
+pub(crate) fn socket_probe(socket: SOCKET, events: u32) -> io::Result<Probe> {
+    let event = Event::new()?;
+    // SAFETY: an open socket and an open event, both kept by the caller for the probe's life.
+    if unsafe { WSAEventSelect(socket, event.raw() as isize, events as i32) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Probe::new(event, Source::Socket(socket)))
+}
+
+/// The handle of a new message-mode pipe instance named `name`.
+pub(crate) fn create_instance(
+    name: &[u16],
+    access: u32,
+    first: bool,
+    instances: u32,
+    reject_remote: bool,
+) -> io::Result<std::os::windows::raw::HANDLE> {
+    use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_FIRST_PIPE_INSTANCE;
+    use windows_sys::Win32::System::Pipes::{
+        CreateNamedPipeW, NMPWAIT_WAIT_FOREVER, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_MESSAGE,
+        PIPE_WAIT,
+    };
+    let open_mode = access
+        | FILE_FLAG_OVERLAPPED
+        | if first {
+            FILE_FLAG_FIRST_PIPE_INSTANCE
+        } else {
+            0
+        };
+    let pipe_mode = PIPE_TYPE_MESSAGE
+        | PIPE_READMODE_MESSAGE
+        | PIPE_WAIT
+        | if reject_remote {
+            PIPE_REJECT_REMOTE_CLIENTS
+        } else {
+            0
+        };
+    // SAFETY: `name` is NUL-terminated UTF-16; default security (not inheritable).
+    let h = unsafe {
+        CreateNamedPipeW(
+            name.as_ptr(),
+            open_mode,
+            pipe_mode,
+            instances,
+            PIPE_BUFFER,
+            PIPE_BUFFER,
+            NMPWAIT_WAIT_FOREVER,
+            std::ptr::null(),
+        )
+    };
+    if h == INVALID_HANDLE_VALUE {
+        return Err(sys::last_error());
+    }
+    Ok(h)
+}
+
+/// The buffer sizes asked for a pipe instance (advisory: Windows grows them as needed).
+const PIPE_BUFFER: u32 = 64 * 1024;
+
+/// Opens the client end of pipe `name`, overlapped, in message read mode.
+fn open_client(name: &[u16], access: u32) -> io::Result<Option<StdOwnedHandle>> {
+    // SAFETY: `name` is NUL-terminated UTF-16; no sharing, default security, no template.
+    let h = unsafe {
+        CreateFileW(
+            name.as_ptr(),
+            access,
+            0,
+            std::ptr::null(),
+            OPEN_EXISTING,
+            FILE_FLAG_OVERLAPPED,
+            std::ptr::null_mut(),
+        )
+    };
+    if h == INVALID_HANDLE_VALUE {
+        let code = sys::last_code();
+        if code == ERROR_PIPE_BUSY {
+            return Ok(None);
+        }
+        return Err(io::Error::from_raw_os_error(code as i32));
+    }
+    // SAFETY: a fresh handle nothing else owns.
+    let owned = unsafe { StdOwnedHandle::from_raw_handle(h) };
+    let mode = PIPE_READMODE_MESSAGE;
+    // SAFETY: the open pipe handle and a valid mode; the other two values are left alone.
+    if unsafe {
+        SetNamedPipeHandleState(
+            owned.as_raw_handle(),
+            &mode,
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    } == 0
+    {
+        return Err(sys::last_error());
+    }
+    Ok(Some(owned))
+}
+
+/// Connects to pipe `name` as CPython's `PipeClient` does: open it, and while every instance is
+/// busy, wait for one (`WaitNamedPipe`) until the deadline.
+fn connect_pipe(name: &str, timeout: Option<Duration>) -> io::Result<Stream> {
+    let wide = sys::wide(name);
+    let deadline = deadline_after(Some(timeout.unwrap_or(PIPE_CONNECT_TIMEOUT)));
+    loop {
+        if let Some(h) = open_client(&wide, GENERIC_READ | GENERIC_WRITE)? {
+            return Stream::pipe_end(h, StreamKind::MessagePipe);
+        }
+        let left = time_left(deadline).unwrap_or_default();
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("every instance of {name} stayed busy"),
+            ));
+        }
+        let ms = sys::millis(Some(left.min(Duration::from_secs(1))));
+        // SAFETY: a NUL-terminated name; the result is only a hint (the open is retried).
+        unsafe { WaitNamedPipeW(wide.as_ptr(), ms) };
+    }
+}
+
+/// Waits for the client of a fresh server instance `h` (already there for a pair).
+fn await_client(h: &StdOwnedHandle) -> io::Result<()> {
+    let event = Event::new()?;
+    let mut ov = Ov::new(&event);
+    let ptr = ov.fresh();
+    // SAFETY: `ov` lives until the operation is over (waited for below).
+    if unsafe { ConnectNamedPipe(h.as_raw_handle(), ptr) } != 0 {
+        return Ok(());
+    }
+    match sys::last_code() {
+        ERROR_PIPE_CONNECTED => Ok(()),
+        ERROR_IO_PENDING => {
+            // SAFETY: the connect just started on `h` with `ov`.
+            match unsafe { sys::overlapped_result(h.as_raw_handle(), ov.ptr(), true) } {
+                Outcome::Done(_) | Outcome::More(_) => Ok(()),
+                Outcome::Failed(code) => Err(io::Error::from_raw_os_error(code as i32)),
+                Outcome::Pending => Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
+        code => Err(io::Error::from_raw_os_error(code as i32)),
+    }
+}
+
+impl Stream {
+    /// Connects to `address`: TCP (a host name means its IPv4 addresses, as CPython's AF_INET;
+    /// each try gives up after `timeout`, `None`: the OS's limit) or a named pipe (AF_PIPE:
+    /// while every instance is busy, waits for one until `timeout`, `None`: 20 s as CPython).
+    pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
+        address.validate().map_err(invalid_input)?;
+        match address {
+            Address::Inet { host, port } => {
+                let targets: Vec<_> = match host {
+                    Host::Ip(ip) => vec![(*ip, *port).into()],
+                    Host::Name(name) => resolve_ipv4(name, *port)?,
+                    _ => return Err(unsupported(address)),
+                };
+                let mut last = io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{address} resolved to no address"),
+                );
+                for target in targets {
+                    let attempt = match timeout.filter(|_| deadline_after(timeout).is_some()) {
+                        Some(t) => TcpStream::connect_timeout(&target, t),
+                        None => TcpStream::connect(target),
+                    };
+                    match attempt {
+                        Ok(stream) => return Self::tcp(stream),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            Address::Pipe(name) => connect_pipe(name, timeout),
+            Address::UnixPath(_) | Address::UnixAbstract(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "AF_UNIX is not available on Windows",
+            )),
+            _ => Err(unsupported(address)),
+        }
+    }
+
+    /// Wraps a connected TCP socket.
+    pub(crate) fn tcp(stream: TcpStream) -> io::Result<Self> {
+        let probe = socket_probe(stream.as_raw_socket() as SOCKET, FD_READ | FD_CLOSE)?;
+        stream.set_nonblocking(true)?;
+        Ok(Self {
+            inner: Inner::Tcp(stream),
+            kind: StreamKind::Tcp,
+            probe: ShutOnDrop(Arc::new(probe)),
+            read_timeout: Mutex::new(None),
+            write_timeout: Mutex::new(None),
+        })
+    }
+
+    /// Wraps a connected message-mode pipe end.
+    pub(crate) fn pipe_end(handle: StdOwnedHandle, kind: StreamKind) -> io::Result<Self> {
+        let event = Event::new()?;
+        let probe = if kind == StreamKind::MessagePipeWriter {
+            Probe::new(Event::new()?, Source::Never)
+        } else {
+            Probe::pipe(handle.as_raw_handle())?
+        };
+        let writer = Writer {
+            ov: Ov::new(&event),
+            event,
+        };
+        Ok(Self {
+            inner: Inner::Pipe {
+                handle,
+                writer: Mutex::new(writer),
+            },
+            kind,
+            probe: ShutOnDrop(Arc::new(probe)),
+            read_timeout: Mutex::new(None),
+            write_timeout: Mutex::new(None),
+        })
+    }
+
+    /// A connected pair of message-mode named pipe ends, for `Pipe(duplex=True)`, as CPython
+    /// makes it on Windows (a one-instance pipe with a fresh random name, remote clients
+    /// refused).
+    pub fn pair() -> io::Result<(Self, Self)> {
+        let (a, b) = pipe_pair(true)?;
+        Ok((
+            Self::pipe_end(a, StreamKind::MessagePipe)?,
+            Self::pipe_end(b, StreamKind::MessagePipe)?,
+        ))
+    }
+
+    /// A one-way pair of message-mode pipe ends, for `Pipe(duplex=False)`: (read end, write
+    /// end).
+    pub fn simplex() -> io::Result<(Self, Self)> {
+        let (r, w) = pipe_pair(false)?;
+        Ok((
+            Self::pipe_end(r, StreamKind::MessagePipeReader)?,
+            Self::pipe_end(w, StreamKind::MessagePipeWriter)?,
+        ))
+    }
+
+    /// The same as [`simplex`](Self::simplex) on Windows (there is no byte pipe to prefer).
+    pub fn pipe() -> io::Result<(Self, Self)> {
+        Self::simplex()
+    }
+
+    /// What this stream is.
+    pub fn kind(&self) -> StreamKind {
+        self.kind
+    }
+
+    /// Limits how long one blocking read may wait (`None`: forever); a read that times out
+    /// fails with `TimedOut`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *lock(&self.read_timeout) = timeout;
+        Ok(())
+    }
+
+    /// Limits how long one blocking write may wait (`None`: forever).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *lock(&self.write_timeout) = timeout;
+        Ok(())
+    }
+
+    /// Sets `TCP_NODELAY` (TCP only; a no-op on pipes).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.set_nodelay(nodelay),
+            Inner::Pipe { .. } => Ok(()),
+        }
+    }
+
+    /// The peer's address: a TCP peer's host and port; `None` for pipes.
+    pub fn peer_address(&self) -> Option<Address> {
+        match &self.inner {
+            Inner::Tcp(s) => s.peer_addr().ok().map(Address::from),
+            Inner::Pipe { .. } => None,
+        }
+    }
+
+    /// Shuts down both directions of a socket (the peer sees EOF); a no-op for pipes.
+    pub fn shutdown(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.shutdown(Shutdown::Both),
+            Inner::Pipe { .. } => Ok(()),
+        }
+    }
+
+    /// Waits until a write would make progress, at most `timeout`. A pipe write is one whole
+    /// message with its own timeout: always true.
+    pub fn wait_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        match &self.inner {
+            Inner::Tcp(s) => sys::poll_socket(s.as_raw_socket() as SOCKET, true, timeout),
+            Inner::Pipe { .. } => Ok(true),
+        }
+    }
+
+    /// One write that never blocks (`WouldBlock` if nothing fits). Sockets only: a pipe takes
+    /// whole messages ([`write_message`](Self::write_message)).
+    pub fn write_vectored_nonblocking(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(s) => (&*s).write_vectored(bufs),
+            Inner::Pipe { .. } => Err(whole_messages()),
+        }
+    }
+
+    /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF. Sockets only
+    /// (pipes: [`read_message`](Self::read_message)).
+    pub fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(s) => (&*s).read(buf),
+            Inner::Pipe { .. } => Err(whole_messages()),
+        }
+    }
+
+    /// Appends up to `n` bytes to `buf`, stopping early only at EOF (waiting within the read
+    /// timeout until then). Sockets only.
+    pub fn read_append(&self, buf: &mut Vec<u8>, n: u64) -> io::Result<usize> {
+        let Inner::Tcp(s) = &self.inner else {
+            return Err(whole_messages());
+        };
+        let start = buf.len();
+        let timeout = *lock(&self.read_timeout);
+        loop {
+            let got = (buf.len() - start) as u64;
+            if got >= n {
+                return Ok(buf.len() - start);
+            }
+            match s.take(n - got).read_to_end(buf) {
+                Ok(_) => return Ok(buf.len() - start),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout)? {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends `message` as one pipe message, waiting at most `timeout` (`None`: as long as it
+    /// takes) for the reader to take it; a write still under way then is cancelled and fails
+    /// with `TimedOut`. Message-mode pipes only; at most 4 GiB - 1 (one `WriteFile`).
+    pub fn write_message(&self, message: &[u8], timeout: Option<Duration>) -> io::Result<()> {
+        let Inner::Pipe { handle, writer } = &self.inner else {
+            return Err(crate::common::not_a_message_pipe());
+        };
+        if self.kind == StreamKind::MessagePipeReader {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot write to the read end of a pipe",
+            ));
+        }
+        let len = u32::try_from(message.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Windows pipe message is at most 4 GiB - 1",
+            )
+        })?;
+        let h = handle.as_raw_handle();
+        let mut w = lock(writer);
+        let ov = w.ov.fresh();
+        // SAFETY: `message` and the OVERLAPPED outlive the operation: it is waited for (or
+        // cancelled and waited for) before this function returns.
+        let ok = unsafe { WriteFile(h, message.as_ptr(), len, std::ptr::null_mut(), ov) };
+        if ok == 0 {
+            let code = sys::last_code();
+            if code != ERROR_IO_PENDING {
+                return Err(io::Error::from_raw_os_error(code as i32));
+            }
+            if !sys::wait_one(w.event.raw(), timeout)? {
+                // SAFETY: the write was started on `h` with this OVERLAPPED.
+                return match unsafe { sys::cancel_and_wait(h, w.ov.ptr()) } {
+                    Outcome::Done(n) if n == len => Ok(()),
+                    _ => Err(io::ErrorKind::TimedOut.into()),
+                };
+            }
+        }
+        // SAFETY: as above; the operation is over.
+        match unsafe { sys::overlapped_result(h, w.ov.ptr(), true) } {
+            Outcome::Done(n) if n == len => Ok(()),
+            Outcome::Done(_) | Outcome::More(_) | Outcome::Pending => {
+                Err(io::ErrorKind::WriteZero.into())
+            }
+            Outcome::Failed(code) => Err(io::Error::from_raw_os_error(code as i32)),
+        }
+    }
+
+    /// Reads the next part of the current message into `buf` (the start of the next message if
+    /// the last one was read whole), waiting at most `timeout` (`None`: forever; zero: just
+    /// look) and failing with `WouldBlock` if nothing came. Message-mode pipes only.
+    pub fn read_message(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<MessagePart> {
+        if !self.kind.keeps_messages() {
+            return Err(crate::common::not_a_message_pipe());
+        }
+        if self.kind == StreamKind::MessagePipeWriter {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot read from the write end of a pipe",
+            ));
+        }
+        let deadline = deadline_after(timeout);
+        loop {
+            if let Some(part) = self.probe.pipe_read(buf) {
+                return part;
+            }
+            let left = time_left(deadline);
+            if left.is_some_and(|l| l.is_zero()) || !sys::wait_one(self.probe.event(), left)? {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+    }
+
+    /// Bytes of the current message not yet read (after a [`read_message`](Self::read_message)
+    /// that said `more`): what CPython asks `PeekNamedPipe` before reading the rest.
+    pub fn message_left(&self) -> io::Result<u64> {
+        if !self.kind.keeps_messages() {
+            return Err(crate::common::not_a_message_pipe());
+        }
+        self.probe.pipe_message_left()
+    }
+
+    /// Windows streams are non-blocking underneath and wait by themselves; this is accepted
+    /// and changes nothing (the non-blocking calls are `read_nonblocking` and
+    /// `write_vectored_nonblocking`).
+    pub fn set_nonblocking(&self, _nonblocking: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Whether a read would not block (data, EOF or an error is waiting), waiting at most
+    /// `timeout` (`None`: forever; zero: just look).
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        match &self.inner {
+            Inner::Tcp(s) => sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout),
+            Inner::Pipe { .. } => {
+                if self.probe.pipe_has_bytes() {
+                    return Ok(true);
+                }
+                self.probe.arm();
+                sys::wait_one(self.probe.event(), timeout)
+            }
+        }
+    }
+
+    /// Closes the stream now, reporting the OS's error (dropping it closes silently).
+    pub fn close(self) -> io::Result<()> {
+        // Drop shuts the probe and closes the handle; closing a valid handle does not fail.
+        drop(self);
+        Ok(())
+    }
+
+    /// The handle readiness watches.
+    pub fn handle(&self) -> Handle<'_> {
+        Handle::probe(&self.probe.0)
+    }
+
+    /// Handles travel over Unix sockets only: `Unsupported` on Windows (CPython duplicates a
+    /// handle into the receiving process instead; not built yet).
+    pub fn send_handles(&self, _data: &[u8], _handles: &[Handle<'_>]) -> io::Result<usize> {
+        Err(handles_unsupported())
+    }
+
+    /// `Unsupported` on Windows; see [`send_handles`](Self::send_handles).
+    pub fn recv_handles(&self, _buf: &mut [u8]) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
+        Err(handles_unsupported())
+    }
+
+    /// Never any on Windows.
+    pub fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
+        None
+    }
+}
+
+/// A byte-stream call on a message-mode pipe.
+fn whole_messages() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a message-mode pipe takes whole messages (read_message / write_message)",
+    )
+}
+
+fn handles_unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "handle passing is not built for Windows yet",
+    )
+}
+
+/// The two ends of a fresh one-instance message-mode pipe: (server, client). Duplex: both ways;
+/// otherwise the server reads and the client writes (CPython's `PIPE_ACCESS_INBOUND`).
+fn pipe_pair(duplex: bool) -> io::Result<(StdOwnedHandle, StdOwnedHandle)> {
+    let Address::Pipe(name) = arbitrary_address(Family::Pipe).map_err(invalid_input)? else {
+        return Err(io::ErrorKind::InvalidData.into());
+    };
+    let wide = sys::wide(&name);
+    let access = if duplex {
+        PIPE_ACCESS_DUPLEX
+    } else {
+        PIPE_ACCESS_INBOUND
+    };
+    let server = create_instance(&wide, access, true, 1, true)?;
+    // SAFETY: a fresh handle nothing else owns.
+    let server = unsafe { StdOwnedHandle::from_raw_handle(server) };
+    let client_access = if duplex {
+        GENERIC_READ | GENERIC_WRITE
+    } else {
+        GENERIC_WRITE
+    };
+    let client = open_client(&wide, client_access)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "a fresh pipe was busy"))?;
+    await_client(&server)?;
+    Ok((server, client))
+}
+
+impl TryFrom<crate::OwnedHandle> for Stream {
+    type Error = io::Error;
+
+    /// Adopting a handle is not built for Windows yet: `Unsupported` (the handle is closed).
+    fn try_from(handle: crate::OwnedHandle) -> io::Result<Self> {
+        drop(handle);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "adopting a handle is not built for Windows yet",
+        ))
+    }
+}
+
+impl From<Stream> for crate::OwnedHandle {
+    /// The socket or pipe handle. Bytes a pipe had read ahead into the probe are lost.
+    fn from(s: Stream) -> Self {
+        let Stream { probe, inner, .. } = s;
+        // Stop the probe's reads first; the handle itself stays open.
+        drop(probe);
+        match inner {
+            Inner::Tcp(t) => Self::from_socket(OwnedSocket::from(t)),
+            Inner::Pipe { handle, .. } => Self::from_object(handle),
+        }
+    }
+}
+
+impl Read for &Stream {
+    /// A blocking read (within the read timeout: `TimedOut` after it). Sockets only.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Inner::Tcp(s) = &self.inner else {
+            return Err(whole_messages());
+        };
+        let timeout = *lock(&self.read_timeout);
+        loop {
+            match (&*s).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout)? {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for &Stream {
+    /// A blocking write (within the write timeout). On a pipe, `buf` is sent as one message.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let timeout = *lock(&self.write_timeout);
+        let s = match &self.inner {
+            Inner::Tcp(s) => s,
+            Inner::Pipe { .. } => {
+                self.write_message(buf, timeout)?;
+                return Ok(buf.len());
+            }
+        };
+        loop {
+            match (&*s).write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, true, timeout)? {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let timeout = *lock(&self.write_timeout);
+        let s = match &self.inner {
+            Inner::Tcp(s) => s,
+            Inner::Pipe { .. } => {
+                // One call, one message: the slices are joined.
+                let message: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                return self.write(&message);
+            }
+        };
+        loop {
+            match (&*s).write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, true, timeout)? {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
