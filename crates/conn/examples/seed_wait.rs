@@ -8,7 +8,12 @@
 //! cargo run -p conn --example seed_wait -- python3 w.py   # four workers: `python3 w.py NAME FD`
 //! ```
 //!
-//! A worker gets its pipe's write end as an inherited fd and the number on its command line
+//! On Windows (where handing a handle to a child is not built yet) each worker instead connects
+//! to a named pipe its parent listens on, given on its command line (`seed_wait worker NAME
+//! ADDRESS`); the parent drains the four connections and waits on the process handles the same
+//! way.
+//!
+//! On Unix a worker gets its pipe's write end as an inherited fd and the number on its command line
 //! (`seed_wait worker NAME FD`; a Python worker opens `Connection(FD, readable=False)`). The
 //! seed's program, which this mirrors:
 //!
@@ -130,7 +135,79 @@ fn main() -> conn::Result<()> {
     }
 }
 
-#[cfg(not(unix))]
-fn main() {
-    eprintln!("seed_wait hands Unix fds to its workers; Windows workers are not built yet");
+/// Windows: the worker connects to its parent's pipe and sends its ten messages.
+#[cfg(windows)]
+fn worker(name: &str, address: &str) -> conn::Result<()> {
+    let mut w = conn::Client::connect(address)?;
+    for i in 0..10 {
+        w.send(&(i, name))?;
+    }
+    w.close()
+}
+
+/// Windows: one listener on a fresh pipe name; four workers connect to it.
+#[cfg(windows)]
+fn parent() -> conn::Result<()> {
+    use std::process::Command;
+
+    use conn::{Connection, Error, Family, Listener, Sentinel, Waitable, wait};
+
+    let mut listener = Listener::builder()
+        .family(Family::Pipe)
+        .accept_timeout(Some(std::time::Duration::from_secs(60)))
+        .bind()?;
+    let address = listener.address().to_string();
+    let mut children = Vec::new();
+    for i in 1..=4 {
+        let child = Command::new(std::env::current_exe()?)
+            .args(["worker", &format!("Process-{i}"), &address])
+            .spawn()?;
+        let sentinel = Sentinel::of(&child)?;
+        children.push((child, sentinel));
+    }
+    let mut readers: Vec<Connection> = Vec::new();
+    for _ in 0..4 {
+        readers.push(listener.accept()?);
+    }
+    let mut received = 0;
+    while !readers.is_empty() {
+        for index in wait(&readers, None)?.into_iter().rev() {
+            match readers[index].recv::<(i32, String)>() {
+                Ok((i, name)) => {
+                    println!("({i}, '{name}')");
+                    received += 1;
+                }
+                Err(Error::Eof) => {
+                    readers.remove(index);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let mut left: Vec<&Sentinel> = children.iter().map(|(_, s)| s).collect();
+    while !left.is_empty() {
+        let ready = wait(left.iter().map(|s| *s as &dyn Waitable), None)?;
+        for index in ready.into_iter().rev() {
+            left.remove(index);
+        }
+    }
+    for (mut child, _) in children {
+        let status = child.wait()?;
+        if !status.success() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "a worker failed: {status}"
+            ))));
+        }
+    }
+    println!("received {received} messages; every pipe reported EOF; 4 workers exited");
+    Ok(())
+}
+
+#[cfg(windows)]
+fn main() -> conn::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match (args.first().map(String::as_str), args.get(1), args.get(2)) {
+        (Some("worker"), Some(name), Some(address)) => worker(name, address),
+        _ => parent(),
+    }
 }

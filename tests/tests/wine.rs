@@ -1,0 +1,174 @@
+//! The Windows build of conn, run under Wine, against the Linux CPython interpreters over
+//! 127.0.0.1 (both roles, an authkey, objects, a zero-length message, megabytes each way), and
+//! the seed examples and the quickstart under Wine with named-pipe (AF_PIPE) addresses.
+//!
+//! `cargo xtask ci` (step `windows`) builds the Windows programs, prepares a Wine prefix and
+//! runs this target with `CONN_WINE_BUILD` set to the Windows build directory
+//! (`target/x86_64-pc-windows-gnu/debug`). Without it every case is ignored, with the reason.
+//! AF_PIPE against a Windows CPython cannot run here (no Windows CPython on these machines):
+//! the pipe protocol follows CPython's `PipeConnection` / `PipeListener`, see
+//! `conn-transport`'s docs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode};
+
+use conn_tests::examples::{free_port, output, spawn};
+use conn_tests::harness::{self, once, per_python};
+use conn_tests::python::Python;
+use libtest_mimic::{Arguments, Completion, Trial};
+
+const KEY: &str = "wine interop key";
+const BUILD_VAR: &str = "CONN_WINE_BUILD";
+
+/// A Windows program of the build under test, run through `wine`.
+fn wine(relative: &str) -> Command {
+    let dir = PathBuf::from(std::env::var_os(BUILD_VAR).expect("CONN_WINE_BUILD"));
+    let exe = dir.join(relative);
+    assert!(exe.is_file(), "{} is missing", exe.display());
+    let mut cmd = Command::new("wine");
+    cmd.arg(exe);
+    cmd
+}
+
+/// Starts a server and waits for its first line (it is listening).
+fn start(mut cmd: Command) -> (Child, String) {
+    let mut child = spawn(&mut cmd);
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
+fn python_peer(py: &Python, role: &str, port: u16) -> Command {
+    let mut cmd = Command::new(&py.path);
+    cmd.args([
+        "-c",
+        include_str!("../data/wine_peer.py"),
+        role,
+        "127.0.0.1",
+    ])
+    .arg(port.to_string())
+    .arg(KEY);
+    cmd
+}
+
+fn wine_server_python_client(py: &Python) {
+    let port = free_port();
+    let mut cmd = wine("conn-peer.exe");
+    cmd.args(["serve", &format!("127.0.0.1:{port}"), KEY]);
+    let (server, first) = start(cmd);
+    assert_eq!(first.trim(), "listening", "{py}");
+    let client = spawn(&mut python_peer(py, "connect", port));
+    assert_eq!(output(client, "wine_peer.py connect").trim(), "python ok");
+    assert_eq!(output(server, "conn-peer.exe serve").trim(), "ok");
+}
+
+fn python_server_wine_client(py: &Python) {
+    let port = free_port();
+    let (server, first) = start(python_peer(py, "serve", port));
+    assert_eq!(first.trim(), "listening", "{py}");
+    let client = spawn(wine("conn-peer.exe").args(["connect", &format!("127.0.0.1:{port}"), KEY]));
+    assert_eq!(output(client, "conn-peer.exe connect").trim(), "ok");
+    assert_eq!(output(server, "wine_peer.py serve").trim(), "python ok");
+}
+
+/// The quickstart: a listener of the default family (AF_PIPE on Windows) with an authkey.
+fn quickstart_over_a_pipe() {
+    let out = output(
+        spawn(&mut wine("examples/quickstart.exe")),
+        "quickstart.exe",
+    );
+    for expected in [
+        r"listener bound to \\.\pipe\",
+        "(AF_PIPE, authkey set)",
+        "client: connected and authenticated",
+        "server: received object Job { id: 7",
+        "the whole 32-byte message is in the error",
+        "recv says Some(Eof(",
+        "wrong key: client Some(Auth(",
+        "pipe: ready after sending: [0]",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
+    }
+}
+
+/// The seed's listener and client, talking over a named pipe.
+fn seed_over_a_pipe() {
+    let address = format!(r"\\.\pipe\conn-seed-{}-{}", std::process::id(), free_port());
+    let mut cmd = wine("examples/seed_server.exe");
+    cmd.arg(&address);
+    let (server, first) = start(cmd);
+    assert_eq!(first.trim(), format!("listening on {address}"));
+    let client = spawn(wine("examples/seed_client.exe").arg(&address));
+    assert_eq!(
+        output(client, "seed_client.exe"),
+        "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n"
+    );
+    output(server, "seed_server.exe");
+}
+
+/// The seed's `wait` example: four worker processes, forty messages, four EOFs, four exits.
+fn seed_wait_with_worker_processes() {
+    let out = output(spawn(&mut wine("examples/seed_wait.exe")), "seed_wait.exe");
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.pop(),
+        Some("received 40 messages; every pipe reported EOF; 4 workers exited")
+    );
+    lines.sort_unstable();
+    let mut expected: Vec<String> = (1..=4)
+        .flat_map(|p| (0..10).map(move |i| format!("({i}, 'Process-{p}')")))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(lines, expected);
+}
+
+fn main() -> ExitCode {
+    let interop = vec![
+        // The Rust side pickles with protocol 4 (CPython 3.4 and later).
+        per_python("wine_server_python_client", wine_server_python_client).since(
+            3,
+            4,
+            "conn pickles with protocol 4",
+        ),
+        per_python("python_server_wine_client", python_server_wine_client).since(
+            3,
+            4,
+            "conn pickles with protocol 4",
+        ),
+    ];
+    let plain = vec![
+        once("quickstart_over_a_pipe", quickstart_over_a_pipe),
+        once("seed_over_a_pipe", seed_over_a_pipe),
+        once(
+            "seed_wait_with_worker_processes",
+            seed_wait_with_worker_processes,
+        ),
+    ];
+    if std::env::var_os(BUILD_VAR).is_some() {
+        return harness::main(interop, plain);
+    }
+    // No Windows build to run: every case is ignored, saying why.
+    let args = Arguments::from_args();
+    let found = conn_tests::python::discover();
+    let names: Vec<String> = harness::trials(interop, &found)
+        .iter()
+        .chain(&plain)
+        .map(|t| t.name().to_owned())
+        .collect();
+    let ignored = names
+        .into_iter()
+        .map(|name| {
+            Trial::ignorable_test(name, || {
+                Ok(Completion::ignored_with(
+                    "needs the Windows build under Wine: `cargo xtask ci` (step windows) runs it",
+                ))
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, ignored).exit_code()
+}
