@@ -3,8 +3,13 @@
 //! - `ci`: every check CI runs, in order, each timed; the first failure stops it with a non-zero
 //!   exit: fmt, clippy (`-D warnings`), features (each crate alone, every feature combination),
 //!   cross (Windows and macOS type-checks), msrv (`cargo +<rust-version> check`, the toolchain
-//!   installed if missing), tests, docs (`-D warnings`), cargo-deny (`bans licenses sources`,
+//!   installed if missing), tests, windows (below), docs (`-D warnings`), cargo-deny (`bans licenses sources`,
 //!   offline after `cargo fetch`; installed if missing).
+//! - `windows`: the Windows build tested under Wine (also a step of `ci`): every layer's tests
+//!   for `x86_64-pc-windows-gnu` run under `wine` (the facade's over AF_PIPE and AF_INET), then
+//!   `tests/tests/wine.rs` runs the Windows programs against the Linux CPythons and over named
+//!   pipes. Needs `wine` and `x86_64-w64-mingw32-gcc` (Debian: `wine wine64
+//!   gcc-mingw-w64-x86-64`, which `.ci/run` installs); the prefix lives in `target/wine`.
 //! - `fuzz [SECONDS]`: the pickle decoder under libFuzzer (cargo-fuzz, nightly) for SECONDS
 //!   (default 60), from the committed seeds; prints executions and peak RSS; a crash fails it.
 //! - `bench [--quick] [--only WORKLOAD]`: conn against a raw-socket floor and CPython on the same workloads; a
@@ -36,8 +41,8 @@ const PURE_CRATES: [&str; 4] = ["conn-address", "conn-pickle", "conn-framing", "
 const OS_CRATES: [&str; 2] = ["conn-transport", "conn"];
 
 /// Targets the workspace must keep compiling for (their rustup targets are installed by
-/// `.ci/run`): Windows for the pure crates (all targets) and the facade (libraries and
-/// examples; its tests are Unix-only until AF_PIPE), macOS for everything but the benches
+/// `.ci/run`): Windows for the pure crates (all targets) and the workspace's libraries, bins
+/// and examples (the layers' tests are built and run under Wine by the `windows` step), macOS for everything but the benches
 /// (criterion builds C with a native compiler).
 const WINDOWS: &str = "x86_64-pc-windows-gnu";
 const MACOS: &str = "x86_64-apple-darwin";
@@ -97,6 +102,101 @@ fn cross_checks() -> Vec<Command> {
             MACOS,
         ]),
     ]
+}
+
+/// The crates whose tests run under Wine: every layer (the `tests` crate's interop targets need
+/// CPython, which is Linux-only here; `tests/tests/wine.rs` drives the Windows programs instead).
+fn windows_crates() -> Vec<&'static str> {
+    PURE_CRATES.into_iter().chain(OS_CRATES).collect()
+}
+
+/// A cargo command for the Windows target with Wine as its runner.
+fn under_wine(args: &[&str], prefix: &std::path::Path) -> Command {
+    let mut cmd = cargo(args);
+    cmd.args(["--target", WINDOWS])
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", "wine")
+        .env(
+            "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+            "x86_64-w64-mingw32-gcc",
+        )
+        .stdin(std::process::Stdio::null());
+    wine_env(&mut cmd, prefix);
+    cmd
+}
+
+/// Wine's settings: our prefix, no debug channels, no Mono/Gecko prompts, no display.
+fn wine_env(cmd: &mut Command, prefix: &std::path::Path) {
+    cmd.env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .env_remove("DISPLAY");
+}
+
+/// The `windows` step: prepare the prefix, run every layer's tests under Wine, build the
+/// Windows programs and run `tests/tests/wine.rs` against them (with `CI` as given, so 3.11
+/// and 3.13 are required on CI).
+fn windows_commands(prefix: &std::path::Path) -> Vec<Command> {
+    let root = workspace_root();
+    let mut prepare = Command::new("bash");
+    prepare
+        .arg(root.join("xtask/wine/prepare.sh"))
+        .stdin(std::process::Stdio::null());
+    wine_env(&mut prepare, prefix);
+    let mut test = vec!["test", "--quiet"];
+    for krate in windows_crates() {
+        test.extend(["-p", krate]);
+    }
+    let mut interop = cargo(&["test", "--quiet", "-p", "conn-tests", "--test", "wine"]);
+    interop.env(
+        "CONN_WINE_BUILD",
+        root.join("target").join(WINDOWS).join("debug"),
+    );
+    wine_env(&mut interop, prefix);
+    vec![
+        prepare,
+        under_wine(&test, prefix),
+        under_wine(&["build", "--quiet", "-p", "conn", "--examples"], prefix),
+        under_wine(
+            &["build", "--quiet", "-p", "conn-tests", "--bin", "conn-peer"],
+            prefix,
+        ),
+        interop,
+    ]
+}
+
+/// Checks that Wine and the MinGW linker are installed.
+fn ensure_wine() -> Result<(), String> {
+    for tool in ["wine", "wineserver", "x86_64-w64-mingw32-gcc"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Err(format!(
+                "{tool} is missing: install Debian's wine, wine64 and gcc-mingw-w64-x86-64 \
+                 (.ci/run does)"
+            ));
+        }
+    }
+    ensure_target(WINDOWS)
+}
+
+/// Runs the `windows` step, stopping Wine's server afterwards whatever happened.
+fn windows() -> Result<(), String> {
+    ensure_wine()?;
+    let prefix = workspace_root().join("target/wine");
+    let mut result = Ok(());
+    for mut cmd in windows_commands(&prefix) {
+        result = run(&mut cmd);
+        if result.is_err() {
+            break;
+        }
+    }
+    let mut stop = Command::new("wineserver");
+    stop.arg("-k");
+    wine_env(&mut stop, &prefix);
+    let _ = stop.status();
+    result
 }
 
 /// The `rust-version` the workspace declares (`[workspace.package]`), as `1.87.0`.
@@ -171,6 +271,10 @@ fn ci_steps(msrv: &str) -> Vec<Step> {
         Step {
             name: "test",
             commands: vec![cargo(&["test", "--workspace"])],
+        },
+        Step {
+            name: "windows",
+            commands: Vec::new(),
         },
         Step {
             name: "doc",
@@ -248,6 +352,9 @@ fn ci() -> Result<(), String> {
         }
         eprintln!("==> {}", step.name);
         let step_start = Instant::now();
+        if step.name == "windows" {
+            windows().map_err(|e| format!("step windows failed: {e}"))?;
+        }
         for cmd in &mut step.commands {
             run(cmd).map_err(|e| format!("step {} failed: {e}", step.name))?;
         }
@@ -326,7 +433,7 @@ fn fuzz_target(target: &str, seconds: u64) -> Result<(), String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, cross, msrv, test, doc, deny)\n  fuzz [SECONDS]   fuzz the pickle decoder for SECONDS, the framing core and the handshake\n                   machines for half that each (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
+    "usage: cargo xtask <task>\n\ntasks:\n  ci               run every check CI runs (fmt, clippy, features, cross, msrv, test, windows,\n                   doc, deny)\n  windows          the Windows build's tests under Wine, and against the Linux CPythons\n  fuzz [SECONDS]   fuzz the pickle decoder for SECONDS, the framing core and the handshake\n                   machines for half that each (cargo-fuzz, nightly; default 60 s)\n  bench [--quick] [--only WORKLOAD]\n                   benchmarks: conn vs a raw floor vs CPython, ratios and targets".into()
 }
 
 /// The workspace root: xtask's manifest directory's parent.
@@ -339,6 +446,7 @@ fn main() -> ExitCode {
     let task = env::args().nth(1);
     let result = match task.as_deref() {
         Some("ci") => ci(),
+        Some("windows") => windows(),
         Some("fuzz") => match env::args().nth(2).map(|s| s.parse::<u64>()) {
             None => fuzz(60),
             Some(Ok(seconds)) => fuzz(seconds),

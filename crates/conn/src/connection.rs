@@ -1042,6 +1042,11 @@ impl<C: Codec> Connection<C> {
     }
 
     /// Sends each message (none is fine), all in one write when there are several.
+    /// Whether the transport keeps message boundaries (a Windows named pipe).
+    pub(crate) fn keeps_messages(&self) -> bool {
+        self.halves.0.stream.kind().keeps_messages()
+    }
+
     pub(crate) fn send_all(&mut self, messages: &[Vec<u8>]) -> Result<()> {
         if messages.is_empty() {
             return Ok(());

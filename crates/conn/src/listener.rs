@@ -29,6 +29,9 @@ const MAX_FD_BACKOFF: Duration = Duration::from_secs(1);
 /// How long a handshake write may wait for room: a fresh socket takes a handshake message
 /// (under 300 bytes) at once, so a client that cannot is dropped rather than waited for.
 const HANDSHAKE_WRITE_WAIT: Duration = Duration::from_millis(5);
+/// The same for a named pipe: its buffer (64 KiB, empty at the start) always takes a handshake
+/// message, but Wine completes a pipe write asynchronously, which under load took over 5 ms.
+const PIPE_HANDSHAKE_WRITE_WAIT: Duration = Duration::from_secs(1);
 /// The poller key of the listening socket; a handshake in progress has its slot + 1.
 const LISTENER_KEY: usize = 0;
 /// Clients accepted per round before pending handshakes get their turn.
@@ -403,7 +406,11 @@ impl<C: Codec + Clone> Core<C> {
         };
         // Until authenticated, a message over 256 bytes is refused as soon as its header is in.
         conn.set_max_message(MAX_HANDSHAKE_MESSAGE as u64);
-        conn.set_write_timeout(Some(HANDSHAKE_WRITE_WAIT));
+        conn.set_write_timeout(Some(if conn.keeps_messages() {
+            PIPE_HANDSHAKE_WRITE_WAIT
+        } else {
+            HANDSHAKE_WRITE_WAIT
+        }));
         let mut h = Handshaking {
             conn,
             machine,

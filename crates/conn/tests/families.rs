@@ -216,7 +216,14 @@ fn many_clients_at_once() {
             .collect();
         let mut servers = Vec::new();
         for _ in 0..CLIENTS {
-            let mut s = l.accept().unwrap();
+            let mut s = match l.accept() {
+                Ok(s) => s,
+                Err(e) => panic!(
+                    "{family}: {e:?}; {} handshakes failed, the last with {:?}",
+                    l.handshake_failures(),
+                    l.take_handshake_failure()
+                ),
+            };
             s.set_read_timeout(T);
             let i: usize = s.recv().unwrap();
             s.send(&(i * 10)).unwrap();
