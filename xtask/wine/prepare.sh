@@ -12,7 +12,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 unset DISPLAY
 mkdir -p "$WINEPREFIX"
-wineserver -p </dev/null >/dev/null 2>&1
+# Fails harmlessly when this prefix's server is already running.
+wineserver -p </dev/null >/dev/null 2>&1 || true
 wine wineboot --init </dev/null >/dev/null 2>&1
 dll="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 if [ ! -e "$dll" ]; then

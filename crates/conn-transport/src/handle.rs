@@ -18,7 +18,7 @@ use crate::windows::{poller::PollSet, probe::Probe};
 /// A borrowed OS handle that readiness can watch: a file descriptor on Unix; on Windows a
 /// kernel object that signals (a process), a socket, or the readiness of one of this crate's
 /// streams, listeners or pollers. Opaque, so that code waiting on handles is the same on every
-/// OS; on Unix it converts to and from [`BorrowedFd`].
+/// OS; on Unix it converts to and from `BorrowedFd`.
 #[derive(Clone, Copy)]
 pub struct Handle<'a> {
     #[cfg(unix)]
@@ -121,7 +121,7 @@ impl<'a> From<BorrowedSocket<'a>> for Handle<'a> {
 }
 
 /// An owned OS handle (a file descriptor on Unix), closed when dropped. Opaque like
-/// [`Handle`]; on Unix it converts to and from [`OwnedFd`].
+/// [`Handle`]; on Unix it converts to and from `OwnedFd`.
 pub struct OwnedHandle {
     #[cfg(unix)]
     fd: OwnedFd,

@@ -1,8 +1,8 @@
 //! The transport layer of conn: OS handles and their readiness. It never parses a frame header
 //! (`conn-framing` does).
 //!
-//! - [`Stream`]: a connected TCP or Unix stream socket, or one end of a pipe, with blocking I/O.
-//!   Every fd is close-on-exec; `EINTR` is retried by the callers' loops; socket writes use
+//! - [`Stream`]: a connected TCP or Unix stream socket, or one end of a pipe (a named pipe on
+//!   Windows), with blocking I/O. On Unix every fd is close-on-exec; `EINTR` is retried by the callers' loops; socket writes use
 //!   `MSG_NOSIGNAL`, so a vanished peer gives `EPIPE`, never `SIGPIPE`.
 //! - [`Listener`]: a bound, listening TCP or Unix socket (paths and Linux abstract names) with
 //!   CPython's backlog, `SO_REUSEADDR` on TCP, and an accept timeout.
@@ -14,16 +14,41 @@
 //!
 //! # One module per OS
 //! The public types are the same everywhere; each OS has one private module behind them
-//! (`unix/`, `windows.rs`), as mio has `sys` and quinn-udp has `imp`. Unix is complete. On
-//! Windows the types exist and every constructor returns a typed `Unsupported` error ("not
-//! built yet"): AF_PIPE and Windows sockets come next, and nothing above this crate has to
-//! change for them. [`Handle`] is the one OS handle type the layers above see.
+//! (`unix/`, `windows/`), as mio has `sys` and quinn-udp has `imp`. [`Handle`] is the one OS
+//! handle type the layers above see.
 //!
-//! Unsafe code in the workspace lives only here, in `unix/sys.rs`, one `// SAFETY:` line per
-//! block.
+//! # Windows
+//! - [`Stream`] is a TCP socket or a message-mode named pipe end (AF_PIPE,
+//!   [`StreamKind::MessagePipe`]): one [`Stream::write_message`] is one pipe message with no
+//!   length header, and [`Stream::read_message`] reads it back in parts that say whether the
+//!   message goes on, with [`Stream::message_left`] for the rest (CPython's `PeekNamedPipe`
+//!   after its first read). Zero-length messages are messages, not end of file.
+//! - [`Listener`] on a pipe name keeps two instances, as CPython's `PipeListener` does (one with
+//!   a `ConnectNamedPipe` pending, a spare for the next client); the first is created with
+//!   `FILE_FLAG_FIRST_PIPE_INSTANCE`. A client that came and went before `accept`
+//!   (`ERROR_NO_DATA`) is a connection that reads end of file, not an error.
+//! - [`Stream::connect`] to a pipe waits for a free instance while all are busy
+//!   (`ERROR_PIPE_BUSY`, `WaitNamedPipe`) until its timeout, by default
+//!   [`PIPE_CONNECT_TIMEOUT`] (CPython's 20 s).
+//! - [`Stream::pair`] / [`Stream::simplex`] are CPython's Windows `Pipe()`: a one-instance
+//!   message-mode pipe with a fresh random name.
+//! - Readiness is built from Win32 events, not mio (see `windows/probe.rs`): every waitable
+//!   object owns a probe armed before each wait; [`wait_readable_many`] and [`Poller`] wait on
+//!   any number of pipes, sockets, listeners, pollers and process handles ([`Sentinel`]). A wait
+//!   costs time in the number of handles waited on.
+//! - Not built for Windows yet: handing handles to other processes (`send_handles`, adopting a
+//!   handle with `TryFrom<OwnedHandle>`): `Unsupported`.
+//!
+//! Checked where: under Wine 8 by `cargo xtask windows` (every test of this crate and the
+//! facade, and the Windows build against Linux CPython over TCP); AF_PIPE against a Windows
+//! CPython is not run (none on these machines): the pipe protocol follows CPython's
+//! `multiprocessing/connection.py` and `_winapi.c`.
+//!
+//! Unsafe code in the workspace lives only here (`unix/sys.rs`, and `windows/` for the Win32
+//! calls), one `// SAFETY:` line per block.
 
 #[cfg(not(any(unix, windows)))]
-compile_error!("conn-transport supports Unix and (not yet working) Windows only");
+compile_error!("conn-transport supports Unix and Windows only");
 
 mod common;
 mod handle;
@@ -33,8 +58,9 @@ mod unix;
 use unix::{listener, poller, stream, sys};
 #[cfg(windows)]
 mod windows;
-#[cfg(windows)]
-pub use windows::stream::PIPE_CONNECT_TIMEOUT;
+/// How long a Windows pipe client waits for a free instance when no timeout is given
+/// (CPython's 20 s).
+pub const PIPE_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 #[cfg(windows)]
 use windows::{listener, poller, stream, sys};
 

@@ -31,11 +31,7 @@ use windows_sys::Win32::System::Pipes::{
 use super::probe::{Ov, Probe, Source};
 use super::sys::{self, Event, Outcome};
 use crate::common::{resolve_ipv4, unsupported};
-use crate::{Handle, MessagePart, StreamKind, deadline_after, time_left};
-
-/// How long a pipe client waits for a free instance when no timeout is given (CPython's
-/// `CONNECTION_TIMEOUT`).
-pub const PIPE_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::{Handle, MessagePart, PIPE_CONNECT_TIMEOUT, StreamKind, deadline_after, time_left};
 
 #[derive(Debug)]
 enum Inner {
