@@ -37,6 +37,17 @@ pub fn spawn(cmd: &mut Command) -> Child {
         .expect("start the child process")
 }
 
+/// Starts a server with [`spawn`] and waits for its first line (it is listening), which it
+/// returns with the child.
+pub fn start_server(cmd: &mut Command) -> (Child, String) {
+    let mut child = spawn(cmd);
+    let mut line = String::new();
+    let stdout = child.stdout.as_mut().expect("captured stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("the server's first line");
+    (child, line)
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -6,35 +6,24 @@
 // Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
 
-use conn_tests::examples::{example, free_port, output, spawn};
+use conn_tests::examples::{example, free_port, output, spawn, start_server};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
 
-/// Starts a server and waits for its first line (it is listening).
-fn start_server(mut cmd: Command) -> (Child, String) {
-    let mut child = spawn(&mut cmd);
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
-}
-
 fn rust_server(port: u16) -> (Child, String) {
     let mut cmd = Command::new(example("seed_server"));
     cmd.arg(format!("127.0.0.1:{port}"));
-    start_server(cmd)
+    start_server(&mut cmd)
 }
 
 fn python_server(py: &Python, port: u16) -> (Child, String) {
     let mut cmd = Command::new(&py.path);
     cmd.args(["-c", include_str!("../data/seed_server.py"), "127.0.0.1"])
         .arg(port.to_string());
-    start_server(cmd)
+    start_server(&mut cmd)
 }
 
 fn rust_client(port: u16) -> String {

@@ -11,11 +11,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode};
+use std::process::{Command, ExitCode};
 
-use conn_tests::examples::{free_port, output, spawn};
+use conn_tests::examples::{free_port, output, spawn, start_server};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use libtest_mimic::{Arguments, Completion, Trial};
@@ -31,16 +30,6 @@ fn wine(relative: &str) -> Command {
     let mut cmd = Command::new("wine");
     cmd.arg(exe);
     cmd
-}
-
-/// Starts a server and waits for its first line (it is listening).
-fn start(mut cmd: Command) -> (Child, String) {
-    let mut child = spawn(&mut cmd);
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
 }
 
 fn python_peer(py: &Python, role: &str, port: u16) -> Command {
@@ -60,7 +49,7 @@ fn wine_server_python_client(py: &Python) {
     let port = free_port();
     let mut cmd = wine("conn-peer.exe");
     cmd.args(["serve", &format!("127.0.0.1:{port}"), KEY]);
-    let (server, first) = start(cmd);
+    let (server, first) = start_server(&mut cmd);
     assert_eq!(first.trim(), "listening", "{py}");
     let client = spawn(&mut python_peer(py, "connect", port));
     assert_eq!(output(client, "wine_peer.py connect").trim(), "python ok");
@@ -69,7 +58,7 @@ fn wine_server_python_client(py: &Python) {
 
 fn python_server_wine_client(py: &Python) {
     let port = free_port();
-    let (server, first) = start(python_peer(py, "serve", port));
+    let (server, first) = start_server(&mut python_peer(py, "serve", port));
     assert_eq!(first.trim(), "listening", "{py}");
     let client = spawn(wine("conn-peer.exe").args(["connect", &format!("127.0.0.1:{port}"), KEY]));
     assert_eq!(output(client, "conn-peer.exe connect").trim(), "ok");
@@ -101,7 +90,7 @@ fn seed_over_a_pipe() {
     let address = format!(r"\\.\pipe\conn-seed-{}-{}", std::process::id(), free_port());
     let mut cmd = wine("examples/seed_server.exe");
     cmd.arg(&address);
-    let (server, first) = start(cmd);
+    let (server, first) = start_server(&mut cmd);
     assert_eq!(first.trim(), format!("listening on {address}"));
     let client = spawn(wine("examples/seed_client.exe").arg(&address));
     assert_eq!(

@@ -79,7 +79,6 @@ impl Ready {
 }
 
 /// An address of a kind this version does not know how to open.
-#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn unsupported(address: &Address) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
@@ -87,10 +86,42 @@ pub(crate) fn unsupported(address: &Address) -> io::Error {
     )
 }
 
+/// Connects a TCP socket to `address` (an AF_INET address): a host name means its IPv4
+/// addresses, tried in turn; each try gives up after `timeout` (`None`, or a timeout the clock
+/// cannot express such as `Duration::MAX`: the OS's own limit).
+pub(crate) fn connect_tcp(
+    address: &Address,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<std::net::TcpStream> {
+    use std::net::TcpStream;
+    let Address::Inet { host, port } = address else {
+        return Err(unsupported(address));
+    };
+    let targets: Vec<_> = match host {
+        conn_address::Host::Ip(ip) => vec![(*ip, *port).into()],
+        conn_address::Host::Name(name) => resolve_ipv4(name, *port)?,
+        _ => return Err(unsupported(address)),
+    };
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{address} resolved to no address"),
+    );
+    for target in targets {
+        let attempt = match timeout.filter(|_| crate::deadline_after(timeout).is_some()) {
+            Some(t) => TcpStream::connect_timeout(&target, t),
+            None => TcpStream::connect(target),
+        };
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// The IPv4 addresses `name` resolves to: a host name in an AF_INET address means IPv4, as in
 /// CPython (`socket.AF_INET`), so `localhost` is 127.0.0.1 even where the resolver lists `::1`
 /// first. An IPv6 literal (`[::1]:6000`) is still IPv6.
-#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn resolve_ipv4(name: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
     let found: Vec<_> = (name, port)
         .to_socket_addrs()?

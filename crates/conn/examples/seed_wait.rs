@@ -60,7 +60,7 @@ fn worker(name: &str, fd: i32) -> conn::Result<()> {
 fn parent(worker_command: &[String]) -> conn::Result<()> {
     use std::process::Command;
 
-    use conn::{Connection, Error, Sentinel, Waitable, pipe_simplex, wait};
+    use conn::{Connection, Sentinel, pipe_simplex};
 
     let mut readers: Vec<Connection> = Vec::new();
     let mut children = Vec::new();
@@ -87,6 +87,19 @@ fn parent(worker_command: &[String]) -> conn::Result<()> {
         let sentinel = Sentinel::of(&child)?;
         children.push((child, sentinel));
     }
+    drain(readers, children)
+}
+
+/// What both parents do once their workers run: drain the connections with `wait` until each
+/// reports EOF, printing every message, then wait on the workers' sentinels until all have
+/// exited, and check that each succeeded.
+#[cfg(any(unix, windows))]
+fn drain(
+    mut readers: Vec<conn::Connection>,
+    children: Vec<(std::process::Child, conn::Sentinel)>,
+) -> conn::Result<()> {
+    use conn::{Error, Sentinel, Waitable, wait};
+
     let mut received = 0;
     while !readers.is_empty() {
         // Walk backwards so removing a finished reader keeps the other positions valid.
@@ -150,7 +163,7 @@ fn worker(name: &str, address: &str) -> conn::Result<()> {
 fn parent() -> conn::Result<()> {
     use std::process::Command;
 
-    use conn::{Connection, Error, Family, Listener, Sentinel, Waitable, wait};
+    use conn::{Connection, Family, Listener, Sentinel};
 
     let mut listener = Listener::builder()
         .family(Family::Pipe)
@@ -169,38 +182,7 @@ fn parent() -> conn::Result<()> {
     for _ in 0..4 {
         readers.push(listener.accept()?);
     }
-    let mut received = 0;
-    while !readers.is_empty() {
-        for index in wait(&readers, None)?.into_iter().rev() {
-            match readers[index].recv::<(i32, String)>() {
-                Ok((i, name)) => {
-                    println!("({i}, '{name}')");
-                    received += 1;
-                }
-                Err(Error::Eof) => {
-                    readers.remove(index);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    let mut left: Vec<&Sentinel> = children.iter().map(|(_, s)| s).collect();
-    while !left.is_empty() {
-        let ready = wait(left.iter().map(|s| *s as &dyn Waitable), None)?;
-        for index in ready.into_iter().rev() {
-            left.remove(index);
-        }
-    }
-    for (mut child, _) in children {
-        let status = child.wait()?;
-        if !status.success() {
-            return Err(Error::Io(std::io::Error::other(format!(
-                "a worker failed: {status}"
-            ))));
-        }
-    }
-    println!("received {received} messages; every pipe reported EOF; 4 workers exited");
-    Ok(())
+    drain(readers, children)
 }
 
 #[cfg(windows)]

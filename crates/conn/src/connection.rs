@@ -115,6 +115,16 @@ struct Messages {
     head_pos: usize,
     /// Bytes of the current message still in the pipe after `head`.
     body_left: u64,
+    /// A message did not match its reported size: message boundaries are lost for good.
+    lost: bool,
+}
+
+/// The error of a pipe whose message boundaries can no longer be trusted.
+fn sizes_disagree() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "a pipe message did not match the size the pipe reported",
+    )
 }
 
 impl Messages {
@@ -165,6 +175,9 @@ impl Messages {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
+        if self.lost {
+            return Err(sizes_disagree());
+        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -183,8 +196,14 @@ impl Messages {
         if self.body_left > 0 {
             let want = usize::try_from(self.body_left).map_or(buf.len(), |l| l.min(buf.len()));
             return match stream.read_message(&mut buf[..want], timeout)? {
-                MessagePart::Data { len, .. } => {
-                    self.body_left -= len as u64;
+                MessagePart::Data { len, more } => {
+                    self.body_left = self.body_left.saturating_sub(len as u64);
+                    if more != (self.body_left > 0) {
+                        // The message is shorter or longer than the pipe said: its end is
+                        // unknown, so nothing after it can be trusted.
+                        self.lost = true;
+                        return Err(sizes_disagree());
+                    }
                     Ok(len)
                 }
                 // The pipe closed mid-message: the framing core reports the cut frame.

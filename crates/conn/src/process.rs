@@ -24,9 +24,10 @@
 //! both sides.
 //!
 //! This module is Unix-only. On Windows, CPython hands handles to a child by duplicating them
-//! into it (`DuplicateHandle`); conn will do the same once its Windows transport is built, and
-//! until then there is no `conn::process` there, and `Sentinel::new` and the handle transfers
-//! return `Unsupported`.
+//! into it (`DuplicateHandle`); conn does not do that yet: there is no `conn::process` there,
+//! the handle transfers return `Unsupported`, and a child connects to a named pipe its parent
+//! listens on instead (`examples/seed_wait.rs`). `Sentinel` works on both (a process handle on
+//! Windows).
 
 use std::process::Command;
 

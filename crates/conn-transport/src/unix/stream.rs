@@ -8,10 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use conn_address::{Address, Host};
+use conn_address::Address;
 
 use crate::StreamKind;
-use crate::common::{resolve_ipv4, unsupported};
+use crate::common::{connect_tcp, unsupported};
 use crate::sys;
 
 #[derive(Debug)]
@@ -72,30 +72,7 @@ impl Stream {
     pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
         address.validate().map_err(invalid_input)?;
         match address {
-            Address::Inet { host, port } => {
-                let targets: Vec<_> = match host {
-                    Host::Ip(ip) => vec![(*ip, *port).into()],
-                    Host::Name(name) => resolve_ipv4(name, *port)?,
-                    _ => return Err(unsupported(address)),
-                };
-                let mut last = io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{address} resolved to no address"),
-                );
-                for target in targets {
-                    // A timeout the clock cannot express (`Duration::MAX`) is no timeout.
-                    let attempt = match timeout.filter(|_| crate::deadline_after(timeout).is_some())
-                    {
-                        Some(t) => TcpStream::connect_timeout(&target, t),
-                        None => TcpStream::connect(target),
-                    };
-                    match attempt {
-                        Ok(stream) => return Ok(Self::from(stream)),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
+            Address::Inet { .. } => Ok(Self::from(connect_tcp(address, timeout)?)),
             Address::UnixPath(path) => Ok(Self::from(UnixStream::connect(path)?)),
             Address::UnixAbstract(name) => connect_abstract(name),
             Address::Pipe(_) => Err(io::Error::new(

@@ -14,7 +14,7 @@ use std::os::windows::io::{
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use conn_address::{Address, Family, Host, arbitrary_address};
+use conn_address::{Address, Family, arbitrary_address};
 use windows_sys::Win32::Foundation::{
     ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GENERIC_READ, GENERIC_WRITE,
     INVALID_HANDLE_VALUE,
@@ -30,7 +30,7 @@ use windows_sys::Win32::System::Pipes::{
 
 use super::probe::{Ov, Probe, Source};
 use super::sys::{self, Event, Outcome};
-use crate::common::{resolve_ipv4, unsupported};
+use crate::common::{connect_tcp, unsupported};
 use crate::{Handle, MessagePart, PIPE_CONNECT_TIMEOUT, StreamKind, deadline_after, time_left};
 
 #[derive(Debug)]
@@ -238,28 +238,7 @@ impl Stream {
     pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
         address.validate().map_err(invalid_input)?;
         match address {
-            Address::Inet { host, port } => {
-                let targets: Vec<_> = match host {
-                    Host::Ip(ip) => vec![(*ip, *port).into()],
-                    Host::Name(name) => resolve_ipv4(name, *port)?,
-                    _ => return Err(unsupported(address)),
-                };
-                let mut last = io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{address} resolved to no address"),
-                );
-                for target in targets {
-                    let attempt = match timeout.filter(|_| deadline_after(timeout).is_some()) {
-                        Some(t) => TcpStream::connect_timeout(&target, t),
-                        None => TcpStream::connect(target),
-                    };
-                    match attempt {
-                        Ok(stream) => return Self::tcp(stream),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
+            Address::Inet { .. } => Self::tcp(connect_tcp(address, timeout)?),
             Address::Pipe(name) => connect_pipe(name, timeout),
             Address::UnixPath(_) | Address::UnixAbstract(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -409,22 +388,11 @@ impl Stream {
         };
         let start = buf.len();
         let timeout = *lock(&self.read_timeout);
-        loop {
+        // `read_to_end` keeps what it read before `WouldBlock`: each retry asks for the rest.
+        until_ready(s, false, timeout, || {
             let got = (buf.len() - start) as u64;
-            if got >= n {
-                return Ok(buf.len() - start);
-            }
-            match s.take(n - got).read_to_end(buf) {
-                Ok(_) => return Ok(buf.len() - start),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout)? {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+            s.take(n - got).read_to_end(buf).map(|_| buf.len() - start)
+        })
     }
 
     /// Sends `message` as one pipe message, waiting at most `timeout` (`None`: as long as it
@@ -564,6 +532,27 @@ impl Stream {
     }
 }
 
+/// Runs `op` on non-blocking socket `s` until it does not say `WouldBlock`, waiting for the
+/// socket to become readable (or writable) in between, at most `timeout` each time
+/// (`TimedOut` after it).
+fn until_ready<T>(
+    s: &TcpStream,
+    write: bool,
+    timeout: Option<Duration>,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !sys::poll_socket(s.as_raw_socket() as SOCKET, write, timeout)? {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A byte-stream call on a message-mode pipe.
 fn whole_messages() -> io::Error {
     io::Error::new(
@@ -638,16 +627,7 @@ impl Read for &Stream {
             return Err(whole_messages());
         };
         let timeout = *lock(&self.read_timeout);
-        loop {
-            match (&*s).read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout)? {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                }
-                other => return other,
-            }
-        }
+        until_ready(s, false, timeout, || (&*s).read(buf))
     }
 }
 
@@ -668,16 +648,7 @@ impl Write for &Stream {
                 return Ok(buf.len());
             }
         };
-        loop {
-            match (&*s).write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, true, timeout)? {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                }
-                other => return other,
-            }
-        }
+        until_ready(s, true, timeout, || (&*s).write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -690,16 +661,7 @@ impl Write for &Stream {
                 return self.write(&message);
             }
         };
-        loop {
-            match (&*s).write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !sys::poll_socket(s.as_raw_socket() as SOCKET, true, timeout)? {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                }
-                other => return other,
-            }
-        }
+        until_ready(s, true, timeout, || (&*s).write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
