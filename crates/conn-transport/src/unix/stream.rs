@@ -463,12 +463,6 @@ impl Read for &Stream {
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
 impl Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &self.inner {
@@ -489,20 +483,6 @@ impl Write for &Stream {
         } else {
             self.write(bufs.iter().find(|b| !b.is_empty()).map_or(&[], |b| &**b))
         }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -631,12 +631,6 @@ impl Read for &Stream {
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
 impl Write for &Stream {
     /// A blocking write (within the write timeout). On a pipe, `buf` is sent as one message.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -662,20 +656,6 @@ impl Write for &Stream {
             }
         };
         until_ready(s, true, timeout, || (&*s).write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
