@@ -130,3 +130,64 @@ fn a_missing_pipe_is_not_found() {
     let err = Stream::connect(&address, T).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
 }
+
+/// More handles than one `WaitForMultipleObjects` takes (64): helper threads wait on groups,
+/// and the one ready handle is found wherever it sits.
+#[test]
+fn waits_over_more_than_64_handles() {
+    let pairs: Vec<(Stream, Stream)> = (0..150).map(|_| Stream::pair().unwrap()).collect();
+    let handles: Vec<_> = pairs.iter().map(|(r, _)| r.handle()).collect();
+    let start = std::time::Instant::now();
+    assert!(
+        wait_readable_many(&handles, Some(Duration::from_millis(200)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    // Ready before the wait, and ready during it.
+    pairs[3].1.write_message(b"early", T).unwrap();
+    assert_eq!(wait_readable_many(&handles, T).unwrap(), vec![3]);
+    assert_eq!(read_whole(&pairs[3].0).unwrap(), b"early");
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(100));
+            pairs[140].1.write_message(b"late", T).unwrap();
+        });
+        assert_eq!(wait_readable_many(&handles, T).unwrap(), vec![140]);
+    });
+    let mut poller = conn_transport::Poller::new().unwrap();
+    for (i, h) in handles.iter().enumerate() {
+        poller.add(*h, i).unwrap();
+    }
+    let mut ready = Vec::new();
+    poller.wait(&mut ready, T).unwrap();
+    assert_eq!(ready.iter().map(|r| r.key()).collect::<Vec<_>>(), vec![140]);
+}
+
+/// A process handle is ready when the process exits, and waiting does not take its exit code.
+#[test]
+fn a_sentinel_is_ready_when_the_process_exits() {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sentinel = conn_transport::Sentinel::of(&child).unwrap();
+    assert_eq!(sentinel.pid(), child.id());
+    assert!(sentinel.wait_exited(T).unwrap());
+    assert_eq!(
+        wait_readable_many(&[sentinel.handle()], Some(Duration::ZERO)).unwrap(),
+        vec![0]
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+/// A closed pipe listener is gone: clients find no pipe.
+#[test]
+fn a_closed_listener_is_not_found() {
+    let address = arbitrary_address(Family::Pipe).unwrap();
+    let listener = Listener::bind(&address, 1).unwrap();
+    listener.close().unwrap();
+    let err = Stream::connect(&address, T).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+}

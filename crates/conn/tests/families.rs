@@ -382,8 +382,28 @@ fn a_second_listener_on_a_live_address_fails() {
     }
 }
 
-/// Wine sets `WINELOADER` (or `WINEPREFIX`) in its processes' environment; Windows does not.
+/// Whether this Windows program runs under Wine: `cargo xtask windows` sets `WINEPREFIX`, and
+/// Wine maps the Unix root to drive Z:, where `/etc/passwd` shows through.
 fn running_under_wine() -> bool {
     cfg!(windows)
-        && (std::env::var_os("WINELOADER").is_some() || std::env::var_os("WINEPREFIX").is_some())
+        && (std::env::var_os("WINEPREFIX").is_some()
+            || std::path::Path::new(r"Z:\etc\passwd").exists())
+}
+
+/// A closed listener is gone: a client finds nothing there (no socket file, no pipe, no port).
+#[test]
+fn a_closed_listener_refuses_clients() {
+    for family in families() {
+        let l = bind(family, None);
+        let address = l.address().clone();
+        l.close().unwrap();
+        let err = Client::builder(address).timeout(T).connect().unwrap_err();
+        assert!(
+            matches!(
+                err.python_exception(),
+                "FileNotFoundError" | "ConnectionRefusedError"
+            ),
+            "{family}: {err:?}"
+        );
+    }
 }
