@@ -133,6 +133,14 @@ impl Messages {
         self.header_pos < self.header_len || self.head_pos < self.head.len()
     }
 
+    /// How much of the current message this cursor holds or has begun (at least 1 once a
+    /// message has begun and is not finished).
+    fn held(&self) -> usize {
+        let head = self.head.len() - self.head_pos;
+        let begun = usize::from(!self.at_frame_end());
+        head.max(begun)
+    }
+
     /// Whether the current frame has been handed out whole.
     fn at_frame_end(&self) -> bool {
         !self.has_bytes() && self.body_left == 0
@@ -981,7 +989,16 @@ impl<C: Codec + Clone> Connection<C> {
     /// by its timeout ([`Error::HandOver`]); and on a connection CPython would have closed
     /// ([`Error::Closed`]). On Unix, `OwnedFd::try_from(connection)` does the same.
     pub fn into_owned_handle(self) -> std::result::Result<OwnedHandle, IntoHandleError<C>> {
-        let read_ahead = self.halves.1.inbound.reader.decoder().buffered();
+        let inbound = &self.halves.1.inbound;
+        let mut read_ahead = inbound.reader.decoder().buffered();
+        // A pipe message part the cursor or the transport holds, or a message begun: its rest
+        // would reach the new owner without its start.
+        if let Some(m) = &inbound.reader.get_ref().messages {
+            read_ahead += m.held();
+        }
+        if let Some(n) = inbound.reader.get_ref().stream.read_ahead() {
+            read_ahead += n.max(1);
+        }
         let cut_off = self.halves.0.broken;
         let refuse = |connection, error| {
             Err(IntoHandleError {

@@ -954,3 +954,27 @@ fn debug_never_prints_message_bytes() {
     let (tx, rx) = b.split().unwrap();
     assert!(format!("{tx:?}{rx:?}").len() < 400);
 }
+
+/// A Windows pipe reads a message into the transport's buffer when readiness is asked for: the
+/// handle is then not given up (the message would be lost), and the connection comes back
+/// with the message still there. A zero-length message counts.
+#[cfg(windows)]
+#[test]
+fn a_pipe_handle_is_not_given_up_with_a_message_read_ahead() {
+    for payload in [&b"x"[..], b""] {
+        let (mut a, b) = pipe().unwrap();
+        a.send_bytes(payload).unwrap();
+        assert!(b.poll(T).unwrap());
+        let refused = b.into_owned_handle().unwrap_err();
+        assert!(
+            matches!(refused.error(), Error::HandOver { cut_off: false, .. }),
+            "{:?}",
+            refused.error()
+        );
+        let mut b = refused.into_connection();
+        assert_eq!(b.recv_bytes().unwrap(), payload, "nothing lost");
+    }
+    let (_a, b) = pipe().unwrap();
+    assert!(!b.poll(NOW).unwrap());
+    b.into_owned_handle().unwrap();
+}

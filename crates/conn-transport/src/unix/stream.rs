@@ -312,6 +312,12 @@ impl Stream {
         sys::close(OwnedFd::from(self))
     }
 
+    /// What the stream has read ahead of its reader: never anything on Unix (the layers above
+    /// keep their own read-ahead). See the Windows version.
+    pub fn read_ahead(&self) -> Option<usize> {
+        None
+    }
+
     /// Sends one message on a message-mode pipe (Windows only: `Unsupported` here).
     pub fn write_message(&self, _message: &[u8], _timeout: Option<Duration>) -> io::Result<()> {
         Err(crate::common::not_a_message_pipe())

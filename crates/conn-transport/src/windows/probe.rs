@@ -257,6 +257,24 @@ impl Probe {
         Ok(buffered + u64::from(left))
     }
 
+    /// What a pipe has read ahead and not handed out, after stopping a read under way (so the
+    /// answer stays true until the next read): the bytes of a message part, possibly zero (a
+    /// zero-length message), or `None`.
+    pub(crate) fn pipe_read_ahead(&self) -> Option<usize> {
+        let mut st = self.lock();
+        if st.closed {
+            return None;
+        }
+        let Source::Pipe(p) = &mut st.source else {
+            return None;
+        };
+        p.cancel();
+        match p.read {
+            ReadState::Filled { len, pos, .. } => Some(len - pos),
+            _ => None,
+        }
+    }
+
     /// Whether the pipe's buffer holds bytes not yet read.
     pub(crate) fn pipe_has_bytes(&self) -> bool {
         let st = self.lock();

@@ -481,6 +481,16 @@ impl Stream {
         self.probe.pipe_message_left()
     }
 
+    /// What the stream has read ahead of its reader and would lose if its handle were given up:
+    /// on a pipe, the bytes of a message part read into the transport's buffer (possibly zero,
+    /// for a zero-length message), after stopping a read under way; `None` if nothing.
+    pub fn read_ahead(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Tcp(_) => None,
+            Inner::Pipe { .. } => self.probe.pipe_read_ahead(),
+        }
+    }
+
     /// Windows streams are non-blocking underneath and wait by themselves; this is accepted
     /// and changes nothing (the non-blocking calls are `read_nonblocking` and
     /// `write_vectored_nonblocking`).
