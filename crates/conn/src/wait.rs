@@ -81,6 +81,44 @@ mod unix_impls {
     );
 }
 
+/// Windows: sockets are ready when readable (a listening socket when a client waits); waiting
+/// on one ties it to an event for the wait, which leaves it non-blocking (`WSAEventSelect`).
+/// Process handles are ready when the process has exited.
+#[cfg(windows)]
+mod windows_impls {
+    use std::os::windows::io::{AsHandle, AsSocket, BorrowedHandle, BorrowedSocket};
+
+    use super::{Handle, Result, Waitable};
+
+    macro_rules! waitable_as_socket {
+        ($($t:ty),*) => {$(
+            impl Waitable for $t {
+                fn wait_handle(&self) -> Result<Handle<'_>> {
+                    Ok(Handle::from(self.as_socket()))
+                }
+            }
+        )*};
+    }
+
+    waitable_as_socket!(
+        BorrowedSocket<'_>,
+        std::net::TcpStream,
+        std::net::TcpListener
+    );
+
+    impl Waitable for BorrowedHandle<'_> {
+        fn wait_handle(&self) -> Result<Handle<'_>> {
+            Ok(Handle::from(self.as_handle()))
+        }
+    }
+
+    impl Waitable for std::process::Child {
+        fn wait_handle(&self) -> Result<Handle<'_>> {
+            Ok(Handle::from(self.as_handle()))
+        }
+    }
+}
+
 impl<T: Waitable + ?Sized> Waitable for &T {
     fn wait_handle(&self) -> Result<Handle<'_>> {
         (**self).wait_handle()

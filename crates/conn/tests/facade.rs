@@ -978,3 +978,20 @@ fn a_pipe_handle_is_not_given_up_with_a_message_read_ahead() {
     assert!(!b.poll(NOW).unwrap());
     b.into_owned_handle().unwrap();
 }
+
+/// Windows: std's sockets and child processes are waitable like connections.
+#[cfg(windows)]
+#[test]
+fn std_sockets_and_child_processes_are_waitable() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert!(wait([&l], NOW).unwrap().is_empty());
+    let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    assert_eq!(wait([&l], T).unwrap(), vec![0], "a client waits");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait([&child], T).unwrap(), vec![0], "the process exited");
+    assert!(child.wait().unwrap().success());
+}
