@@ -249,7 +249,9 @@ impl<C: Codec + Clone> Waitable for Endpoint<C> {
 /// [`Error::DuplicateObject`] (CPython's `KeyError`).
 ///
 /// Each call is one `poll(2)` over all the objects, O(n), as in CPython; to wait on the same
-/// objects many times, a [`WaitSet`] (mio) costs O(ready) per wait instead.
+/// objects many times, a [`WaitSet`] (mio) costs O(ready) per wait instead. On Windows each
+/// call arms every object and waits on their events (`WaitForMultipleObjects`, helper threads
+/// above 64 objects, as CPython 3.12): O(n) there, for a `WaitSet` too.
 pub fn wait<I>(objects: I, timeout: Option<Duration>) -> Result<Vec<usize>>
 where
     I: IntoIterator,
@@ -410,7 +412,8 @@ struct Slot<T> {
 
 /// A persistent `wait`: objects are registered once and waited on many times, at a cost per
 /// wait that grows with the objects ready, not with those registered (CPython rebuilds its poll
-/// set on every call).
+/// set on every call). On Windows, where no system call reports pipes, sockets and processes
+/// together by readiness, each wait arms and waits on every registered object: O(registered).
 ///
 /// The set owns its objects, so it sees every receive made through
 /// [`get_mut`](Self::get_mut) and can count messages left buffered in user space. A listener
