@@ -1304,6 +1304,14 @@ impl<C> AsRawFd for Connection<C> {
     }
 }
 
+#[cfg(windows)]
+impl<C> std::os::windows::io::AsRawHandle for Connection<C> {
+    /// The pipe handle, or the socket as a handle value: CPython's `fileno()` on Windows.
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        std::os::windows::io::AsRawHandle::as_raw_handle(&*self.halves.0.stream)
+    }
+}
+
 #[cfg(unix)]
 impl<C> AsFd for Sender<C> {
     fn as_fd(&self) -> BorrowedFd<'_> {

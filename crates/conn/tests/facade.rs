@@ -976,6 +976,8 @@ fn a_pipe_handle_is_not_given_up_with_a_message_read_ahead() {
     }
     let (_a, b) = pipe().unwrap();
     assert!(!b.poll(NOW).unwrap());
+    // CPython's fileno(): the pipe handle.
+    assert!(!std::os::windows::io::AsRawHandle::as_raw_handle(&b).is_null());
     b.into_owned_handle().unwrap();
 }
 

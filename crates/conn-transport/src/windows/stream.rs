@@ -672,3 +672,14 @@ impl Write for &Stream {
         Ok(())
     }
 }
+
+impl AsRawHandle for Stream {
+    /// The pipe handle, or the socket as a handle value (what CPython's `fileno()` gives on
+    /// Windows for either).
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        match &self.inner {
+            Inner::Tcp(s) => s.as_raw_socket() as std::os::windows::io::RawHandle,
+            Inner::Pipe { handle, .. } => handle.as_raw_handle(),
+        }
+    }
+}
