@@ -3,26 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
 #[cfg(unix)]
 use std::time::Duration;
 
-use conn_tests::examples::{example, free_port, output, spawn};
+use conn_tests::examples::{example, free_port, output, spawn, start_server};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
 
 fn start(name: &str, port: u16, clients: usize) -> Child {
-    let mut child = spawn(
+    let (child, line) = start_server(
         Command::new(example(name))
             .arg(format!("127.0.0.1:{port}"))
             .arg(clients.to_string()),
     );
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
     assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
     child
 }

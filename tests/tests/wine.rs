@@ -65,6 +65,36 @@ fn python_server_wine_client(py: &Python) {
     assert_eq!(output(server, "wine_peer.py serve").trim(), "python ok");
 }
 
+/// A server example under Wine serving three Linux CPython clients at once.
+fn wine_server_example(py: &Python, name: &str) {
+    let port = free_port();
+    let mut cmd = wine(&format!("examples/{name}.exe"));
+    cmd.args([format!("127.0.0.1:{port}"), "3".into()]);
+    let (server, first) = start_server(&mut cmd);
+    assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
+    let client = spawn(
+        Command::new(&py.path)
+            .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
+            .arg(port.to_string()),
+    );
+    assert_eq!(
+        output(client, "servers_client.py")
+            .lines()
+            .collect::<Vec<_>>(),
+        ["HELLO 0", "HELLO 1", "HELLO 2", "BYE", "BYE", "BYE"],
+        "{name} with {py}"
+    );
+    output(server, name);
+}
+
+fn wine_server_waitset_serves_python_clients(py: &Python) {
+    wine_server_example(py, "server_waitset");
+}
+
+fn wine_server_threads_serves_python_clients(py: &Python) {
+    wine_server_example(py, "server_threads");
+}
+
 /// The quickstart: a listener of the default family (AF_PIPE on Windows) with an authkey.
 fn quickstart_over_a_pipe() {
     let out = output(
@@ -129,6 +159,16 @@ fn main() -> ExitCode {
             4,
             "conn pickles with protocol 4",
         ),
+        per_python(
+            "wine_server_waitset_serves_python_clients",
+            wine_server_waitset_serves_python_clients,
+        )
+        .since(3, 4, "conn pickles with protocol 4"),
+        per_python(
+            "wine_server_threads_serves_python_clients",
+            wine_server_threads_serves_python_clients,
+        )
+        .since(3, 4, "conn pickles with protocol 4"),
     ];
     let plain = vec![
         once("quickstart_over_a_pipe", quickstart_over_a_pipe),
