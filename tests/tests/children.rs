@@ -61,7 +61,11 @@ fn rust_parent_rust_child_inherits_only_its_fd() {
     conn::process::inherit(&mut cmd, [(theirs, 7)]).unwrap();
     let child = spawn(&mut cmd);
     drop(cmd);
-    // The child waits in its first recv: what it holds now is what it inherited.
+    // One answer first: the child is then past its start-up (the dynamic loader briefly opens
+    // files of its own) and waits in its next recv, holding what it inherited.
+    ours.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    ours.send(&3i64).unwrap();
+    assert_eq!(ours.recv::<i64>().unwrap(), 9);
     let mut fds = open_fds(child.id());
     for fd in inherited_by_us() {
         if fd > 2 && fd != 7 {
@@ -80,15 +84,27 @@ fn rust_parent_rust_child_inherits_only_its_fd() {
         BTreeSet::from([0, 1, 2, 7]),
         "the child's fds: {what:?}"
     );
-    // A child started meanwhile without `inherit` gets none of them.
-    let mut bystander = Command::new("sleep")
-        .arg("30")
-        .stdin(Stdio::null())
+    // A child started meanwhile without `inherit` gets none of them. It echoes a line first,
+    // so it is past its start-up when its fds are read.
+    let mut bystander = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    {
+        use std::io::{BufRead, Write};
+        let mut stdin = bystander.stdin.take().unwrap();
+        stdin.write_all(b"ready\n").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(bystander.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        bystander.stdin = Some(stdin);
+    }
     let mut theirs = open_fds(bystander.id());
     theirs.retain(|fd| *fd <= 2 || !inherited_by_us().contains(fd));
-    bystander.kill().unwrap();
+    drop(bystander.stdin.take());
     bystander.wait().unwrap();
     assert!(
         theirs.iter().all(|fd| *fd <= 2),

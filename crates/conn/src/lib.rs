@@ -7,6 +7,7 @@ mod connection;
 mod error;
 mod into_address;
 mod listener;
+mod message_frames;
 mod pipe;
 #[cfg(unix)]
 pub mod process;
