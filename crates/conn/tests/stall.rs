@@ -16,17 +16,24 @@ use conn::{Client, Connection, Error, Listener, Operation, WaitSet, pipe, wait};
 
 const KEY: &str = "stall test key";
 
-/// Writes `bytes` one per `every` on each socket until `stop` (at most `limit` bytes each).
-fn drip(mut sockets: Vec<TcpStream>, bytes: Vec<u8>, every: Duration, stop: Arc<AtomicBool>) {
+/// Writes `bytes` one per `every` on each socket until `stop`, then hands the sockets back
+/// still open (closing them here would race the server's count of pending clients).
+fn drip(
+    mut sockets: Vec<TcpStream>,
+    bytes: Vec<u8>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> Vec<TcpStream> {
     for b in bytes {
         if stop.load(Ordering::Relaxed) {
-            return;
+            break;
         }
         for s in &mut sockets {
             let _ = s.write_all(&[b]);
         }
         thread::sleep(every);
     }
+    sockets
 }
 
 #[test]
@@ -78,7 +85,11 @@ fn silent_and_dripping_clients_do_not_delay_good_ones() {
                     Err(e) => panic!("accept: {e}"),
                 }
             }
-            (listener.pending_handshakes(), echoes)
+            let failures = (
+                listener.handshake_failures(),
+                listener.take_handshake_failure(),
+            );
+            (listener.pending_handshakes(), echoes, failures)
         })
     };
     // Give the bad clients a head start: they are pending before any good one connects.
@@ -105,9 +116,9 @@ fn silent_and_dripping_clients_do_not_delay_good_ones() {
         .collect();
     let times: Vec<Duration> = good.into_iter().map(|t| t.join().unwrap()).collect();
     stop.store(true, Ordering::Relaxed);
-    let (pending, echoes) = server.join().unwrap();
-    dripping.join().unwrap();
-    drop(silent);
+    let (pending, echoes, failures) = server.join().unwrap();
+    let drippers = dripping.join().unwrap();
+    drop((silent, drippers));
     for e in echoes {
         e.join().unwrap();
     }
@@ -115,7 +126,11 @@ fn silent_and_dripping_clients_do_not_delay_good_ones() {
     eprintln!("slowest good client: {slowest:?}");
     assert_eq!(served.load(Ordering::Relaxed), GOOD);
     // The bad clients were still connected and pending when the good ones had all finished.
-    assert_eq!(pending, 2 * BAD, "bad clients still pending");
+    assert_eq!(
+        pending,
+        2 * BAD,
+        "bad clients still pending (failed handshakes, the last: {failures:?})"
+    );
     // Before the concurrent accept, 0 of 50 good clients got through in 45 s.
     assert!(
         *slowest < Duration::from_secs(5),
@@ -174,7 +189,7 @@ fn a_dripping_server_fails_at_the_clients_whole_handshake_deadline() {
             let body = challenge.as_bytes();
             let mut frame = (body.len() as u32).to_be_bytes().to_vec();
             frame.extend_from_slice(body);
-            drip(vec![s], frame, Duration::from_millis(100), stop);
+            drop(drip(vec![s], frame, Duration::from_millis(100), stop));
         })
     };
     let start = Instant::now();
