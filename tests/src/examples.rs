@@ -48,6 +48,25 @@ pub fn start_server(cmd: &mut Command) -> (Child, String) {
     (child, line)
 }
 
+/// Runs `tests/data/servers_client.py` with `py`: three clients at once against the server
+/// example `name` listening on 127.0.0.1:`port` (started by `server`), checks what they print,
+/// and waits for the server to finish.
+pub fn three_python_clients(py: &crate::python::Python, name: &str, server: Child, port: u16) {
+    let client = spawn(
+        Command::new(&py.path)
+            .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
+            .arg(port.to_string()),
+    );
+    assert_eq!(
+        output(client, "servers_client.py")
+            .lines()
+            .collect::<Vec<_>>(),
+        ["HELLO 0", "HELLO 1", "HELLO 2", "BYE", "BYE", "BYE"],
+        "{name} with {py}"
+    );
+    output(server, name);
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 #[cfg(unix)]
 use std::time::Duration;
 
-use conn_tests::examples::{example, free_port, output, spawn, start_server};
+use conn_tests::examples::{self, example, free_port, output, start_server};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
@@ -23,22 +23,9 @@ fn start(name: &str, port: u16, clients: usize) -> Child {
 }
 
 fn three_python_clients(py: &Python, name: &str) {
-    {
-        let port = free_port();
-        let server = start(name, port, 3);
-        let client = spawn(
-            Command::new(&py.path)
-                .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
-                .arg(port.to_string()),
-        );
-        let out = output(client, "servers_client.py");
-        assert_eq!(
-            out.lines().collect::<Vec<_>>(),
-            ["HELLO 0", "HELLO 1", "HELLO 2", "BYE", "BYE", "BYE"],
-            "{name} with {py}"
-        );
-        output(server, name);
-    }
+    let port = free_port();
+    let server = start(name, port, 3);
+    examples::three_python_clients(py, name, server, port);
 }
 
 fn server_threads_serves_python_clients_at_once(py: &Python) {

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use conn_tests::examples::{free_port, output, spawn, start_server};
+use conn_tests::examples::{free_port, output, spawn, start_server, three_python_clients};
 use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use libtest_mimic::{Arguments, Completion, Trial};
@@ -72,19 +72,7 @@ fn wine_server_example(py: &Python, name: &str) {
     cmd.args([format!("127.0.0.1:{port}"), "3".into()]);
     let (server, first) = start_server(&mut cmd);
     assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
-    let client = spawn(
-        Command::new(&py.path)
-            .args(["-c", include_str!("../data/servers_client.py"), "127.0.0.1"])
-            .arg(port.to_string()),
-    );
-    assert_eq!(
-        output(client, "servers_client.py")
-            .lines()
-            .collect::<Vec<_>>(),
-        ["HELLO 0", "HELLO 1", "HELLO 2", "BYE", "BYE", "BYE"],
-        "{name} with {py}"
-    );
-    output(server, name);
+    three_python_clients(py, name, server, port);
 }
 
 fn wine_server_waitset_serves_python_clients(py: &Python) {
