@@ -147,6 +147,10 @@ impl Listener {
             },
             Inner::Pipe => {
                 let taken = self.probe.0.with_accept(|a, event| {
+                    if a.front.is_none() {
+                        // Making an instance failed last time (out of handles): try again.
+                        a.next_instance(new_instance);
+                    }
                     a.settle();
                     if a.state == AcceptState::Idle {
                         a.start(event);
@@ -155,12 +159,7 @@ impl Listener {
                     match a.state {
                         AcceptState::Connected => {
                             let front = a.front.take();
-                            a.front = a.spare.take();
-                            a.spare = new_instance(&a.name).ok();
-                            if a.front.is_none() {
-                                a.front = a.spare.take();
-                            }
-                            a.state = AcceptState::Idle;
+                            a.next_instance(new_instance);
                             a.start(event);
                             Ok(front)
                         }
@@ -170,9 +169,7 @@ impl Listener {
                                 // SAFETY: our idle instance.
                                 unsafe { CloseHandle(h.0) };
                             }
-                            a.front = a.spare.take();
-                            a.spare = new_instance(&a.name).ok();
-                            a.state = AcceptState::Idle;
+                            a.next_instance(new_instance);
                             Err(io::Error::from_raw_os_error(code as i32))
                         }
                         AcceptState::Idle | AcceptState::Pending => Ok(None),
@@ -210,8 +207,8 @@ impl Listener {
     }
 }
 
-/// A further instance of the listener's pipe.
-fn new_instance(name: &[u16]) -> io::Result<Raw> {
+/// A further instance of the listener's pipe (`None` if the OS refuses one now).
+fn new_instance(name: &[u16]) -> Option<Raw> {
     create_instance(
         name,
         PIPE_ACCESS_DUPLEX,
@@ -219,5 +216,6 @@ fn new_instance(name: &[u16]) -> io::Result<Raw> {
         PIPE_UNLIMITED_INSTANCES,
         false,
     )
+    .ok()
     .map(Raw)
 }

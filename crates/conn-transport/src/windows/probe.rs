@@ -469,6 +469,15 @@ impl PipeAccept {
         };
     }
 
+    /// Moves on to the next instance after the front one was handed out or closed: the spare
+    /// comes to the front and a new spare is made. If the OS refuses new instances, the front
+    /// may be left empty; the next accept tries again.
+    pub(crate) fn next_instance(&mut self, make: impl Fn(&[u16]) -> Option<Raw>) {
+        self.front = self.spare.take().or_else(|| make(&self.name));
+        self.spare = make(&self.name);
+        self.state = AcceptState::Idle;
+    }
+
     /// Stops the pending connect and closes every instance.
     pub(crate) fn close_all(&mut self) {
         if let (AcceptState::Pending, Some(front)) = (self.state, self.front) {
