@@ -275,12 +275,6 @@ impl Probe {
         }
     }
 
-    /// Whether the pipe's buffer holds bytes not yet read.
-    pub(crate) fn pipe_has_bytes(&self) -> bool {
-        let st = self.lock();
-        matches!(&st.source, Source::Pipe(PipeRead { read: ReadState::Filled { len, pos, .. }, .. }) if pos < len)
-    }
-
     /// Runs `f` on the listener's state (pipe listeners only).
     pub(crate) fn with_accept<T>(
         &self,

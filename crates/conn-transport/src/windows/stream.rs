@@ -504,9 +504,8 @@ impl Stream {
         match &self.inner {
             Inner::Tcp(s) => sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout),
             Inner::Pipe { .. } => {
-                if self.probe.pipe_has_bytes() {
-                    return Ok(true);
-                }
+                // A finished read (bytes, EOF or an error held) left the event set; arming
+                // starts a read only if none is under way or held.
                 self.probe.arm();
                 sys::wait_one(self.probe.event(), timeout)
             }
