@@ -1,9 +1,12 @@
 //! Any bytes a peer sends as frames, in any chunking: the framing core (fed directly) and its
 //! blocking shell (`FrameReader` over the same bytes) must agree frame by frame, never panic,
-//! and hold memory to a small multiple of what arrived, whatever a header claims.
+//! and hold memory to a small multiple of what arrived, whatever a header claims. The same
+//! bytes also go, with no message limit (the default after authentication), through the reads
+//! a non-blocking connection makes into the core's own buffer (`spare` / `commit`, with and
+//! without body room). `cargo xtask fuzz` builds with overflow checks on.
 #![no_main]
 
-use conn_framing::{Decoder, FrameError, FrameReader, INITIAL_BUFFER};
+use conn_framing::{Decoder, FrameError, FrameReader, INITIAL_BUFFER, MIN_ROOM, READ_BUFFER, UNLIMITED};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -53,4 +56,34 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => assert!(end.is_err()),
     }
+    unlimited_in_place(bytes, chunk);
 });
+
+/// The non-blocking shell's reads: into the decoder's spare room, `chunk` bytes at most per
+/// read, no message limit. Memory follows what arrived; every read while a frame is owed
+/// bytes gets at least `MIN_ROOM` of room; frames come out as they went in.
+fn unlimited_in_place(bytes: &[u8], chunk: usize) {
+    for body_room in [false, true] {
+        let mut core = Decoder::with_max_message(UNLIMITED);
+        let mut at = 0;
+        while at < bytes.len() {
+            let full = core.buffered() > 0 && core.capacity() == core.buffered();
+            let room = core.spare(body_room);
+            // A full buffer grows by at least MIN_ROOM: never a read of one byte.
+            assert!(!room.is_empty() && (!full || room.len() >= MIN_ROOM));
+            let n = room.len().min(chunk).min(bytes.len() - at);
+            room[..n].copy_from_slice(&bytes[at..at + n]);
+            core.commit(n);
+            at += n;
+            assert!(core.capacity() <= 2 * at + READ_BUFFER + INITIAL_BUFFER);
+            loop {
+                match core.next_frame() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => return,
+                }
+            }
+        }
+        let _ = core.finish();
+    }
+}

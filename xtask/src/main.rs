@@ -397,7 +397,17 @@ fn fuzz_target(target: &str, seconds: u64) -> Result<(), String> {
     let started = Instant::now();
     let output = Command::new("cargo")
         .current_dir(&root)
-        .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
+        // `-a`: debug assertions and overflow checks on, so arithmetic on a peer's lengths that
+        // would wrap in release panics here.
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "-a",
+            "--fuzz-dir",
+            "fuzz",
+            target,
+        ])
         .arg(&scratch)
         .arg(&seeds)
         .arg("--")

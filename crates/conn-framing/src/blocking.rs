@@ -456,6 +456,87 @@ mod tests {
         }
     }
 
+    /// A reader with everything already there that records the room each read was given.
+    struct Recording {
+        data: Vec<u8>,
+        at: usize,
+        asks: Vec<usize>,
+    }
+
+    impl Read for Recording {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.asks.push(buf.len());
+            let n = buf.len().min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_body_past_the_read_buffer_is_never_read_a_byte_at_a_time() {
+        // 70,000 bytes already waiting: before, a full 64 KiB buffer grew one byte per read
+        // (4,472 reads). Every read of a frame still owed bytes asks for at least MIN_ROOM
+        // or what is owed, whichever is smaller.
+        for size in [
+            70_000usize,
+            READ_BUFFER,
+            READ_BUFFER + 1,
+            3 * READ_BUFFER / 2,
+        ] {
+            let payload = vec![0x5au8; size];
+            let data = wire(&[&payload, b"next"]);
+            for body_room in [false, true] {
+                let mut r = FrameReader::new(Recording {
+                    data: data.clone(),
+                    at: 0,
+                    asks: Vec::new(),
+                });
+                while !r.has_buffered_frame() {
+                    assert!(r.fill_once(body_room).unwrap() > 0);
+                }
+                assert_eq!(r.read_frame(None).unwrap(), payload);
+                let asks = &r.get_ref().asks;
+                assert!(asks.len() <= 8, "{size} {body_room}: {} reads", asks.len());
+                assert!(
+                    asks.iter().all(|&a| a >= crate::MIN_ROOM),
+                    "{size} {body_room}: {asks:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_header_with_no_limit_never_overflows() {
+        // `ff`x12: the -1 marker and a length of 2^64 - 1, then more bytes than the buffer
+        // holds, with no message limit, through the non-blocking shell's growing reads (a
+        // debug build panicked adding the header's length).
+        let mut data = vec![0xffu8; 12];
+        data.extend(vec![7u8; 3 * READ_BUFFER]);
+        for body_room in [false, true] {
+            let mut r = FrameReader::new(Cursor::new(data.clone()));
+            let mut total = 0;
+            for _ in 0..64 {
+                match r.fill_once(body_room) {
+                    Ok(0) => break,
+                    Ok(n) => total += n,
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(!r.has_buffered_frame());
+            }
+            assert_eq!(total, data.len());
+            assert!(r.decoder().capacity() <= 2 * data.len() + READ_BUFFER);
+            assert!(matches!(
+                r.read_frame(None),
+                Err(FrameError::Truncated {
+                    unit: Unit::Body,
+                    expected: u64::MAX,
+                    ..
+                })
+            ));
+        }
+    }
+
     #[test]
     fn eof_matrix() {
         let read = |bytes: &[u8]| FrameReader::new(Cursor::new(bytes.to_vec())).read_frame(None);

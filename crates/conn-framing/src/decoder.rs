@@ -18,6 +18,10 @@ pub const INITIAL_BUFFER: usize = 8 * 1024;
 /// what arrives.
 pub const READ_BUFFER: usize = 64 * 1024;
 
+/// The least room a read into a full buffer is given (while a frame is owed more bytes, a read
+/// asks for what it still needs, up to [`READ_BUFFER`], and never for less than this).
+pub const MIN_ROOM: usize = 4 * 1024;
+
 /// What the decoder needs before it can hand out the next frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,16 +140,31 @@ impl Decoder {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            let mut cap = READ_BUFFER;
-            if body_room {
-                if let Ok(Need::Body { len, .. }) = self.check(None) {
-                    let whole = self.header_len() as u64 + len;
-                    cap = cap.max(usize::try_from(whole).unwrap_or(usize::MAX));
+            // Full: grow by doubling (only ever after the bytes that filled it arrived, so
+            // memory follows what was received), and never by less than what the frame at the
+            // front still owes, capped at one read buffer and at least `MIN_ROOM`: a frame
+            // larger than the buffer is not read a byte at a time. Lengths are a peer's:
+            // every sum saturates.
+            let (whole, owed) = match self.check(None) {
+                Ok(Need::Body { len, have }) => {
+                    let whole = (self.header_len() as u64).saturating_add(len);
+                    let owed = len.saturating_sub(have as u64);
+                    (usize::try_from(whole).unwrap_or(usize::MAX), owed)
                 }
-            }
+                _ => (0, 0),
+            };
+            let cap = if body_room {
+                READ_BUFFER.max(whole)
+            } else {
+                READ_BUFFER
+            };
+            let room = usize::try_from(owed)
+                .unwrap_or(usize::MAX)
+                .clamp(MIN_ROOM, READ_BUFFER);
             let grown = (self.buf.len().saturating_mul(2))
                 .max(INITIAL_BUFFER)
-                .min(cap.max(self.end + 1));
+                .min(cap)
+                .max(self.end.saturating_add(room));
             self.buf.resize(grown, 0);
         }
         &mut self.buf[self.end..]

@@ -16,7 +16,7 @@ pub use blocking::{
     AppendFn, BUFFER_SIZE, FrameReader, with_frame_slices, write_frame, write_frames,
 };
 pub use codec::{Codec, CodecError, CodecOp};
-pub use decoder::{Decoder, INITIAL_BUFFER, Need, READ_BUFFER, UNLIMITED};
+pub use decoder::{Decoder, INITIAL_BUFFER, MIN_ROOM, Need, READ_BUFFER, UNLIMITED};
 pub use error::{FrameError, Unit};
 pub use header::{
     Header, HeaderStatus, LONG_HEADER_LEN, LONG_MARKER, SHORT_HEADER_LEN, SHORT_MAX, decode_header,
