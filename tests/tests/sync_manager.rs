@@ -1,6 +1,7 @@
 //! The `sync_manager` example against a real Python `SyncManager` (every CPython 3 found; 3.11
 //! and 3.13 required in CI): a dict and a queue created and used from Rust, a datetime stored and
-//! read back, and the `#ERROR` reply of a missing key read as `KeyError('missing')`.
+//! read back, the dict's `keys()` (a manager sends views as a `builtins.list` call) read as a
+//! list, and the `#ERROR` reply of a missing key read as `KeyError('missing')`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -34,20 +35,21 @@ fn rust_drives_a_python_sync_manager(py: &Python) {
     );
     let out = output(client, "sync_manager");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 7, "{py}: {out}");
+    assert_eq!(lines.len(), 8, "{py}: {out}");
     assert!(lines[0].starts_with("created dict '"), "{py}: {out}");
     assert_eq!(
-        &lines[1..4],
+        &lines[1..5],
         [
             "dict['when'] = datetime.datetime(2026, 11, 23, 9, 30)",
             "len(dict) = 2",
+            "dict.keys() = ['when', 'sizes'] (list)",
             "#ERROR: KeyError args=('missing',)",
         ],
         "{py}"
     );
-    assert!(lines[4].starts_with("created Queue '"), "{py}: {out}");
+    assert!(lines[5].starts_with("created Queue '"), "{py}: {out}");
     assert_eq!(
-        &lines[5..],
+        &lines[6..],
         ["queue.qsize() = 1", "queue.get() = ('job', 7)"],
         "{py}"
     );

@@ -69,10 +69,11 @@ impl<'w, 'a, 'de> De<'w, 'a, 'de> {
 
     /// Typed decoding copies shared parts once per reference: bound the total first.
     fn check_expansion(&self) -> Result<(), Error> {
-        if self.root && self.walk.arena.expanded > self.walk.limits.max_expanded {
+        let max = self.walk.limits.expanded_for(self.walk.arena.input.len());
+        if self.root && self.walk.arena.expanded > max {
             return Err(Error::LimitExceeded {
                 limit: Limit::Expanded,
-                max: self.walk.limits.max_expanded,
+                max,
             });
         }
         Ok(())

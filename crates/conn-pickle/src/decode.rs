@@ -194,8 +194,14 @@ pub(crate) fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Arena<'a>, 
         nodes: Vec::with_capacity(reserve),
         proto: 0,
         values: 0,
+        copy_budget: copy_allowance(input.len()),
+        owned_text: 0,
     };
     let root = m.run()?;
+    let text_allowance = 2u64
+        .saturating_mul(input.len() as u64)
+        .saturating_add(m.owned_text)
+        .saturating_add(COPY_FLOOR);
     let mut arena = Arena {
         input,
         nodes: m.nodes,
@@ -203,8 +209,22 @@ pub(crate) fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Arena<'a>, 
         order: Vec::new(),
         expanded: 0,
     };
-    analyze(&mut arena, limits)?;
+    analyze(&mut arena, limits, text_allowance)?;
     Ok(arena)
+}
+
+/// Copy work a message may cause beyond its own bytes, whatever its opcodes (see
+/// [`copy_allowance`]).
+pub(crate) const COPY_FLOOR: u64 = 1 << 16;
+
+/// How much copying one message of `len` bytes may make the machine do: a slot or a byte copied
+/// out of a value the message already built (`set(l)`, `bytearray(b)`, a memoized name given to
+/// `STACK_GLOBAL`) costs one unit. Each copy a real pickler causes has its source written once
+/// in the message, so its copies total at most its length; a pickle that references one large
+/// value many times to have it copied runs out and is refused
+/// ([`Limit::Copies`](crate::Limit::Copies)) instead of costing memory quadratic in its size.
+pub(crate) fn copy_allowance(len: usize) -> u64 {
+    (len as u64).saturating_add(COPY_FLOOR)
 }
 
 struct Machine<'a, 'l> {
@@ -220,10 +240,16 @@ struct Machine<'a, 'l> {
     nodes: Vec<Node>,
     proto: u8,
     values: u64,
+    /// Copy units left (see [`copy_allowance`]).
+    copy_budget: u64,
+    /// Bytes of text made by the machine rather than borrowed from the input (escapes decoded,
+    /// copies paid for): with the input's length, what the reachable text may add up to.
+    owned_text: u64,
 }
 
 /// How far past the dense memo a `PUT` index may land before it goes to the sparse map
-/// (a lying index must not size an allocation).
+/// (a lying index must not size an allocation); the dense memo also never holds more than
+/// twice its entries plus this.
 const MEMO_GAP: u64 = 4096;
 
 impl<'a> Machine<'a, '_> {
@@ -389,32 +415,59 @@ impl<'a> Machine<'a, '_> {
         }
     }
 
-    fn memo_put(&mut self, index: u64) -> Result<(), Error> {
-        let mut slot = self.top()?;
-        // Shared text becomes a node so every reference shares one copy.
-        match slot {
+    /// The top of the stack, with text in it made a node first (replacing the inline slot), so
+    /// every reference to it shares one copy.
+    fn share_top(&mut self) -> Result<Slot, Error> {
+        let slot = self.top()?;
+        let shared = match slot {
             Slot::Str(s, l) => {
                 let (s, l) = (s as usize, l as usize);
-                slot = self.node(Node::Str(Src::Input(s, s + l)))?;
-                if let Some(top) = self.stack.last_mut() {
-                    *top = slot;
-                }
+                self.node(Node::Str(Src::Input(s, s + l)))?
             }
             Slot::Bytes(s, l) => {
                 let (s, l) = (s as usize, l as usize);
-                slot = self.node(Node::Bytes(Src::Input(s, s + l)))?;
-                if let Some(top) = self.stack.last_mut() {
-                    *top = slot;
-                }
+                self.node(Node::Bytes(Src::Input(s, s + l)))?
             }
-            _ => {}
+            other => return Ok(other),
+        };
+        if let Some(top) = self.stack.last_mut() {
+            *top = shared;
         }
+        Ok(shared)
+    }
+
+    /// Pays `units` of copy work (see [`copy_allowance`]).
+    fn charge(&mut self, units: usize) -> Result<(), Error> {
+        let units = units as u64;
+        if units > self.copy_budget {
+            return Err(Error::LimitExceeded {
+                limit: Limit::Copies,
+                max: copy_allowance(self.input.len()),
+            });
+        }
+        self.copy_budget -= units;
+        Ok(())
+    }
+
+    /// Pays for `bytes` of text copied into a node the machine owns.
+    fn charge_text(&mut self, bytes: usize) -> Result<(), Error> {
+        self.charge(bytes)?;
+        self.owned_text = self.owned_text.saturating_add(bytes as u64);
+        Ok(())
+    }
+
+    fn memo_put(&mut self, index: u64) -> Result<(), Error> {
+        // Shared text becomes a node so every reference shares one copy.
+        let slot = self.share_top()?;
         let dense = self.memo.len() as u64;
         if index < dense {
             if self.memo[index as usize].replace(slot).is_none() {
                 self.memo_count += 1;
             }
-        } else if index < dense + MEMO_GAP {
+        } else if index < dense + MEMO_GAP && index < 2 * self.memo_count + MEMO_GAP {
+            // The dense table grows past its end only while it stays at most twice the
+            // entries it holds (plus one gap): indexes stepping by a gap at a time go to the
+            // sparse map instead of costing a gap of empty entries per `PUT`.
             self.memo.resize(index as usize + 1, None);
             self.memo[index as usize] = Some(slot);
             self.memo_count += 1;
@@ -535,7 +588,9 @@ impl<'a> Machine<'a, '_> {
                     self.pop_mark()?;
                 }
                 DUP => {
-                    let top = self.top()?;
+                    // Both copies are one object (as in Python): text becomes a shared node
+                    // rather than two copies of itself.
+                    let top = self.share_top()?;
                     self.push(top)?;
                 }
                 NONE => self.push(Slot::None)?,
@@ -595,6 +650,7 @@ impl<'a> Machine<'a, '_> {
                     let bytes = unquote_py2(line).ok_or(
                         self.malformed("STRING", "the STRING opcode argument must be quoted"),
                     )?;
+                    self.owned_text = self.owned_text.saturating_add(bytes.len() as u64);
                     self.push_node(Node::LegacyStr(Src::Owned(bytes)))?;
                 }
                 BINSTRING => {
@@ -614,6 +670,7 @@ impl<'a> Machine<'a, '_> {
                     let text = raw_unicode_escape(line).ok_or(Error::InvalidUtf8 {
                         offset: self.op_start,
                     })?;
+                    self.owned_text = self.owned_text.saturating_add(text.len() as u64);
                     self.push_node(Node::Str(Src::Owned(text.into_bytes())))?;
                 }
                 BINUNICODE => {
@@ -725,6 +782,8 @@ impl<'a> Machine<'a, '_> {
                         return Err(self.malformed("STACK_GLOBAL", "module or name is not a str"));
                     };
                     let (module, name) = (module.to_owned(), name.to_owned());
+                    // A memoized name can be named again and again: each global copies it.
+                    self.charge_text(module.len() + name.len())?;
                     let slot = self.global(&module, &name)?;
                     self.push(slot)?;
                 }
@@ -997,35 +1056,66 @@ impl<'a> Machine<'a, '_> {
             _ => return Ok(None),
         };
         let node = match ((module, name), &held[..n]) {
+            // The builtin containers CPython's picklers write as calls: `set` / `frozenset`
+            // (protocols 0-3), `list` (a manager's dict views, `copyreg` reducers), `tuple`,
+            // `dict`. Each call makes a new container: its items are copied, and paid for.
             (("builtins", "set"), []) => Some(Node::Set(Vec::new())),
             (("builtins", "frozenset"), []) => Some(Node::FrozenSet(Vec::new())),
-            (("builtins", "set" | "frozenset"), [src]) => {
-                let elems = match self.node_ref(*src) {
-                    Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
-                        Some(v.clone())
-                    }
-                    _ => None,
+            (("builtins", "list"), []) => Some(Node::List(Vec::new())),
+            (("builtins", "tuple"), []) => Some(Node::Tuple(Vec::new())),
+            (("builtins", "dict"), []) => Some(Node::Dict(Vec::new())),
+            (("builtins", "set" | "frozenset" | "list" | "tuple"), [src]) => {
+                let make: fn(Vec<Slot>) -> Node = match name {
+                    "set" => Node::Set,
+                    "frozenset" => Node::FrozenSet,
+                    "list" => Node::List,
+                    _ => Node::Tuple,
                 };
-                elems.map(|v| {
-                    if name == "set" {
-                        Node::Set(v)
-                    } else {
-                        Node::FrozenSet(v)
+                match self.sequence(*src).map(<[Slot]>::to_vec) {
+                    Some(items) => {
+                        self.pay_for_slots(&items)?;
+                        Some(make(items))
                     }
-                })
+                    None => None,
+                }
             }
+            (("builtins", "dict"), [src]) => match self.dict_pairs(*src) {
+                Some(pairs) => {
+                    let flat: Vec<Slot> = pairs.iter().flat_map(|(k, v)| [*k, *v]).collect();
+                    self.pay_for_slots(&flat)?;
+                    Some(Node::Dict(pairs))
+                }
+                None => None,
+            },
             (("builtins", "bytes"), []) => Some(Node::Bytes(Src::Owned(Vec::new()))),
             (("builtins", "bytearray"), []) => Some(Node::ByteArray(Vec::new())),
             (("builtins", "bytearray"), [data]) => {
-                self.byte_data(*data).map(|b| Node::ByteArray(b.to_vec()))
+                match self.byte_data(*data).map(<[u8]>::to_vec) {
+                    Some(b) => {
+                        self.charge_text(b.len())?;
+                        Some(Node::ByteArray(b))
+                    }
+                    None => None,
+                }
             }
             (("builtins", "bytearray"), [text, enc]) if self.is_latin1(*enc) => {
-                self.text(*text).and_then(latin1).map(Node::ByteArray)
+                match self.text(*text).and_then(latin1) {
+                    Some(b) => {
+                        self.charge_text(b.len())?;
+                        Some(Node::ByteArray(b))
+                    }
+                    None => None,
+                }
             }
-            (("_codecs", "encode"), [text, enc]) if self.is_latin1(*enc) => self
-                .text(*text)
-                .and_then(latin1)
-                .map(|b| Node::Bytes(Src::Owned(b))),
+            (("_codecs", "encode"), [text, enc]) if self.is_latin1(*enc) => {
+                match self.text(*text).and_then(latin1) {
+                    Some(b) => {
+                        self.charge_text(b.len())?;
+                        Some(Node::Bytes(Src::Owned(b)))
+                    }
+                    None => None,
+                }
+            }
             (("builtins", "complex"), [Slot::Float(re), Slot::Float(im)]) => {
                 Some(Node::Complex(Complex { re: *re, im: *im }))
             }
@@ -1069,18 +1159,27 @@ impl<'a> Machine<'a, '_> {
                 };
                 let name = match rest.first() {
                     None => Some(None),
-                    Some(n) => self.text(*n).map(Some),
+                    Some(n) => self.text(*n).map(|t| Some(t.to_owned())),
                 };
+                if let Some(Some(name)) = &name {
+                    self.charge_text(name.len())?;
+                }
                 match (offset, name) {
                     (Some(offset), Some(name)) => {
-                        let tz = TimeZone::new(offset, name)
+                        let tz = TimeZone::new(offset, name.as_deref())
                             .ok_or(self.malformed("REDUCE", "timezone offset out of range"))?;
                         Some(Node::TimeZone(Arc::new(tz)))
                     }
                     _ => None,
                 }
             }
-            (("decimal", "Decimal"), [text]) => self.text(*text).map(|t| Node::Decimal(t.into())),
+            (("decimal", "Decimal"), [text]) => match self.text(*text).map(Arc::<str>::from) {
+                Some(t) => {
+                    self.charge_text(t.len())?;
+                    Some(Node::Decimal(t))
+                }
+                None => None,
+            },
             (("collections", "OrderedDict"), []) => Some(Node::OrderedDict(Vec::new())),
             (("copyreg", "_reconstructor"), [class, base, Slot::None])
                 if self.global_of(*base) == Some(("builtins", "object")) =>
@@ -1100,6 +1199,43 @@ impl<'a> Machine<'a, '_> {
             _ => None,
         };
         Ok(node)
+    }
+
+    /// The items of a list, tuple, set or frozenset.
+    fn sequence(&self, slot: Slot) -> Option<&[Slot]> {
+        match self.node_ref(slot)? {
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// What `dict(x)` makes of `x`: a dict's entries, or a sequence of key-value pairs (each a
+    /// 2-tuple or 2-list).
+    fn dict_pairs(&self, slot: Slot) -> Option<Vec<(Slot, Slot)>> {
+        match self.node_ref(slot)? {
+            Node::Dict(d) | Node::OrderedDict(d) => Some(d.clone()),
+            Node::List(v) | Node::Tuple(v) => v
+                .iter()
+                .map(|pair| match self.sequence(*pair)? {
+                    [k, x] => Some((*k, *x)),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Pays for `items` copied into a new container (one unit a slot, and one a byte of inline text, which the copy duplicates).
+    fn pay_for_slots(&mut self, items: &[Slot]) -> Result<(), Error> {
+        let text: usize = items
+            .iter()
+            .map(|s| match s {
+                Slot::Str(_, l) | Slot::Bytes(_, l) => *l as usize,
+                _ => 0,
+            })
+            .sum();
+        self.charge(items.len())?;
+        self.charge_text(text)
     }
 
     fn is_latin1(&self, enc: Slot) -> bool {
@@ -1256,13 +1392,21 @@ fn raw_unicode_escape(line: &[u8]) -> Option<String> {
 
 /// Walks the nodes reachable from the root without recursion: refuses cycles and nesting over
 /// the limit, records a children-first order and the expanded size.
-fn analyze(arena: &mut Arena<'_>, limits: &Limits) -> Result<(), Error> {
+fn analyze(arena: &mut Arena<'_>, limits: &Limits, text_allowance: u64) -> Result<(), Error> {
     const UNSEEN: u8 = 0;
     const OPEN: u8 = 1;
     const DONE: u8 = 2;
     let Slot::Node(root) = arena.root else {
         arena.expanded = 1;
         return Ok(());
+    };
+    // The text the value will hold, each node once: what the input holds, what the machine
+    // decoded or paid to copy, and nothing more. Inline text duplicated by any other path (a
+    // slot copied without being paid for) shows up here, before a byte of the value is built.
+    let mut text = 0u64;
+    let too_much_text = || Error::LimitExceeded {
+        limit: Limit::Copies,
+        max: text_allowance,
     };
     let n = arena.nodes.len();
     let mut state = vec![UNSEEN; n];
@@ -1296,6 +1440,7 @@ fn analyze(arena: &mut Arena<'_>, limits: &Limits) -> Result<(), Error> {
                 // All children done: fold them in.
                 let mut d = 0u32;
                 let mut s = 1u64 + (node.payload() as u64 >> 4);
+                text = text.saturating_add(node.payload() as u64);
                 let mut i = 0;
                 while let Some(child) = node.child(i) {
                     i += 1;
@@ -1306,9 +1451,13 @@ fn analyze(arena: &mut Arena<'_>, limits: &Limits) -> Result<(), Error> {
                         }
                         Slot::Str(_, l) | Slot::Bytes(_, l) => {
                             s = s.saturating_add(1 + (u64::from(l) >> 4));
+                            text = text.saturating_add(u64::from(l));
                         }
                         _ => s = s.saturating_add(1),
                     }
+                }
+                if text > text_allowance {
+                    return Err(too_much_text());
                 }
                 depth[id as usize] = d + 1;
                 size[id as usize] = s;

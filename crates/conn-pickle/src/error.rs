@@ -19,6 +19,11 @@ pub enum Limit {
     /// Size of a shared structure once copied out into Rust types
     /// ([`Limits::max_expanded`](crate::Limits::max_expanded)).
     Expanded,
+    /// Copying the message made of values it had already built: `set(l)`, `bytearray(b)`, a
+    /// name given to `STACK_GLOBAL` or `Decimal`, named again and again (one unit a slot or a
+    /// byte; a message may copy as much as its own length plus 64 Ki units), or the text its
+    /// values hold, copies included, adding up to more than twice the message plus that.
+    Copies,
 }
 
 impl fmt::Display for Limit {
@@ -30,6 +35,7 @@ impl fmt::Display for Limit {
             Self::IntDigits => "digits of a text int",
             Self::IntBytes => "bytes of a binary int",
             Self::Expanded => "expanded size",
+            Self::Copies => "copies of values already built",
         })
     }
 }
@@ -124,11 +130,14 @@ pub enum Error {
     },
     /// A value cannot be written as a pickle of the chosen protocol (a global name with a
     /// newline, a map key serde cannot write, `NEWOBJ_EX` before protocol 4…).
-    #[error("cannot pickle: {0}")]
+    #[error("cannot pickle: {}", crate::escape_text(.0))]
     Unpicklable(String),
     /// A serde error: the message is valid but does not match the Rust type asked for, or a
     /// type's own `Serialize` / `Deserialize` failed.
-    #[error("{0}")]
+    ///
+    /// Its text may quote the message (serde names the variant or field it did not expect):
+    /// `Display` escapes it as [`escape_text`](crate::escape_text) does.
+    #[error("{}", crate::escape_text(.0))]
     Custom(String),
 }
 

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use encode::Protocol;
 pub use error::{Error, Limit};
 pub use int::{BigInt, MAX_DECIMAL_DIGITS};
-pub use limits::Limits;
-pub use repr::{float_repr, str_repr};
+pub use limits::{EXPANSION_FLOOR, EXPANSION_PER_BYTE, Limits};
+pub use repr::{escape_text, float_repr, is_printable_text, str_repr};
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub use shape::stream_agrees_with_machine;

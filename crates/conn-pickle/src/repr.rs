@@ -7,6 +7,7 @@
 //! for C0/C1 controls, separators and format characters (Python consults the full Unicode
 //! database); an int over 4300 digits prints in hexadecimal where Python's `repr` refuses.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write};
 
 use crate::value::{Date, Object, ObjectKind, Time, TimeDelta, TimeZone, Value};
@@ -134,9 +135,14 @@ fn expand<'a>(v: &'a Value, stack: &mut Vec<Task<'a>>, f: &mut fmt::Formatter<'_
         Value::Uuid(u) => write!(f, "UUID('{}')", uuid_text(u)),
         Value::Global(g) => {
             if g.module() == "builtins" {
-                write!(f, "<class '{}'>", g.name())
+                write!(f, "<class '{}'>", escape_text(g.name()))
             } else {
-                write!(f, "<class '{}.{}'>", g.module(), g.name())
+                write!(
+                    f,
+                    "<class '{}.{}'>",
+                    escape_text(g.module()),
+                    escape_text(g.name())
+                )
             }
         }
         Value::Object(o) => {
@@ -155,7 +161,10 @@ fn object<'a>(o: &'a Object, stack: &mut Vec<Task<'a>>) {
     let named = |entries: &'a [(Value, Value)], parts: &mut Vec<Vec<Task<'a>>>| {
         for (k, v) in entries {
             match k.as_str() {
-                Some(name) => parts.push(vec![Task::Text(format!("{name}=")), Task::Value(v)]),
+                Some(name) => parts.push(vec![
+                    Task::Text(format!("{}=", escape_text(name))),
+                    Task::Value(v),
+                ]),
                 None => parts.push(vec![Task::Value(k), Task::Lit("="), Task::Value(v)]),
             }
         }
@@ -185,7 +194,7 @@ fn object<'a>(o: &'a Object, stack: &mut Vec<Task<'a>>) {
         }
     }
     match o.class() {
-        Some(g) => stack.push(Task::Text(format!("{}(", g.name()))),
+        Some(g) => stack.push(Task::Text(format!("{}(", escape_text(g.name())))),
         None => {
             stack.push(Task::Lit("("));
             stack.push(Task::Value(o.callable()));
@@ -323,8 +332,62 @@ fn printable(c: char) -> bool {
         || u == 0x3000
         || u == 0xfeff
         || (0xe000..=0xf8ff).contains(&u)
-        || (0xfff9..=0xfffb).contains(&u)
+        || (0xfff0..=0xfffb).contains(&u)
+        || (0x600..=0x605).contains(&u)
+        || u == 0x61c
+        || u == 0x6dd
+        || u == 0x70f
+        || u == 0x8e2
+        || u == 0x180e
+        || (0x13430..=0x1343f).contains(&u)
+        || (0x1bca0..=0x1bca3).contains(&u)
+        || (0x1d173..=0x1d17a).contains(&u)
+        || (0xe0000..=0xe007f).contains(&u)
         || u >= 0xf0000)
+}
+
+/// `s` as it may be shown on a terminal or in a log: unchanged if every character is
+/// printable, otherwise with each backslash and non-printable character escaped as in
+/// Python's `repr()` (`\n`, `\x1b`, `\u202e`…) but without quotes. Text a peer controls
+/// (a global's names, an object's class and keyword names, messages quoting them) goes
+/// through this wherever conn prints it.
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    if s.chars().all(|c| c != '\\' && printable(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Whether `s` holds no character a terminal or log would act on: no C0 or C1 control, no
+/// DEL, no bidi or line separator, nothing else Python's `repr()` escapes. What `Display`
+/// and error messages of this crate produce always passes.
+pub fn is_printable_text(s: &str) -> bool {
+    s.chars().all(printable)
+}
+
+/// Pushes `c` escaped as `repr()` escapes it.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if printable(c) => out.push(c),
+        c => {
+            let u = u32::from(c);
+            let _ = if u <= 0xff {
+                write!(out, "\\x{u:02x}")
+            } else if u <= 0xffff {
+                write!(out, "\\u{u:04x}")
+            } else {
+                write!(out, "\\U{u:08x}")
+            };
+        }
+    }
 }
 
 /// Python's `repr(str)`.
@@ -346,17 +409,7 @@ pub fn str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if printable(c) => out.push(c),
-            c => {
-                let u = u32::from(c);
-                let _ = if u <= 0xff {
-                    write!(out, "\\x{u:02x}")
-                } else if u <= 0xffff {
-                    write!(out, "\\u{u:04x}")
-                } else {
-                    write!(out, "\\U{u:08x}")
-                };
-            }
+            c => push_escaped(&mut out, c),
         }
     }
     out.push(quote);

@@ -71,7 +71,7 @@ pub(crate) struct Stream<'de> {
     last: usize,
     depth: u32,
     max_depth: u32,
-    /// Budget for text replayed from the memo (bytes), from `max_expanded`.
+    /// Budget for text replayed from the memo (bytes), from the expansion allowed.
     replay_budget: u64,
     /// Whether the last list or set read stopped between batches (set when its `Items` is
     /// dropped).
@@ -93,7 +93,7 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
         last: FENCE,
         depth: 0,
         max_depth: limits.max_depth,
-        replay_budget: limits.max_expanded.saturating_mul(16),
+        replay_budget: limits.expanded_for(input.len()).saturating_mul(16),
         items_between: true,
         hint_budget: std::cell::Cell::new(input.len()),
     };

@@ -126,6 +126,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "len(dict) = {}",
         returned(call(&mut d, &dict, "__len__", vec![])?)?
     );
+    // A dict view comes back as a `builtins.list` call (the manager's reducer for views):
+    // a list here, as in Python.
+    let keys = returned(call(&mut d, &dict, "keys", vec![])?)?;
+    println!("dict.keys() = {keys} ({})", keys.type_name());
     // A missing key: the manager answers ('#ERROR', KeyError('missing')).
     let (kind, error) = call(&mut d, &dict, "__getitem__", vec![Value::str("missing")])?;
     match error.as_object() {
