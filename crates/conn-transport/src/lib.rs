@@ -58,6 +58,19 @@ mod unix;
 use unix::{listener, poller, stream, sys};
 #[cfg(windows)]
 mod windows;
+/// How many file descriptors that arrive unasked (with bytes read ahead) a Unix connection
+/// keeps for a later claim, by default (see [`Stream::set_max_unclaimed_handles`]). CPython
+/// sends one per transfer; a peer that sends more before they are claimed has the excess closed
+/// on arrival, an error of that connection only. Before a client has authenticated, a listener
+/// takes in none.
+pub const DEFAULT_MAX_UNCLAIMED_HANDLES: usize = 64;
+
+/// Whether a file descriptor transfer is acknowledged on this OS, as CPython's
+/// `multiprocessing.reduction` does: on macOS the receiver answers each batch with the byte
+/// `b"A"` and the sender waits for it (`ACKNOWLEDGE = sys.platform == 'darwin'`); elsewhere
+/// neither happens.
+pub const HANDLES_ACKNOWLEDGED: bool = cfg!(target_os = "macos");
+
 /// How long a Windows pipe client waits for a free instance when no timeout is given
 /// (CPython's 20 s).
 pub const PIPE_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);

@@ -129,7 +129,19 @@ impl<C: Codec> Sender<C> {
     /// peer gets its own copies; ours stay open. Unix sockets only (others: `Unsupported`); 1 to
     /// 253 descriptors. A CPython peer receives them with `recvfds` / `recv_handle`, a Rust one
     /// with [`Receiver::recv_handles`].
+    ///
+    /// On macOS, as CPython there, the peer acknowledges each transfer with the byte `b"A"` and
+    /// this waits for it (within the write timeout); see
+    /// [`HANDLES_ACKNOWLEDGED`](conn_transport::HANDLES_ACKNOWLEDGED).
     pub fn send_handles(&mut self, handles: &[Handle<'_>]) -> Result<()> {
+        self.send_handles_acknowledged(handles, conn_transport::HANDLES_ACKNOWLEDGED)
+    }
+
+    fn send_handles_acknowledged(
+        &mut self,
+        handles: &[Handle<'_>],
+        acknowledged: bool,
+    ) -> Result<()> {
         self.check_in_step()?;
         // One byte: it goes whole or not at all, so waiting for room is all the write timeout
         // has to bound.
@@ -143,11 +155,41 @@ impl<C: Codec> Sender<C> {
         let count = [(handles.len() % 256) as u8];
         loop {
             match self.stream.send_handles(&count, handles) {
-                Ok(1) => return Ok(()),
+                Ok(1) => break,
                 Ok(_) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::from_io(e, Operation::Write)),
             }
+        }
+        if acknowledged {
+            self.wait_for_acknowledgement()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the peer's `b"A"` for a transfer (CPython's `sock.recv(1) != b'A'` check on
+    /// macOS), straight from the socket, within the write timeout.
+    fn wait_for_acknowledgement(&mut self) -> Result<()> {
+        if let Some(timeout) = self.write_timeout {
+            if !self.stream.wait_readable(Some(timeout))? {
+                return Err(Error::Timeout {
+                    operation: Operation::Read,
+                });
+            }
+        }
+        let mut ack = [0u8; 1];
+        let n = loop {
+            match (&*self.stream).read(&mut ack) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other.map_err(|e| Error::from_io(e, Operation::Read))?,
+            }
+        };
+        match (n, ack[0]) {
+            (0, _) => Err(Error::Eof),
+            (_, b'A') => Ok(()),
+            _ => Err(Error::Io(io::Error::other(
+                "did not receive acknowledgement of the file descriptors",
+            ))),
         }
     }
 
@@ -302,6 +344,8 @@ impl Inbound {
     /// Reads into the buffer until the next frame is whole (or an error or EOF is ready to
     /// report), waiting until `deadline` at most (`None`: no limit). False if time ran out.
     fn read_ahead(&mut self, maxlength: Option<u64>, deadline: Option<Instant>) -> Result<bool> {
+        // Whether the last "drained" was inferred from a short read rather than reported.
+        let mut inferred = false;
         loop {
             if self.pending.is_some() || self.at_eof {
                 return Ok(true);
@@ -314,7 +358,8 @@ impl Inbound {
             }
             // Read what is there without waiting; wait only when nothing is. A read that did
             // not fill the room it had emptied the handle: the frame is still partial, so wait
-            // (or, not waiting, say so) without asking the OS again.
+            // for more without asking the OS again (`poll(2)` is level-triggered: an end of file
+            // behind the bytes makes it return at once). Not waiting, ask once more.
             let mut room = 0;
             let drained = match self.reader.fill_once_with(true, |r, buf| {
                 room = buf.len();
@@ -325,14 +370,19 @@ impl Inbound {
                     false
                 }
                 Ok(n) => {
-                    n < room
+                    let short = n < room
                         && matches!(
                             self.reader.peek_need(maxlength),
                             Ok(Need::Header { .. } | Need::Body { .. })
-                        )
+                        );
+                    inferred = short;
+                    short
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    inferred = false;
+                    true
+                }
                 Err(e) => {
                     self.pending = Some(e);
                     false
@@ -340,9 +390,18 @@ impl Inbound {
             };
             if drained {
                 let left = time_left(deadline);
-                if left.is_some_and(|l| l.is_zero())
-                    || !self.reader.get_ref().wait_readable(left)?
-                {
+                if left.is_some_and(|l| l.is_zero()) {
+                    // Not waiting: say "not yet" only once the OS has said `WouldBlock`. A
+                    // short read may have left an end of file behind it, and an edge-triggered
+                    // poller (the listener's, a `WaitSet`) reports no new edge for it: the
+                    // close would go unnoticed until a deadline.
+                    if inferred && self.reader.get_ref().messages.is_none() {
+                        inferred = false;
+                        continue;
+                    }
+                    return Ok(false);
+                }
+                if !self.reader.get_ref().wait_readable(left)? {
                     return Ok(false);
                 }
             }
@@ -388,11 +447,32 @@ impl<C: Codec> Receiver<C> {
     /// read ahead were kept for this call, not lost; ones nobody asks for are closed with the
     /// connection. A plain byte where handles were expected, a count that does not match, or
     /// more than `max` is [`Error::HandleTransfer`], and whatever arrived is closed.
+    ///
+    /// Descriptors that arrived unasked and were closed (over the connection's limit, or a
+    /// transfer the kernel truncated) are reported here first, as [`Error::HandlesDropped`].
+    /// On macOS each transfer is acknowledged with `b"A"`, as CPython does there.
     pub fn recv_handles(&mut self, max: usize) -> Result<Vec<OwnedHandle>> {
+        self.recv_handles_acknowledged(max, conn_transport::HANDLES_ACKNOWLEDGED)
+    }
+
+    fn recv_handles_acknowledged(
+        &mut self,
+        max: usize,
+        acknowledged: bool,
+    ) -> Result<Vec<OwnedHandle>> {
         if let Some(e) = self.inbound.pending.take() {
             return Err(Error::from_io(e, Operation::Read));
         }
         let stream = Arc::clone(&self.inbound.reader.get_ref().stream);
+        let dropped = |stream: &Stream| match stream.take_dropped_handles() {
+            (0, false) => Ok(()),
+            (dropped, truncated) => Err(Error::HandlesDropped {
+                dropped,
+                truncated,
+                max: stream.max_unclaimed_handles(),
+            }),
+        };
+        dropped(&stream)?;
         let (count, handles) = match self.inbound.reader.take_raw_byte() {
             Some(count) => (count, stream.take_received_handles().unwrap_or_default()),
             None if self.inbound.at_eof => return Err(Error::Eof),
@@ -415,9 +495,16 @@ impl<C: Codec> Receiver<C> {
                     self.inbound.at_eof = true;
                     return Err(Error::Eof);
                 }
+                dropped(&stream)?;
                 (one[0], handles)
             }
         };
+        if acknowledged {
+            // CPython's receiver on macOS acknowledges whatever arrived, before checking it.
+            let mut ack: &Stream = &stream;
+            io::Write::write_all(&mut ack, b"A")
+                .map_err(|e| Error::from_io(e, Operation::Write))?;
+        }
         let received = handles.len();
         if received == 0 || received % 256 != usize::from(count) || received > max {
             return Err(Error::HandleTransfer {
@@ -786,6 +873,23 @@ impl<C: Codec> Connection<C> {
         self.halves.0.set_write_timeout(timeout);
     }
 
+    /// Sets how many file descriptors that arrive unasked, with bytes read ahead, this
+    /// connection keeps for a later [`recv_handles`](Self::recv_handles) (default
+    /// [`DEFAULT_MAX_UNCLAIMED_HANDLES`](conn_transport::DEFAULT_MAX_UNCLAIMED_HANDLES)). A
+    /// transfer that would go over it is closed on arrival and reported by the next
+    /// `recv_handles` ([`Error::HandlesDropped`]); no message byte is lost and other
+    /// connections are unaffected. 0 takes none in at all: the kernel closes them before they
+    /// reach this process (what listeners and clients set while authenticating). Unix only;
+    /// elsewhere a no-op.
+    pub fn set_max_unclaimed_handles(&mut self, max: usize) {
+        self.halves.0.stream.set_max_unclaimed_handles(max);
+    }
+
+    /// The limit set by [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles).
+    pub fn max_unclaimed_handles(&self) -> usize {
+        self.halves.0.stream.max_unclaimed_handles()
+    }
+
     /// Sets the longest message `recv` / `recv_bytes` accept (default: unlimited, as CPython).
     pub fn set_max_message(&mut self, max: u64) {
         self.halves.1.set_max_message(max);
@@ -957,10 +1061,14 @@ impl<C: Codec> Connection<C> {
         if is_socket {
             self.set_nodelay(true)?;
         }
+        // Until the peer has authenticated, it cannot make us hold a descriptor.
+        let unclaimed = self.halves.0.stream.max_unclaimed_handles();
+        self.halves.0.stream.set_max_unclaimed_handles(0);
         let result = f(&mut Timed {
             conn: self,
             deadline: deadline_after(timeout),
         });
+        self.halves.0.stream.set_max_unclaimed_handles(unclaimed);
         self.set_read_timeout(None);
         self.set_write_timeout(None);
         if is_socket && result.is_ok() {

@@ -133,9 +133,48 @@ pub enum Error {
         /// How many the receiver asked for at most.
         max: usize,
     },
+    /// File descriptors that arrived unasked were closed on arrival: more than the connection
+    /// keeps unclaimed ([`Connection::set_max_unclaimed_handles`](crate::Connection::set_max_unclaimed_handles)),
+    /// or the kernel truncated a transfer. The bytes that came with them were kept; only this
+    /// connection is affected. Reported by the next `recv_handles`. No CPython counterpart
+    /// (CPython reads fds only when asked).
+    #[error("{}", handles_dropped_sentence(*dropped, *truncated, *max))]
+    HandlesDropped {
+        /// How many were closed for being over the limit.
+        dropped: usize,
+        /// Whether a transfer arrived truncated by the kernel.
+        truncated: bool,
+        /// The connection's limit on unclaimed descriptors.
+        max: usize,
+    },
+    /// A listener closed a new client at once: as many handshakes as it allows
+    /// ([`ListenerBuilder::max_pending_handshakes`](crate::ListenerBuilder::max_pending_handshakes))
+    /// were already in progress. Counted among the handshake failures, never returned by
+    /// `accept`. No CPython counterpart (CPython handles one client at a time).
+    #[error("too many clients authenticating at once (at most {max}): a new one was closed")]
+    TooManyPendingHandshakes {
+        /// The listener's limit.
+        max: usize,
+    },
     /// An OS error (CPython: `OSError` and its subclasses).
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+fn handles_dropped_sentence(dropped: usize, truncated: bool, max: usize) -> String {
+    match (dropped, truncated) {
+        (0, _) => "a file descriptor transfer arrived truncated by the kernel; the descriptors \
+                   that came were closed"
+            .to_owned(),
+        (n, false) => format!(
+            "{n} file descriptors that arrived unasked were closed: the connection keeps at \
+             most {max} unclaimed"
+        ),
+        (n, true) => format!(
+            "{n} file descriptors that arrived unasked were closed (at most {max} are kept \
+             unclaimed), and a transfer arrived truncated by the kernel"
+        ),
+    }
 }
 
 fn handle_transfer_sentence(announced: u8, received: usize, max: usize) -> String {
@@ -177,7 +216,7 @@ impl Error {
             Self::Address(_) => "ValueError",
             Self::Timeout { .. } => "TimeoutError",
             Self::DuplicateObject { .. } => "KeyError",
-            Self::HandleTransfer { .. } => "RuntimeError",
+            Self::HandleTransfer { .. } | Self::HandlesDropped { .. } => "RuntimeError",
             Self::Io(e) => os_error_class(e),
             _ => "OSError",
         }
@@ -267,6 +306,8 @@ impl fmt::Debug for Error {
             Self::OutOfFds(_) => "OutOfFds",
             Self::HandOver { .. } => "HandOver",
             Self::HandleTransfer { .. } => "HandleTransfer",
+            Self::HandlesDropped { .. } => "HandlesDropped",
+            Self::TooManyPendingHandshakes { .. } => "TooManyPendingHandshakes",
             Self::Io(_) => "Io",
         };
         write!(f, "{name}({self})")

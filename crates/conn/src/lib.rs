@@ -38,7 +38,10 @@ pub use conn_transport::{Handle, OwnedHandle, Sentinel};
 pub use connection::{Connection, IntoHandleError, Receiver, Sender};
 pub use error::{Error, Operation, Result};
 pub use into_address::IntoAddress;
-pub use listener::{DEFAULT_HANDSHAKE_TIMEOUT, Listener, ListenerBuilder};
+pub use listener::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_HANDSHAKES, KEPT_HANDSHAKE_FAILURES, Listener,
+    ListenerBuilder,
+};
 pub use pipe::{Pipe, pipe, pipe_simplex};
 pub use wait::{Endpoint, InsertError, WaitKey, WaitSet, Waitable, wait};
 

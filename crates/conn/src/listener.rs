@@ -36,6 +36,12 @@ const PIPE_HANDSHAKE_WRITE_WAIT: Duration = Duration::from_secs(1);
 const LISTENER_KEY: usize = 0;
 /// Clients accepted per round before pending handshakes get their turn.
 const ACCEPTS_PER_ROUND: usize = 64;
+/// How many clients may be authenticating at once, by default (see
+/// [`ListenerBuilder::max_pending_handshakes`]).
+pub const DEFAULT_MAX_PENDING_HANDSHAKES: usize = 256;
+/// How many reasons for failed handshakes a listener keeps for
+/// [`Listener::take_handshake_failures`]; older ones are dropped and counted.
+pub const KEPT_HANDSHAKE_FAILURES: usize = 64;
 
 /// A server socket that accepts connections (CPython's `Listener`).
 ///
@@ -73,6 +79,7 @@ struct Core<C> {
     policy: Policy,
     handshake_timeout: Option<Duration>,
     max_message: u64,
+    max_pending: usize,
     codec: C,
     accepting: Accepting<C>,
 }
@@ -91,7 +98,12 @@ struct Accepting<C> {
     /// `accept(2)` is only called then.
     listener_ready: bool,
     failures: u64,
-    last_failure: Option<Error>,
+    /// The reasons of the latest failures, oldest first, at most [`KEPT_HANDSHAKE_FAILURES`].
+    reasons: VecDeque<Error>,
+    /// Reasons dropped to keep `reasons` bounded.
+    reasons_dropped: u64,
+    /// Handshakes in progress (the `Some` entries of `pending`).
+    pending_count: usize,
 }
 
 /// One client's handshake in progress.
@@ -101,6 +113,8 @@ struct Handshaking<C> {
     machine: ServerHandshake,
     deadline: Option<Instant>,
     peer: Option<Address>,
+    /// The connection's limit on unclaimed descriptors, restored once it has authenticated.
+    unclaimed: usize,
 }
 
 /// Settings for a [`Listener`] (CPython's `Listener(address, family, backlog, authkey)` and
@@ -116,6 +130,7 @@ pub struct ListenerBuilder<C = DefaultCodec> {
     accept_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
     max_message: u64,
+    max_pending: usize,
     codec: C,
 }
 
@@ -137,6 +152,7 @@ impl Listener<DefaultCodec> {
             accept_timeout: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_message: UNLIMITED,
+            max_pending: DEFAULT_MAX_PENDING_HANDSHAKES,
             codec: DefaultCodec::default(),
         }
     }
@@ -194,6 +210,18 @@ impl<C> ListenerBuilder<C> {
         self
     }
 
+    /// How many clients may be authenticating at once (default
+    /// [`DEFAULT_MAX_PENDING_HANDSHAKES`]). Each holds a descriptor and a small buffer until it
+    /// authenticates, fails or reaches the handshake timeout; a client that connects while
+    /// this many are pending is closed at once and counted among the failures
+    /// ([`Error::TooManyPendingHandshakes`]), so a flood of connections costs at most this many
+    /// descriptors, and a client that comes when a slot is free gets through. Only with an
+    /// authkey (without one, `accept` returns clients as they come).
+    pub fn max_pending_handshakes(mut self, max: usize) -> Self {
+        self.max_pending = max;
+        self
+    }
+
     /// The codec of accepted connections.
     pub fn codec<D>(self, codec: D) -> ListenerBuilder<D> {
         ListenerBuilder {
@@ -205,6 +233,7 @@ impl<C> ListenerBuilder<C> {
             accept_timeout: self.accept_timeout,
             handshake_timeout: self.handshake_timeout,
             max_message: self.max_message,
+            max_pending: self.max_pending,
             codec,
         }
     }
@@ -238,6 +267,7 @@ impl<C> ListenerBuilder<C> {
                 policy: self.policy,
                 handshake_timeout: self.handshake_timeout,
                 max_message: self.max_message,
+                max_pending: self.max_pending,
                 codec: self.codec,
                 accepting: Accepting {
                     poller,
@@ -248,7 +278,9 @@ impl<C> ListenerBuilder<C> {
                     backoff: None,
                     listener_ready: true,
                     failures: 0,
-                    last_failure: None,
+                    reasons: VecDeque::new(),
+                    reasons_dropped: 0,
+                    pending_count: 0,
                 },
             }),
             poller_fd,
@@ -397,6 +429,17 @@ impl<C: Codec + Clone> Core<C> {
             self.accepting.ready.push_back((conn, peer));
             return;
         }
+        if self.accepting.pending_count >= self.max_pending {
+            // Full: this client is closed at once (dropping `conn`), the others go on.
+            self.accepting.fail(Error::TooManyPendingHandshakes {
+                max: self.max_pending,
+            });
+            return;
+        }
+        // Until it has authenticated, a client cannot make us hold a descriptor: any it sends
+        // is closed by the kernel.
+        let unclaimed = conn.max_unclaimed_handles();
+        conn.set_max_unclaimed_handles(0);
         let machine = match ServerHandshake::new(self.policy) {
             Ok(m) => m,
             Err(e) => {
@@ -416,6 +459,7 @@ impl<C: Codec + Clone> Core<C> {
             machine,
             deadline: deadline_after(self.handshake_timeout),
             peer,
+            unclaimed,
         };
         let challenge = h.machine.transmit();
         if let Err(e) = h.conn.send_all(&challenge) {
@@ -440,6 +484,7 @@ impl<C: Codec + Clone> Core<C> {
         } else {
             self.accepting.pending[slot] = Some(h);
         }
+        self.accepting.pending_count += 1;
         // Its first bytes may already be there.
         self.advance(slot);
     }
@@ -531,6 +576,8 @@ impl<C: Codec + Clone> Core<C> {
                 };
                 let _ = self.accepting.poller.remove(h.conn.wait_handle_unchecked());
                 self.accepting.free.push(slot);
+                self.accepting.pending_count -= 1;
+                h.conn.set_max_unclaimed_handles(h.unclaimed);
                 h.conn.set_max_message(self.max_message);
                 h.conn.set_write_timeout(None);
                 self.accepting.ready.push_back((h.conn, h.peer));
@@ -540,10 +587,15 @@ impl<C: Codec + Clone> Core<C> {
 }
 
 impl<C: Codec> Accepting<C> {
-    /// A client's handshake failed: count it, keep the error for the curious.
+    /// A client's handshake failed: count it, keep the reason (the oldest kept reason goes
+    /// when [`KEPT_HANDSHAKE_FAILURES`] are kept).
     fn fail(&mut self, e: Error) {
         self.failures += 1;
-        self.last_failure = Some(e);
+        if self.reasons.len() >= KEPT_HANDSHAKE_FAILURES {
+            self.reasons.pop_front();
+            self.reasons_dropped += 1;
+        }
+        self.reasons.push_back(e);
     }
 
     /// Drops a pending handshake that failed.
@@ -553,6 +605,7 @@ impl<C: Codec> Accepting<C> {
                 let _ = self.poller.remove(fd);
             }
             self.free.push(slot);
+            self.pending_count -= 1;
             self.fail(e);
         }
     }
@@ -586,15 +639,31 @@ impl<C> Listener<C> {
         self.core().accepting.failures
     }
 
-    /// Why the latest failed handshake failed (taken: the next call gives `None` until another
-    /// fails).
+    /// Why the oldest failed handshake not yet taken failed (taken: call it until `None` to
+    /// see every kept reason, oldest first). Up to [`KEPT_HANDSHAKE_FAILURES`] reasons are kept;
+    /// older ones are dropped and counted
+    /// ([`handshake_failures_dropped`](Self::handshake_failures_dropped)).
     pub fn take_handshake_failure(&mut self) -> Option<Error> {
-        self.core_mut().accepting.last_failure.take()
+        self.core_mut().accepting.reasons.pop_front()
     }
 
-    /// How many clients are connected and still authenticating.
+    /// Every kept reason for a failed handshake, oldest first (taken); see
+    /// [`take_handshake_failure`](Self::take_handshake_failure).
+    pub fn take_handshake_failures(&mut self) -> Vec<Error> {
+        self.core_mut().accepting.reasons.drain(..).collect()
+    }
+
+    /// How many reasons for failed handshakes were dropped, oldest first, to keep at most
+    /// [`KEPT_HANDSHAKE_FAILURES`] (every failure is still counted by
+    /// [`handshake_failures`](Self::handshake_failures)).
+    pub fn handshake_failures_dropped(&self) -> u64 {
+        self.core().accepting.reasons_dropped
+    }
+
+    /// How many clients are connected and still authenticating (at most the listener's
+    /// [`max_pending_handshakes`](ListenerBuilder::max_pending_handshakes)).
     pub fn pending_handshakes(&self) -> usize {
-        self.core().accepting.pending.iter().flatten().count()
+        self.core().accepting.pending_count
     }
 
     fn core(&self) -> std::sync::MutexGuard<'_, Core<C>> {
@@ -619,6 +688,7 @@ impl<C> Listener<C> {
         };
         let core = self.core_mut();
         core.accepting.pending.clear();
+        core.accepting.pending_count = 0;
         core.accepting.ready.clear();
         let removed = inner.remove_socket_file();
         let closed = inner.close();

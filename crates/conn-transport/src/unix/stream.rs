@@ -5,6 +5,7 @@ use std::io::{self, IoSlice, PipeReader, PipeWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -35,6 +36,13 @@ pub struct Stream {
     ///
     /// [`take_received_handles`]: Self::take_received_handles
     received: Mutex<VecDeque<Vec<OwnedFd>>>,
+    /// The most fds that may wait in `received` (0: none are taken in at all, and any that
+    /// arrive are closed by the kernel).
+    max_unclaimed: AtomicUsize,
+    /// Fds closed on arrival because `received` was full, since last reported.
+    dropped: AtomicUsize,
+    /// A transfer arrived truncated (`MSG_CTRUNC`), since last reported.
+    truncated: AtomicBool,
 }
 
 /// The direction a one-way Unix socket end is used in.
@@ -88,7 +96,36 @@ impl Stream {
             inner,
             oneway: None,
             received: Mutex::new(VecDeque::new()),
+            max_unclaimed: AtomicUsize::new(crate::DEFAULT_MAX_UNCLAIMED_HANDLES),
+            dropped: AtomicUsize::new(0),
+            truncated: AtomicBool::new(false),
         }
+    }
+
+    /// Sets how many handles that arrive with bytes read ahead may wait for
+    /// [`take_received_handles`](Self::take_received_handles) (default
+    /// [`DEFAULT_MAX_UNCLAIMED_HANDLES`](crate::DEFAULT_MAX_UNCLAIMED_HANDLES)). Beyond it, the
+    /// handles of a transfer are closed on arrival and counted
+    /// ([`take_dropped_handles`](Self::take_dropped_handles)); 0 takes none in at all (the
+    /// kernel closes them before they reach this process: what a listener sets until a client
+    /// has authenticated). Bytes are never lost either way. Unix sockets only; elsewhere a no-op.
+    pub fn set_max_unclaimed_handles(&self, max: usize) {
+        self.max_unclaimed.store(max, Ordering::Relaxed);
+    }
+
+    /// The limit set by [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles).
+    pub fn max_unclaimed_handles(&self) -> usize {
+        self.max_unclaimed.load(Ordering::Relaxed)
+    }
+
+    /// How many handles were closed on arrival since the last call (over the limit of
+    /// [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles)), and whether a transfer
+    /// arrived truncated by the kernel (its handles closed too); both reset.
+    pub fn take_dropped_handles(&self) -> (usize, bool) {
+        (
+            self.dropped.swap(0, Ordering::Relaxed),
+            self.truncated.swap(false, Ordering::Relaxed),
+        )
     }
 
     /// A connected pair of Unix stream sockets (`socketpair`), for `Pipe(duplex=True)`, with
@@ -248,16 +285,26 @@ impl Stream {
         }
     }
 
-    /// A read from a Unix socket that keeps any file descriptors arriving with the bytes.
+    /// A read from a Unix socket that keeps the file descriptors arriving with the bytes, up
+    /// to the connection's limit (see
+    /// [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles)).
     fn recv_keeping_fds(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
-        let (n, fds) = sys::recv_with_fds(self.as_fd(), buf, nonblocking)?;
-        if !fds.is_empty() {
-            self.received
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_back(fds);
+        let max = self.max_unclaimed.load(Ordering::Relaxed);
+        let got = sys::recv_with_fds(self.as_fd(), buf, nonblocking, max > 0)?;
+        if got.truncated {
+            // Part of a transfer was lost in the kernel: what did arrive is closed (dropped
+            // here), and the next claim reports it.
+            self.truncated.store(true, Ordering::Relaxed);
+        } else if !got.fds.is_empty() {
+            let mut received = self.received.lock().unwrap_or_else(PoisonError::into_inner);
+            let held: usize = received.iter().map(Vec::len).sum();
+            if held.saturating_add(got.fds.len()) > max {
+                self.dropped.fetch_add(got.fds.len(), Ordering::Relaxed);
+            } else {
+                received.push_back(got.fds);
+            }
         }
-        Ok(n)
+        Ok(got.len)
     }
 
     /// Sends `data` with `handles` attached (`SCM_RIGHTS`, one `sendmsg`), as CPython's
@@ -275,11 +322,20 @@ impl Stream {
 
     /// Reads into `buf` (blocking, within the read timeout) and returns the bytes read with
     /// the handles that came with them; Unix sockets only.
+    /// A transfer the kernel truncated keeps its bytes and closes the handles that came:
+    /// [`take_dropped_handles`](Self::take_dropped_handles) then reports it.
     pub fn recv_handles(&self, buf: &mut [u8]) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
         match &self.inner {
             Inner::Unix(_) => {
-                let (n, fds) = sys::recv_with_fds(self.as_fd(), buf, false)?;
-                Ok((n, fds.into_iter().map(crate::OwnedHandle::from).collect()))
+                let got = sys::recv_with_fds(self.as_fd(), buf, false, true)?;
+                if got.truncated {
+                    self.truncated.store(true, Ordering::Relaxed);
+                    return Ok((got.len, Vec::new()));
+                }
+                Ok((
+                    got.len,
+                    got.fds.into_iter().map(crate::OwnedHandle::from).collect(),
+                ))
             }
             _ => Err(fds_need_unix()),
         }

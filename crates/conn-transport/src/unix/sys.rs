@@ -402,20 +402,37 @@ pub(crate) fn send_with_fds(
     }
 }
 
+/// What one `recvmsg` brought: bytes, the fds that came with them, and whether the kernel
+/// dropped fds for want of room (`MSG_CTRUNC`; the bytes are still good).
+pub(crate) struct Received {
+    pub(crate) len: usize,
+    pub(crate) fds: Vec<OwnedFd>,
+    pub(crate) truncated: bool,
+}
+
 /// `recvmsg` into `buf` with room for [`MAX_FDS_PER_MESSAGE`] fds: the bytes read and the fds
 /// that came with them (owned, close-on-exec). `nonblocking`: `MSG_DONTWAIT`. Linux stops a
 /// read after the bytes that carry fds, so the fds belong to the last byte read.
+///
+/// With `want_fds` false there is no control buffer at all: the kernel closes any fds that
+/// arrive (they never enter this process's table), so a peer cannot make us hold any.
+///
+/// A truncated transfer (`MSG_CTRUNC`) keeps its bytes (they were consumed from the socket)
+/// and reports `truncated`; the fds that did arrive are returned for the caller to close. Each
+/// `cmsg_len` is clamped to the control buffer, whatever the kernel reports (BSDs may report
+/// the untruncated length).
 pub(crate) fn recv_with_fds(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
     nonblocking: bool,
-) -> io::Result<(usize, Vec<OwnedFd>)> {
+    want_fds: bool,
+) -> io::Result<Received> {
     use std::os::fd::FromRawFd;
     let payload = MAX_FDS_PER_MESSAGE * size_of::<libc::c_int>();
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(payload as libc::c_uint) } as usize;
     let mut control = [0u64; 160];
-    debug_assert!(space <= size_of_val(&control));
+    let space = space.min(size_of_val(&control));
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -424,8 +441,10 @@ pub(crate) fn recv_with_fds(
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space.min(size_of_val(&control)) as _;
+    if want_fds {
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+    }
     let mut flags = 0;
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     {
@@ -434,43 +453,57 @@ pub(crate) fn recv_with_fds(
     if nonblocking {
         flags |= libc::MSG_DONTWAIT;
     }
-    // SAFETY: buf is valid for writes of its length; msg_control for msg_controllen bytes.
+    // SAFETY: buf is valid for writes of its length; msg_control (if set) for msg_controllen
+    // bytes.
     let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
     let mut fds = Vec::new();
-    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed headers;
-    // CMSG_FIRSTHDR / CMSG_NXTHDR walk them and stay inside it, and each SCM_RIGHTS payload
-    // holds (cmsg_len - CMSG_LEN(0)) / 4 fds that are now ours.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                let data = libc::CMSG_DATA(cmsg);
-                for i in 0..bytes / size_of::<libc::c_int>() {
-                    let raw = std::ptr::read_unaligned(
-                        data.add(i * size_of::<libc::c_int>()).cast::<libc::c_int>(),
-                    );
-                    fds.push(OwnedFd::from_raw_fd(raw));
+    if want_fds {
+        // Never walk past the buffer we gave, whatever length the kernel reports.
+        let controllen = (msg.msg_controllen as usize).min(space);
+        msg.msg_controllen = controllen as _;
+        let base = control.as_ptr() as usize;
+        // SAFETY: the walk stays inside `control[..controllen]`: CMSG_FIRSTHDR / CMSG_NXTHDR
+        // return null past msg_controllen (clamped above), and each header's data is read only
+        // up to the smaller of its cmsg_len and the end of the buffer. Each SCM_RIGHTS payload
+        // holds fds that are now ours.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let offset = cmsg as usize - base;
+                let header = libc::CMSG_LEN(0) as usize;
+                if offset + header > controllen {
+                    break;
                 }
+                let len = ((*cmsg).cmsg_len as usize).min(controllen - offset);
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                    && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+                    && len > header
+                {
+                    let bytes = len - header;
+                    let data = libc::CMSG_DATA(cmsg);
+                    for i in 0..bytes / size_of::<libc::c_int>() {
+                        let raw = std::ptr::read_unaligned(
+                            data.add(i * size_of::<libc::c_int>()).cast::<libc::c_int>(),
+                        );
+                        fds.push(OwnedFd::from_raw_fd(raw));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        for fd in &fds {
+            set_cloexec(std::os::fd::AsFd::as_fd(fd))?;
         }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    for fd in &fds {
-        set_cloexec(std::os::fd::AsFd::as_fd(fd))?;
-    }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        // Some fds were dropped by the kernel for want of room (cannot happen with room for
-        // SCM_MAX_FD): the ones received are closed here, and the transfer is an error.
-        return Err(io::Error::other(
-            "file descriptors were truncated in transit",
-        ));
-    }
-    Ok((n as usize, fds))
+    Ok(Received {
+        len: n as usize,
+        fds,
+        truncated: want_fds && msg.msg_flags & libc::MSG_CTRUNC != 0,
+    })
 }
 
 /// Arranges for `cmd`'s child to receive each `(fd, number)` pair as descriptor `number`, open

@@ -535,6 +535,22 @@ impl Stream {
         Err(handles_unsupported())
     }
 
+    /// Handles do not arrive with bytes on Windows: a no-op, for the same API everywhere.
+    pub fn set_max_unclaimed_handles(&self, max: usize) {
+        let _ = max;
+    }
+
+    /// Always [`DEFAULT_MAX_UNCLAIMED_HANDLES`](crate::DEFAULT_MAX_UNCLAIMED_HANDLES) on
+    /// Windows, where handles do not arrive with bytes.
+    pub fn max_unclaimed_handles(&self) -> usize {
+        crate::DEFAULT_MAX_UNCLAIMED_HANDLES
+    }
+
+    /// Nothing is dropped on Windows: `(0, false)`.
+    pub fn take_dropped_handles(&self) -> (usize, bool) {
+        (0, false)
+    }
+
     /// Never any on Windows.
     pub fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
         None
