@@ -1315,3 +1315,74 @@ impl<C: Codec> crate::Waitable for Receiver<C> {
         self.inbound.pump()
     }
 }
+
+/// The macOS acknowledgement of descriptor transfers (CPython's `ACKNOWLEDGE` in
+/// `multiprocessing.reduction`), run on every Unix: the OS only picks whether it is on.
+#[cfg(all(test, unix))]
+mod acknowledgement {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+
+    use conn_transport::{Handle, Stream};
+
+    use crate::{Connection, Pickle};
+
+    #[test]
+    fn an_acknowledged_transfer_waits_for_and_sends_the_byte() {
+        let (a, b) = crate::pipe().unwrap();
+        let (mut a, mut b) = (a, b);
+        let file = std::fs::File::open("/proc/self/stat")
+            .or_else(|_| std::fs::File::open("/dev/null"))
+            .unwrap();
+        let fd = file.as_fd().try_clone_to_owned().unwrap();
+        let sender = std::thread::spawn(move || {
+            a.set_write_timeout(Some(Duration::from_secs(5)));
+            a.halves
+                .0
+                .send_handles_acknowledged(&[Handle::from(fd.as_fd())], true)
+                .unwrap();
+            a
+        });
+        b.set_read_timeout(Some(Duration::from_secs(5)));
+        let got = b.halves.1.recv_handles_acknowledged(1, true).unwrap();
+        assert_eq!(got.len(), 1);
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn the_receiver_answers_a_and_the_sender_refuses_anything_else() {
+        // What the receiver writes, seen raw: one `A` after the transfer.
+        let (raw, ours) = Stream::pair().unwrap();
+        let mut b = Connection::from_stream(ours, Pickle::new());
+        let file = std::fs::File::open("/dev/null").unwrap();
+        raw.send_handles(&[1], &[Handle::from(file.as_fd())])
+            .unwrap();
+        b.halves.1.recv_handles_acknowledged(1, true).unwrap();
+        let mut ack = [0u8; 1];
+        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (&raw).read_exact(&mut ack).unwrap();
+        assert_eq!(&ack, b"A");
+        // A sender waiting for `A` that gets another byte reports it.
+        let (raw, ours) = Stream::pair().unwrap();
+        let mut a = Connection::from_stream(ours, Pickle::new());
+        std::io::Write::write_all(&mut &raw, b"N").unwrap();
+        let err = a
+            .halves
+            .0
+            .send_handles_acknowledged(&[Handle::from(file.as_fd())], true)
+            .unwrap_err();
+        assert!(err.to_string().contains("acknowledgement"), "{err}");
+        // Without acknowledgement (Linux, as CPython there), nothing is written back.
+        let (raw, ours) = Stream::pair().unwrap();
+        let mut b = Connection::from_stream(ours, Pickle::new());
+        raw.send_handles(&[1], &[Handle::from(file.as_fd())])
+            .unwrap();
+        b.halves.1.recv_handles_acknowledged(1, false).unwrap();
+        raw.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!((&raw).read(&mut ack).is_err(), "no byte");
+    }
+}
