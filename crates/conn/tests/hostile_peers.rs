@@ -16,6 +16,15 @@ use conn::{Client, Connection, Error, Family, Listener, Pickle, Pipe};
 
 const KEY: &str = "hostile peers key";
 
+/// The tests count this process's descriptors: they run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -54,6 +63,7 @@ fn pump(listener: &mut Listener, rounds: usize) -> Vec<Connection> {
 
 #[test]
 fn descriptors_sent_before_authentication_are_never_held() {
+    let _alone = alone();
     let mut listener = unix_listener(16);
     let attacker = Stream::connect(listener.address(), Some(Duration::from_secs(5))).unwrap();
     // The descriptor it floods with: one of its own, 253 times per byte.
@@ -95,6 +105,7 @@ fn descriptors_sent_before_authentication_are_never_held() {
 
 #[test]
 fn unclaimed_descriptors_after_authentication_are_capped_per_connection() {
+    let _alone = alone();
     let (raw, ours) = Stream::pair().unwrap();
     let mut conn = Connection::from_stream(ours, Pickle::new());
     conn.set_max_unclaimed_handles(30);
@@ -128,6 +139,7 @@ fn unclaimed_descriptors_after_authentication_are_capped_per_connection() {
 
 #[test]
 fn a_close_mid_handshake_is_noticed_at_once() {
+    let _alone = alone();
     // A client that sends part of a handshake message and closes before the listener reads:
     // its handshake ends as truncated within a few rounds, not at the 20 s deadline. Six
     // variants (where the cut falls), three times each.
@@ -163,6 +175,7 @@ fn a_close_mid_handshake_is_noticed_at_once() {
 
 #[test]
 fn every_failure_reason_within_one_accept_is_kept() {
+    let _alone = alone();
     let mut listener = unix_listener(16);
     let address = listener.address().clone();
     // Two clients with wrong keys, then a good one: one accept call meets both failures.
@@ -188,6 +201,7 @@ fn every_failure_reason_within_one_accept_is_kept() {
 
 #[test]
 fn failure_reasons_are_bounded_oldest_dropped_and_counted() {
+    let _alone = alone();
     let mut listener = unix_listener(256);
     let n = conn::KEPT_HANDSHAKE_FAILURES + 10;
     for _ in 0..n {
@@ -210,6 +224,7 @@ fn failure_reasons_are_bounded_oldest_dropped_and_counted() {
 
 #[test]
 fn a_connection_flood_is_capped_and_good_clients_get_through() {
+    let _alone = alone();
     const CAP: usize = 8;
     let mut listener = unix_listener(CAP);
     let before = open_fds();
