@@ -461,38 +461,10 @@ pub(crate) fn recv_with_fds(
     }
     let mut fds = Vec::new();
     if want_fds {
-        // Never walk past the buffer we gave, whatever length the kernel reports.
-        let controllen = (msg.msg_controllen as usize).min(space);
-        msg.msg_controllen = controllen as _;
-        let base = control.as_ptr() as usize;
-        // SAFETY: the walk stays inside `control[..controllen]`: CMSG_FIRSTHDR / CMSG_NXTHDR
-        // return null past msg_controllen (clamped above), and each header's data is read only
-        // up to the smaller of its cmsg_len and the end of the buffer. Each SCM_RIGHTS payload
-        // holds fds that are now ours.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                let offset = cmsg as usize - base;
-                let header = libc::CMSG_LEN(0) as usize;
-                if offset + header > controllen {
-                    break;
-                }
-                let len = ((*cmsg).cmsg_len as usize).min(controllen - offset);
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET
-                    && (*cmsg).cmsg_type == libc::SCM_RIGHTS
-                    && len > header
-                {
-                    let bytes = len - header;
-                    let data = libc::CMSG_DATA(cmsg);
-                    for i in 0..bytes / size_of::<libc::c_int>() {
-                        let raw = std::ptr::read_unaligned(
-                            data.add(i * size_of::<libc::c_int>()).cast::<libc::c_int>(),
-                        );
-                        fds.push(OwnedFd::from_raw_fd(raw));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
+        for raw in rights_in(&control[..space.div_ceil(8)], msg.msg_controllen as usize) {
+            // SAFETY: the kernel installed this descriptor for us with the message: nothing
+            // else owns it.
+            fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
         }
         #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
         for fd in &fds {
@@ -504,6 +476,58 @@ pub(crate) fn recv_with_fds(
         fds,
         truncated: want_fds && msg.msg_flags & libc::MSG_CTRUNC != 0,
     })
+}
+
+/// The descriptors in the `SCM_RIGHTS` messages of `control`, of which the kernel reported
+/// `reported` bytes. Never reads past `control`, whatever `reported` or a header's `cmsg_len`
+/// claims (BSDs may report untruncated lengths): both are clamped to the buffer, a header
+/// that claims more than is left ends the walk, and negative numbers are skipped.
+fn rights_in(control: &[u64], reported: usize) -> Vec<libc::c_int> {
+    let size = size_of_val(control);
+    let controllen = reported.min(size);
+    let mut out = Vec::new();
+    // SAFETY: msghdr is plain old data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_control = control.as_ptr().cast_mut().cast();
+    msg.msg_controllen = controllen as _;
+    let base = control.as_ptr() as usize;
+    // SAFETY: CMSG_LEN only computes a size.
+    let header = unsafe { libc::CMSG_LEN(0) } as usize;
+    // SAFETY: the walk reads only inside `control[..controllen]`: CMSG_FIRSTHDR is null unless a
+    // whole header fits; each header is read only after checking it fits; its data is read up
+    // to the smaller of its cmsg_len and the end of the buffer; CMSG_NXTHDR is asked for the
+    // next header only when this one's cmsg_len stays inside the buffer (so its arithmetic
+    // cannot overflow), and returns null past msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let offset = cmsg as usize - base;
+            if offset + header > controllen {
+                break;
+            }
+            let claimed = (*cmsg).cmsg_len as usize;
+            let len = claimed.min(controllen - offset);
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+                && len > header
+            {
+                let data = libc::CMSG_DATA(cmsg);
+                for i in 0..(len - header) / size_of::<libc::c_int>() {
+                    let raw = std::ptr::read_unaligned(
+                        data.add(i * size_of::<libc::c_int>()).cast::<libc::c_int>(),
+                    );
+                    if raw >= 0 {
+                        out.push(raw);
+                    }
+                }
+            }
+            if claimed < header || claimed > controllen - offset {
+                break;
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    out
 }
 
 /// Arranges for `cmd`'s child to receive each `(fd, number)` pair as descriptor `number`, open
@@ -610,5 +634,71 @@ pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::rights_in;
+
+    /// A control buffer of `words` u64s holding one `SCM_RIGHTS` header that claims
+    /// `cmsg_len`, followed by `fds` (as many as fit).
+    fn control(words: usize, cmsg_len: usize, fds: &[libc::c_int]) -> Vec<u64> {
+        let mut buf = vec![0u64; words];
+        // SAFETY: CMSG_LEN only computes a size.
+        let header = unsafe { libc::CMSG_LEN(0) } as usize;
+        let mut bytes = vec![0u8; words * 8];
+        // SAFETY: cmsghdr is plain old data.
+        let mut h: libc::cmsghdr = unsafe { std::mem::zeroed() };
+        h.cmsg_len = cmsg_len as _;
+        h.cmsg_level = libc::SOL_SOCKET;
+        h.cmsg_type = libc::SCM_RIGHTS;
+        // SAFETY: cmsghdr is plain old data; its bytes are copied into a buffer at least that
+        // long.
+        let raw = unsafe {
+            std::slice::from_raw_parts((&raw const h).cast::<u8>(), size_of::<libc::cmsghdr>())
+        };
+        bytes[..raw.len()].copy_from_slice(raw);
+        for (i, fd) in fds.iter().enumerate() {
+            let at = header + 4 * i;
+            if at + 4 <= bytes.len() {
+                bytes[at..at + 4].copy_from_slice(&fd.to_ne_bytes());
+            }
+        }
+        for (w, chunk) in buf.iter_mut().zip(bytes.chunks(8)) {
+            *w = u64::from_ne_bytes(chunk.try_into().unwrap());
+        }
+        buf
+    }
+
+    #[test]
+    fn an_honest_header_gives_its_fds() {
+        // SAFETY: CMSG_LEN only computes a size.
+        let len = unsafe { libc::CMSG_LEN(12) } as usize;
+        let buf = control(8, len, &[7, 8, 9]);
+        assert_eq!(rights_in(&buf, len), vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn lengths_past_the_buffer_are_clamped_to_it() {
+        // A header and a kernel that both claim 4096 bytes (as BSDs may, untruncated) over a
+        // 32-byte buffer: only what the buffer holds is read.
+        let buf = control(4, 4096, &[3, 4, 5, 6, 7, 8]);
+        // SAFETY: CMSG_LEN only computes a size.
+        let header = unsafe { libc::CMSG_LEN(0) } as usize;
+        let fit = (32 - header) / 4;
+        assert_eq!(rights_in(&buf, 4096), vec![3, 4, 5, 6][..fit].to_vec());
+        // A reported length shorter than a header: nothing.
+        assert!(rights_in(&buf, header - 1).is_empty());
+        // A header claiming less than itself ends the walk without looping.
+        let buf = control(4, 1, &[3]);
+        assert!(rights_in(&buf, 32).is_empty());
+        // Negative numbers are never taken as descriptors.
+        // SAFETY: CMSG_LEN only computes a size.
+        let len = unsafe { libc::CMSG_LEN(8) } as usize;
+        let buf = control(8, len, &[-1, 4]);
+        assert_eq!(rights_in(&buf, len), vec![4]);
     }
 }
