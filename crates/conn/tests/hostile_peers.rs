@@ -277,3 +277,39 @@ fn a_connection_flood_is_capped_and_good_clients_get_through() {
     good.join().unwrap().unwrap();
     let _ = Pipe::new(true);
 }
+
+#[test]
+fn a_close_behind_half_a_message_is_noticed_by_waitsets_and_try_recv() {
+    let _alone = alone();
+    // The peer sends half a frame and closes before anyone reads: the bytes and the end of file
+    // arrive together, one edge for an edge-triggered poller.
+    for cut in [1usize, 4, 7] {
+        let mut frame = vec![0, 0, 0, 10];
+        frame.extend([b'z'; 10]);
+        // WaitSet: the connection is reported at once, and its receive says truncated.
+        let (raw, ours) = Stream::pair().unwrap();
+        let mut set = conn::WaitSet::new().unwrap();
+        let key = set
+            .insert(Connection::from_stream(ours, Pickle::new()))
+            .unwrap();
+        assert!(set.wait(Some(Duration::ZERO)).unwrap().is_empty());
+        (&raw).write_all(&frame[..cut]).unwrap();
+        drop(raw);
+        let started = Instant::now();
+        let ready = set.wait(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(ready, vec![key], "cut at {cut}");
+        assert!(started.elapsed() < Duration::from_secs(2), "cut at {cut}");
+        let err = set.get_mut(key).unwrap().recv_bytes().unwrap_err();
+        assert!(
+            matches!(err, Error::Framing(_) | Error::Eof),
+            "cut at {cut}: {err:?}"
+        );
+        // try_recv: the first call after the bytes arrived reports the end, not "not yet".
+        let (raw, ours) = Stream::pair().unwrap();
+        let mut conn = Connection::from_stream(ours, Pickle::new());
+        assert!(conn.try_recv_bytes().unwrap().is_none());
+        (&raw).write_all(&frame[..cut]).unwrap();
+        drop(raw);
+        assert!(conn.try_recv_bytes().is_err(), "cut at {cut}");
+    }
+}
