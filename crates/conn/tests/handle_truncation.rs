@@ -8,24 +8,16 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{highest_open_fd, open_fds};
+
 use std::os::fd::AsFd;
 use std::process::Command;
 use std::time::Duration;
 
 use conn::transport::{Handle, Stream};
 use conn::{Connection, Error, Pickle};
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn highest_open_fd() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap()
-}
 
 fn soft_limit(n: &str) {
     let status = Command::new("prlimit")

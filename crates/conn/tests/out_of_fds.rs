@@ -7,6 +7,10 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::highest_open_fd;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -28,14 +32,6 @@ fn cpu_time(stat: &File) -> Duration {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // CLK_TCK is 100 on Linux.
     Duration::from_millis(ticks * 10)
-}
-
-fn highest_open_fd() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap()
 }
 
 #[test]
