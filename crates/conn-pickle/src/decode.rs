@@ -449,6 +449,14 @@ impl<'a> Machine<'a, '_> {
         Ok(())
     }
 
+    /// `copy` (bytes copied out of a value already built), paid for.
+    fn paid(&mut self, copy: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(b) = &copy {
+            self.charge_text(b.len())?;
+        }
+        Ok(copy)
+    }
+
     /// Pays for `bytes` of text copied into a node the machine owns.
     fn charge_text(&mut self, bytes: usize) -> Result<(), Error> {
         self.charge(bytes)?;
@@ -1090,31 +1098,16 @@ impl<'a> Machine<'a, '_> {
             (("builtins", "bytes"), []) => Some(Node::Bytes(Src::Owned(Vec::new()))),
             (("builtins", "bytearray"), []) => Some(Node::ByteArray(Vec::new())),
             (("builtins", "bytearray"), [data]) => {
-                match self.byte_data(*data).map(<[u8]>::to_vec) {
-                    Some(b) => {
-                        self.charge_text(b.len())?;
-                        Some(Node::ByteArray(b))
-                    }
-                    None => None,
-                }
+                let copy = self.byte_data(*data).map(<[u8]>::to_vec);
+                self.paid(copy)?.map(Node::ByteArray)
             }
             (("builtins", "bytearray"), [text, enc]) if self.is_latin1(*enc) => {
-                match self.text(*text).and_then(latin1) {
-                    Some(b) => {
-                        self.charge_text(b.len())?;
-                        Some(Node::ByteArray(b))
-                    }
-                    None => None,
-                }
+                let copy = self.text(*text).and_then(latin1);
+                self.paid(copy)?.map(Node::ByteArray)
             }
             (("_codecs", "encode"), [text, enc]) if self.is_latin1(*enc) => {
-                match self.text(*text).and_then(latin1) {
-                    Some(b) => {
-                        self.charge_text(b.len())?;
-                        Some(Node::Bytes(Src::Owned(b)))
-                    }
-                    None => None,
-                }
+                let copy = self.text(*text).and_then(latin1);
+                self.paid(copy)?.map(|b| Node::Bytes(Src::Owned(b)))
             }
             (("builtins", "complex"), [Slot::Float(re), Slot::Float(im)]) => {
                 Some(Node::Complex(Complex { re: *re, im: *im }))
