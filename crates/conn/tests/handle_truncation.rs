@@ -10,23 +10,13 @@
 
 mod common;
 
-use common::{highest_open_fd, open_fds};
+use common::{highest_open_fd, open_fds, set_nofile};
 
 use std::os::fd::AsFd;
-use std::process::Command;
 use std::time::Duration;
 
 use conn::transport::{Handle, Stream};
 use conn::{Connection, Error, Pickle};
-
-fn soft_limit(n: &str) {
-    let status = Command::new("prlimit")
-        .arg(format!("--pid={}", std::process::id()))
-        .arg(format!("--nofile={n}:"))
-        .status()
-        .expect("prlimit (util-linux)");
-    assert!(status.success());
-}
 
 #[test]
 fn a_truncated_transfer_keeps_its_bytes_and_is_reported() {
@@ -58,11 +48,11 @@ fn a_truncated_transfer_keeps_its_bytes_and_is_reported() {
     }
     let before = open_fds();
     // Room for three more descriptors: the kernel installs some of the ten, then truncates.
-    soft_limit(&(highest_open_fd() + 4).to_string());
+    set_nofile(&format!("{}:", highest_open_fd() + 4));
     let result = conn.recv_handles(10);
     let during = open_fds();
     drop(fillers);
-    soft_limit(&old_soft);
+    set_nofile(&format!("{old_soft}:"));
     match result {
         Err(Error::HandlesDropped {
             truncated: true, ..

@@ -9,13 +9,12 @@
 
 mod common;
 
-use common::highest_open_fd;
+use common::{highest_open_fd, set_nofile};
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::FileExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use conn::{Error, Listener};
@@ -47,12 +46,7 @@ fn a_serve_loop_out_of_fds_backs_off_and_recovers() {
     // it needs one more descriptor than the process may have.
     let mut client = TcpStream::connect(addr).unwrap();
     let limit = highest_open_fd() + 16;
-    let status = Command::new("prlimit")
-        .arg(format!("--pid={}", std::process::id()))
-        .arg(format!("--nofile={limit}:{limit}"))
-        .status()
-        .expect("prlimit (util-linux)");
-    assert!(status.success());
+    set_nofile(&format!("{limit}:{limit}"));
     // Fill every descriptor left.
     let mut hog = Vec::new();
     while let Ok(f) = File::open("/dev/null") {

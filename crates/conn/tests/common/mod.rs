@@ -1,6 +1,6 @@
-//! Helpers shared by the test binaries that read this process's descriptors (Linux).
+//! Helpers shared by the test binaries that read or limit this process's descriptors (Linux).
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 /// How many descriptors this process has open.
 pub(crate) fn open_fds() -> usize {
@@ -14,4 +14,15 @@ pub(crate) fn highest_open_fd() -> u64 {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
         .max()
         .unwrap()
+}
+
+/// Sets this process's `RLIMIT_NOFILE` with util-linux `prlimit` (so the tests need no unsafe
+/// code): `spec` is `SOFT:HARD`, either part may be left empty to keep it.
+pub(crate) fn set_nofile(spec: &str) {
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={spec}"))
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success());
 }
