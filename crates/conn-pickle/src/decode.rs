@@ -1081,7 +1081,7 @@ impl<'a> Machine<'a, '_> {
                 };
                 match self.sequence(*src).map(<[Slot]>::to_vec) {
                     Some(items) => {
-                        self.pay_for_slots(&items)?;
+                        self.pay_for_slots(items.iter().copied())?;
                         Some(make(items))
                     }
                     None => None,
@@ -1089,8 +1089,7 @@ impl<'a> Machine<'a, '_> {
             }
             (("builtins", "dict"), [src]) => match self.dict_pairs(*src) {
                 Some(pairs) => {
-                    let flat: Vec<Slot> = pairs.iter().flat_map(|(k, v)| [*k, *v]).collect();
-                    self.pay_for_slots(&flat)?;
+                    self.pay_for_slots(pairs.iter().flat_map(|(k, v)| [*k, *v]))?;
                     Some(Node::Dict(pairs))
                 }
                 None => None,
@@ -1219,15 +1218,15 @@ impl<'a> Machine<'a, '_> {
     }
 
     /// Pays for `items` copied into a new container (one unit a slot, and one a byte of inline text, which the copy duplicates).
-    fn pay_for_slots(&mut self, items: &[Slot]) -> Result<(), Error> {
-        let text: usize = items
-            .iter()
-            .map(|s| match s {
-                Slot::Str(_, l) | Slot::Bytes(_, l) => *l as usize,
-                _ => 0,
-            })
-            .sum();
-        self.charge(items.len())?;
+    fn pay_for_slots(&mut self, items: impl Iterator<Item = Slot>) -> Result<(), Error> {
+        let (mut slots, mut text) = (0usize, 0usize);
+        for item in items {
+            slots += 1;
+            if let Slot::Str(_, l) | Slot::Bytes(_, l) = item {
+                text += l as usize;
+            }
+        }
+        self.charge(slots)?;
         self.charge_text(text)
     }
 
@@ -1397,10 +1396,6 @@ fn analyze(arena: &mut Arena<'_>, limits: &Limits, text_allowance: u64) -> Resul
     // decoded or paid to copy, and nothing more. Inline text duplicated by any other path (a
     // slot copied without being paid for) shows up here, before a byte of the value is built.
     let mut text = 0u64;
-    let too_much_text = || Error::LimitExceeded {
-        limit: Limit::Copies,
-        max: text_allowance,
-    };
     let n = arena.nodes.len();
     let mut state = vec![UNSEEN; n];
     let mut depth = vec![0u32; n];
@@ -1450,7 +1445,10 @@ fn analyze(arena: &mut Arena<'_>, limits: &Limits, text_allowance: u64) -> Resul
                     }
                 }
                 if text > text_allowance {
-                    return Err(too_much_text());
+                    return Err(Error::LimitExceeded {
+                        limit: Limit::Copies,
+                        max: text_allowance,
+                    });
                 }
                 depth[id as usize] = d + 1;
                 size[id as usize] = s;

@@ -344,8 +344,6 @@ impl Inbound {
     /// Reads into the buffer until the next frame is whole (or an error or EOF is ready to
     /// report), waiting until `deadline` at most (`None`: no limit). False if time ran out.
     fn read_ahead(&mut self, maxlength: Option<u64>, deadline: Option<Instant>) -> Result<bool> {
-        // Whether the last "drained" was inferred from a short read rather than reported.
-        let mut inferred = false;
         loop {
             if self.pending.is_some() || self.at_eof {
                 return Ok(true);
@@ -361,13 +359,15 @@ impl Inbound {
             // for more without asking the OS again (`poll(2)` is level-triggered: an end of file
             // behind the bytes makes it return at once). Not waiting, ask once more.
             let mut room = 0;
-            let drained = match self.reader.fill_once_with(true, |r, buf| {
+            // Whether the handle looks drained, and whether the OS said so (`WouldBlock`)
+            // rather than a short read suggesting it.
+            let (drained, reported) = match self.reader.fill_once_with(true, |r, buf| {
                 room = buf.len();
                 r.read_nonblocking(buf)
             }) {
                 Ok(0) => {
                     self.at_eof = true;
-                    false
+                    (false, false)
                 }
                 Ok(n) => {
                     let short = n < room
@@ -375,17 +375,13 @@ impl Inbound {
                             self.reader.peek_need(maxlength),
                             Ok(Need::Header { .. } | Need::Body { .. })
                         );
-                    inferred = short;
-                    short
+                    (short, false)
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    inferred = false;
-                    true
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => (false, false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (true, true),
                 Err(e) => {
                     self.pending = Some(e);
-                    false
+                    (false, false)
                 }
             };
             if drained {
@@ -395,8 +391,7 @@ impl Inbound {
                     // short read may have left an end of file behind it, and an edge-triggered
                     // poller (the listener's, a `WaitSet`) reports no new edge for it: the
                     // close would go unnoticed until a deadline.
-                    if inferred && self.reader.get_ref().messages.is_none() {
-                        inferred = false;
+                    if !reported && self.reader.get_ref().messages.is_none() {
                         continue;
                     }
                     return Ok(false);

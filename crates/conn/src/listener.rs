@@ -102,8 +102,6 @@ struct Accepting<C> {
     reasons: VecDeque<Error>,
     /// Reasons dropped to keep `reasons` bounded.
     reasons_dropped: u64,
-    /// Handshakes in progress (the `Some` entries of `pending`).
-    pending_count: usize,
 }
 
 /// One client's handshake in progress.
@@ -113,8 +111,6 @@ struct Handshaking<C> {
     machine: ServerHandshake,
     deadline: Option<Instant>,
     peer: Option<Address>,
-    /// The connection's limit on unclaimed descriptors, restored once it has authenticated.
-    unclaimed: usize,
 }
 
 /// Settings for a [`Listener`] (CPython's `Listener(address, family, backlog, authkey)` and
@@ -280,7 +276,6 @@ impl<C> ListenerBuilder<C> {
                     failures: 0,
                     reasons: VecDeque::new(),
                     reasons_dropped: 0,
-                    pending_count: 0,
                 },
             }),
             poller_fd,
@@ -429,7 +424,7 @@ impl<C: Codec + Clone> Core<C> {
             self.accepting.ready.push_back((conn, peer));
             return;
         }
-        if self.accepting.pending_count >= self.max_pending {
+        if self.accepting.in_progress() >= self.max_pending {
             // Full: this client is closed at once (dropping `conn`), the others go on.
             self.accepting.fail(Error::TooManyPendingHandshakes {
                 max: self.max_pending,
@@ -438,7 +433,6 @@ impl<C: Codec + Clone> Core<C> {
         }
         // Until it has authenticated, a client cannot make us hold a descriptor: any it sends
         // is closed by the kernel.
-        let unclaimed = conn.max_unclaimed_handles();
         conn.set_max_unclaimed_handles(0);
         let machine = match ServerHandshake::new(self.policy) {
             Ok(m) => m,
@@ -459,7 +453,6 @@ impl<C: Codec + Clone> Core<C> {
             machine,
             deadline: deadline_after(self.handshake_timeout),
             peer,
-            unclaimed,
         };
         let challenge = h.machine.transmit();
         if let Err(e) = h.conn.send_all(&challenge) {
@@ -476,6 +469,9 @@ impl<C: Codec + Clone> Core<C> {
             .poller
             .add(h.conn.wait_handle_unchecked(), slot + 1)
         {
+            if slot < self.accepting.pending.len() {
+                self.accepting.free.push(slot);
+            }
             self.accepting.fail(Error::Io(e));
             return;
         }
@@ -484,7 +480,6 @@ impl<C: Codec + Clone> Core<C> {
         } else {
             self.accepting.pending[slot] = Some(h);
         }
-        self.accepting.pending_count += 1;
         // Its first bytes may already be there.
         self.advance(slot);
     }
@@ -576,13 +571,20 @@ impl<C: Codec + Clone> Core<C> {
                 };
                 let _ = self.accepting.poller.remove(h.conn.wait_handle_unchecked());
                 self.accepting.free.push(slot);
-                self.accepting.pending_count -= 1;
-                h.conn.set_max_unclaimed_handles(h.unclaimed);
+                h.conn
+                    .set_max_unclaimed_handles(conn_transport::DEFAULT_MAX_UNCLAIMED_HANDLES);
                 h.conn.set_max_message(self.max_message);
                 h.conn.set_write_timeout(None);
                 self.accepting.ready.push_back((h.conn, h.peer));
             }
         }
+    }
+}
+
+impl<C> Accepting<C> {
+    /// Handshakes in progress: the slots not free.
+    fn in_progress(&self) -> usize {
+        self.pending.len() - self.free.len()
     }
 }
 
@@ -605,7 +607,6 @@ impl<C: Codec> Accepting<C> {
                 let _ = self.poller.remove(fd);
             }
             self.free.push(slot);
-            self.pending_count -= 1;
             self.fail(e);
         }
     }
@@ -663,7 +664,7 @@ impl<C> Listener<C> {
     /// How many clients are connected and still authenticating (at most the listener's
     /// [`max_pending_handshakes`](ListenerBuilder::max_pending_handshakes)).
     pub fn pending_handshakes(&self) -> usize {
-        self.core().accepting.pending_count
+        self.core().accepting.in_progress()
     }
 
     fn core(&self) -> std::sync::MutexGuard<'_, Core<C>> {
@@ -688,7 +689,7 @@ impl<C> Listener<C> {
         };
         let core = self.core_mut();
         core.accepting.pending.clear();
-        core.accepting.pending_count = 0;
+        core.accepting.free.clear();
         core.accepting.ready.clear();
         let removed = inner.remove_socket_file();
         let closed = inner.close();
