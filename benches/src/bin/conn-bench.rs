@@ -35,7 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use benches::Sample;
-use conn::transport::{Listener as RawListener, Stream};
+use conn::transport::os::{Listener as RawListener, Stream};
 use conn::{Address, Codec, Connection, Pickle, Postcard, WaitSet, Waitable};
 
 const WARMUP: usize = 200;

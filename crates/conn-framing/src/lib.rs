@@ -26,3 +26,12 @@ pub use header::{
 pub use pickle::{Pickle, PickleProtocol};
 #[cfg(feature = "postcard")]
 pub use postcard::Postcard;
+
+/// The codecs this build has, for glob re-exports: [`Pickle`] and [`PickleProtocol`] with the
+/// `pickle` feature, [`Postcard`] with the `postcard` feature.
+pub mod codecs {
+    #[cfg(feature = "pickle")]
+    pub use crate::pickle::{Pickle, PickleProtocol};
+    #[cfg(feature = "postcard")]
+    pub use crate::postcard::Postcard;
+}

@@ -5,7 +5,7 @@ use std::net::ToSocketAddrs;
 
 use conn_address::Address;
 
-/// What a [`Stream`](crate::Stream) is underneath.
+/// What a [`Stream`](crate::os::Stream) is underneath.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StreamKind {
@@ -22,7 +22,7 @@ pub enum StreamKind {
     /// The write end of a pipe.
     PipeWriter,
     /// A Windows message-mode named pipe, both ways (AF_PIPE, `Pipe(duplex=True)`): one write
-    /// is one message, with no header (see [`Stream::read_message`](crate::Stream::read_message)).
+    /// is one message, with no header (see [`Stream::read_message`](crate::os::Stream::read_message)).
     MessagePipe,
     /// The read end of a one-way message-mode pipe (Windows `Pipe(duplex=False)`).
     MessagePipeReader,
@@ -138,13 +138,13 @@ pub(crate) fn resolve_ipv4(name: &str, port: u16) -> io::Result<Vec<std::net::So
 
 /// An owned stream reads and writes as its shared reference does (each OS module implements
 /// `Read` and `Write` for `&Stream`, so one thread may send while another receives).
-impl io::Read for crate::Stream {
+impl io::Read for crate::os::Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 }
 
-impl io::Write for crate::Stream {
+impl io::Write for crate::os::Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }

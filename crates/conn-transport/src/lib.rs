@@ -50,77 +50,76 @@
 #[cfg(not(any(unix, windows)))]
 compile_error!("conn-transport supports Unix and Windows only");
 
+mod client;
 mod common;
+mod connection;
+mod error;
 mod handle;
+mod into_address;
+mod listener;
+mod message_frames;
+pub mod os;
+mod pipe;
+pub mod process;
 #[cfg(unix)]
 mod unix;
-#[cfg(unix)]
-use unix::{listener, poller, stream, sys};
+mod wait;
 #[cfg(windows)]
 mod windows;
+
+pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
+pub use conn_framing::Pickle;
+pub use connection::{Connection, IntoHandleError, Receiver, Sender};
+pub use error::{Error, Operation, Result};
+pub use handle::{Handle, OwnedHandle};
+pub use into_address::IntoAddress;
+pub use listener::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_HANDSHAKES, KEPT_HANDSHAKE_FAILURES, Listener,
+    ListenerBuilder,
+};
+pub use os::Sentinel;
+pub use pipe::{Pipe, pipe, pipe_simplex};
+pub use wait::{Endpoint, InsertError, WaitKey, WaitSet, Waitable, wait};
+
+/// The codec connections use unless told otherwise: [`Pickle`], what CPython's `send()` /
+/// `recv()` speak. Unpickling here never runs code.
+pub type DefaultCodec = Pickle;
+
+use conn_pickle::Value as PyValue;
+
 /// How many file descriptors that arrive unasked (with bytes read ahead) a Unix connection
-/// keeps for a later claim, by default (see [`Stream::set_max_unclaimed_handles`]). CPython
+/// keeps for a later claim, by default (see [`Connection::set_max_unclaimed_handles`]). CPython
 /// sends one per transfer; a peer that sends more before they are claimed has the excess closed
 /// on arrival, an error of that connection only. Before a client has authenticated, a listener
 /// takes in none.
 pub const DEFAULT_MAX_UNCLAIMED_HANDLES: usize = 64;
 
-/// Whether a file descriptor transfer is acknowledged on this OS, as CPython's
-/// `multiprocessing.reduction` does: on macOS the receiver answers each batch with the byte
-/// `b"A"` and the sender waits for it (`ACKNOWLEDGE = sys.platform == 'darwin'`); elsewhere
-/// neither happens.
-pub const HANDLES_ACKNOWLEDGED: bool = cfg!(target_os = "macos");
-
-/// How long a Windows pipe client waits for a free instance when no timeout is given
-/// (CPython's 20 s).
-pub const PIPE_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-#[cfg(windows)]
-use windows::{listener, poller, stream, sys};
-
-pub use common::{MessagePart, Ready, StreamKind};
-pub use handle::{Handle, OwnedHandle};
-pub use listener::Listener;
-pub use poller::{Poller, wait_readable, wait_readable_many};
-pub use stream::Stream;
-#[cfg(unix)]
-pub use unix::sentinel::Sentinel;
-#[cfg(windows)]
-pub use windows::sentinel::Sentinel;
-
-/// Arranges for `cmd`'s child to receive each `(handle, number)` pair as descriptor `number`
-/// (3 or more, all different), open across `exec`, while every other descriptor stays
-/// close-on-exec: what CPython's `subprocess.Popen(pass_fds=…)` does, with the number chosen.
-/// The handles stay open in the parent as long as `cmd` holds them. Unix only.
-#[cfg(unix)]
-pub fn inherit_in_child(
-    cmd: &mut std::process::Command,
-    pairs: Vec<(OwnedHandle, i32)>,
-) -> std::io::Result<()> {
-    sys::inherit_in_child(
-        cmd,
-        pairs
-            .into_iter()
-            .map(|(h, n)| (std::os::fd::OwnedFd::from(h), n))
-            .collect(),
-    )
-}
+/// What may cross threads, checked at compile time: a connection, its halves, a listener and a
+/// wait set can be moved to another thread, and shared where `&self` methods suffice.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Connection>();
+    send_sync::<Sender>();
+    send_sync::<Receiver>();
+    send_sync::<Listener>();
+    send_sync::<Endpoint>();
+    send_sync::<WaitSet<Connection>>();
+    send_sync::<WaitSet<Endpoint>>();
+    send_sync::<Error>();
+    send_sync::<ClientBuilder>();
+    send_sync::<ListenerBuilder>();
+};
 
 use std::time::{Duration, Instant};
 
 /// The instant `timeout` from now; `None` for no timeout, and also for one so long that the
 /// clock cannot express its end (`Duration::MAX`): both mean "wait with no limit", never a
 /// panic.
-pub fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 /// Time left until `deadline` (`None`: no limit), zero once it has passed.
-pub fn time_left(deadline: Option<Instant>) -> Option<Duration> {
+pub(crate) fn time_left(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
-}
-
-/// Whether `e` says the process (`EMFILE`) or the whole system (`ENFILE`) is out of file
-/// descriptors: retrying at once cannot succeed, so a serve loop must back off.
-pub fn is_out_of_fds(e: &std::io::Error) -> bool {
-    sys::is_out_of_fds(e)
 }

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use conn_address::{Address, Family, arbitrary_address};
-use conn_transport::{Listener, MessagePart, Stream, wait_readable_many};
+use conn_transport::os::{Listener, MessagePart, Stream, wait_readable_many};
 
 const T: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -155,7 +155,7 @@ fn waits_over_more_than_64_handles() {
         });
         assert_eq!(wait_readable_many(&handles, T).unwrap(), vec![140]);
     });
-    let mut poller = conn_transport::Poller::new().unwrap();
+    let mut poller = conn_transport::os::Poller::new().unwrap();
     for (i, h) in handles.iter().enumerate() {
         poller.add(*h, i).unwrap();
     }

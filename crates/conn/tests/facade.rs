@@ -385,11 +385,11 @@ fn poll_counts_messages_buffered_in_user_space() {
 #[cfg(unix)]
 #[test]
 fn a_peer_that_vanishes_mid_message_is_a_framing_error() {
-    let (a, mut b) = conn::transport::Stream::pair().unwrap();
+    let (a, mut b) = conn::transport::os::Stream::pair().unwrap();
     (&a).write_all(&[0, 0, 0, 10, 1, 2, 3]).unwrap();
     drop(a);
     let mut conn = Connection::from_stream(
-        std::mem::replace(&mut b, conn::transport::Stream::pair().unwrap().0),
+        std::mem::replace(&mut b, conn::transport::os::Stream::pair().unwrap().0),
         Pickle::new(),
     );
     let err = conn.recv_bytes().unwrap_err();

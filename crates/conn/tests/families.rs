@@ -283,7 +283,7 @@ fn a_silent_client_cannot_stall_accept() {
             l = l.address("127.0.0.1:0");
         }
         let mut l = l.bind().unwrap();
-        let silent = conn::transport::Stream::connect(l.address(), T).unwrap();
+        let silent = conn::transport::os::Stream::connect(l.address(), T).unwrap();
         let address = l.address().clone();
         let good = thread::spawn(move || {
             let mut c = connect(&address, Some("k"));

@@ -15,7 +15,8 @@ use common::{highest_open_fd, open_fds, set_nofile};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use conn::transport::{Handle, Stream};
+use conn::transport::Handle;
+use conn::transport::os::Stream;
 use conn::{Connection, Error, Pickle};
 
 #[test]

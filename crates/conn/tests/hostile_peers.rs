@@ -15,7 +15,8 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use conn::transport::{Handle, Stream};
+use conn::transport::Handle;
+use conn::transport::os::Stream;
 use conn::{Client, Connection, Error, Family, Listener, Pickle};
 
 const KEY: &str = "hostile peers key";

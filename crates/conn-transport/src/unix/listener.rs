@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use conn_address::{Address, Host};
 
-use crate::{Stream, sys};
+use super::sys;
+use crate::os::Stream;
 
 #[derive(Debug)]
 enum Inner {
@@ -120,7 +121,7 @@ impl Listener {
 
     /// Accepts one connection if a client is waiting, without waiting: `Ok(None)` if none is.
     /// The stream is blocking. A client that connected and reset before we accepted is skipped.
-    /// Out of descriptors (`EMFILE`, `ENFILE`; see [`crate::is_out_of_fds`]) is an error, which
+    /// Out of descriptors (`EMFILE`, `ENFILE`; see [`crate::os::is_out_of_fds`]) is an error, which
     /// retrying at once will repeat.
     pub fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
         loop {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::{Handle, Ready, sys};
+use super::sys;
+use crate::Handle;
+use crate::os::Ready;
 
 /// Whether `fd` is readable or hung up, waiting at most `timeout` (`None`: forever). One
 /// `poll(2)` call; `EINTR` is retried with the time left.
@@ -141,7 +143,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
-    use crate::Stream;
+    use crate::os::Stream;
 
     #[test]
     fn reports_ready_fds_again_while_they_stay_ready() {

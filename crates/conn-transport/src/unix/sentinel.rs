@@ -4,7 +4,8 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use crate::{Handle, sys};
+use super::sys;
+use crate::Handle;
 
 /// A handle that becomes readable when a child process exits, so `wait` can wait on processes
 /// and connections together: CPython's `Process.sentinel`.

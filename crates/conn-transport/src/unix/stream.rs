@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use conn_address::Address;
 
-use crate::StreamKind;
 use crate::common::{connect_tcp, unsupported};
-use crate::sys;
+use crate::os::StreamKind;
+use crate::unix::sys;
 
 #[derive(Debug)]
 enum Inner {
@@ -384,7 +384,7 @@ impl Stream {
         &self,
         _buf: &mut [u8],
         _timeout: Option<Duration>,
-    ) -> io::Result<crate::MessagePart> {
+    ) -> io::Result<crate::os::MessagePart> {
         Err(crate::common::not_a_message_pipe())
     }
 

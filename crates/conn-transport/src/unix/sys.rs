@@ -247,8 +247,8 @@ pub(crate) fn recv_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result
 /// What `fd` is, for adopting an fd handed in from elsewhere: a stream socket (Unix or TCP) or
 /// one end of a pipe. Anything else (a datagram socket, a regular file, a FIFO open both ways)
 /// is `InvalidInput`.
-pub(crate) fn stream_kind(fd: BorrowedFd<'_>) -> io::Result<crate::StreamKind> {
-    use crate::StreamKind;
+pub(crate) fn stream_kind(fd: BorrowedFd<'_>) -> io::Result<crate::os::StreamKind> {
+    use crate::os::StreamKind;
     let raw = fd.as_raw_fd();
     let invalid = |what: &str| {
         io::Error::new(

@@ -17,7 +17,8 @@ use super::probe::{AcceptState, PipeAccept, Probe, Raw, Source};
 use super::stream::{create_instance, socket_probe};
 use super::sys::{self, Event};
 use crate::common::{resolve_ipv4, unsupported};
-use crate::{Handle, Stream, StreamKind, deadline_after, time_left};
+use crate::os::{Stream, StreamKind};
+use crate::{Handle, deadline_after, time_left};
 
 #[derive(Debug)]
 enum Inner {

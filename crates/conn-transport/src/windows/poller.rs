@@ -17,8 +17,9 @@ use windows_sys::Win32::Networking::WinSock::{
 use super::probe::{Probe, Raw};
 use super::stream::socket_probe;
 use super::sys;
+use crate::Handle;
 use crate::handle::WinRef;
-use crate::{Handle, Ready};
+use crate::os::Ready;
 
 /// Sets nested deeper than this (a poller registered in a poller registered in …) are not
 /// looked into: the bound that keeps a poller registered in itself from recursing forever.

@@ -27,7 +27,7 @@ use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, PeekNamedPipe};
 
 use super::sys::{self, Event, Outcome};
-use crate::MessagePart;
+use crate::os::MessagePart;
 
 /// How much of a pipe message one read takes into the probe's buffer.
 pub(crate) const PIPE_CHUNK: usize = 64 * 1024;

@@ -31,7 +31,8 @@ use windows_sys::Win32::System::Pipes::{
 use super::probe::{Ov, Probe, Source};
 use super::sys::{self, Event, Outcome};
 use crate::common::{connect_tcp, unsupported};
-use crate::{Handle, MessagePart, PIPE_CONNECT_TIMEOUT, StreamKind, deadline_after, time_left};
+use crate::os::{MessagePart, PIPE_CONNECT_TIMEOUT, StreamKind};
+use crate::{Handle, deadline_after, time_left};
 
 #[derive(Debug)]
 enum Inner {

@@ -6,14 +6,13 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::os::{self, Poller, Ready, is_out_of_fds};
+use crate::{Handle, OwnedHandle, deadline_after, time_left};
 use conn_address::{
     Address, AddressError, Family, PrivateSocketDir, arbitrary_address, default_family,
 };
 use conn_auth::{AuthKey, MAX_HANDSHAKE_MESSAGE, Policy, Progress, ServerHandshake};
 use conn_framing::{Codec, UNLIMITED};
-use conn_transport::{
-    Handle, OwnedHandle, Poller, Ready, deadline_after, is_out_of_fds, time_left,
-};
 
 use crate::into_address::check_family;
 use crate::{Connection, DefaultCodec, Error, IntoAddress, Operation, Result};
@@ -60,7 +59,7 @@ pub const KEPT_HANDSHAKE_FAILURES: usize = 64;
 /// leave nothing to remove.
 #[derive(Debug)]
 pub struct Listener<C = DefaultCodec> {
-    inner: Option<conn_transport::Listener>,
+    inner: Option<os::Listener>,
     address: Address,
     private_dir: Option<PrivateSocketDir>,
     accept_timeout: Option<Duration>,
@@ -253,7 +252,7 @@ impl<C> ListenerBuilder<C> {
                 family => arbitrary_address(family)?,
             },
         };
-        let inner = conn_transport::Listener::bind(&address, self.backlog)?;
+        let inner = os::Listener::bind(&address, self.backlog)?;
         let mut poller = Poller::new()?;
         poller.add(inner.handle(), LISTENER_KEY)?;
         let poller_fd = poller.handle().try_clone_to_owned()?;
@@ -308,7 +307,7 @@ impl<C: Codec + Clone> Listener<C> {
 impl<C: Codec + Clone> Core<C> {
     fn accept(
         &mut self,
-        inner: &conn_transport::Listener,
+        inner: &os::Listener,
         accept_timeout: Option<Duration>,
     ) -> Result<(Connection<C>, Option<Address>)> {
         let deadline = deadline_after(accept_timeout);
@@ -343,7 +342,7 @@ impl<C: Codec + Clone> Core<C> {
 
     /// Takes in new clients and advances pending handshakes without waiting; true if
     /// [`accept`](Self::accept) would now return at once.
-    fn pump_accept(&mut self, inner: &conn_transport::Listener) -> Result<bool> {
+    fn pump_accept(&mut self, inner: &os::Listener) -> Result<bool> {
         if self.accepting.ready.is_empty() {
             // Out of descriptors is reported by accept, which backs off first.
             let _ = self.drive(inner, Some(Duration::ZERO))?;
@@ -357,7 +356,7 @@ impl<C: Codec + Clone> Core<C> {
     /// accepting hit it.
     fn drive(
         &mut self,
-        inner: &conn_transport::Listener,
+        inner: &os::Listener,
         wait: Option<Duration>,
     ) -> Result<Option<std::io::Error>> {
         let mut out_of_fds = self.accept_waiting(inner)?;
@@ -375,10 +374,7 @@ impl<C: Codec + Clone> Core<C> {
     }
 
     /// Accepts the clients waiting in the backlog, up to a round's worth.
-    fn accept_waiting(
-        &mut self,
-        inner: &conn_transport::Listener,
-    ) -> Result<Option<std::io::Error>> {
+    fn accept_waiting(&mut self, inner: &os::Listener) -> Result<Option<std::io::Error>> {
         let now = Instant::now();
         if self.accepting.backoff.is_some_and(|(until, _)| now < until) {
             return Ok(None);
@@ -417,7 +413,7 @@ impl<C: Codec + Clone> Core<C> {
     }
 
     /// A new client: ready at once without an authkey, otherwise its handshake starts.
-    fn admit(&mut self, stream: conn_transport::Stream, peer: Option<Address>) {
+    fn admit(&mut self, stream: os::Stream, peer: Option<Address>) {
         let mut conn = Connection::from_stream(stream, self.codec.clone());
         conn.set_max_message(self.max_message);
         if self.authkey.is_none() {
@@ -572,7 +568,7 @@ impl<C: Codec + Clone> Core<C> {
                 let _ = self.accepting.poller.remove(h.conn.wait_handle_unchecked());
                 self.accepting.free.push(slot);
                 h.conn
-                    .set_max_unclaimed_handles(conn_transport::DEFAULT_MAX_UNCLAIMED_HANDLES);
+                    .set_max_unclaimed_handles(crate::DEFAULT_MAX_UNCLAIMED_HANDLES);
                 h.conn.set_max_message(self.max_message);
                 h.conn.set_write_timeout(None);
                 self.accepting.ready.push_back((h.conn, h.peer));

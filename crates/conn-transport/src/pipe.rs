@@ -1,7 +1,7 @@
 //! `Pipe`: a connected pair of connections in one process (CPython's `Pipe(duplex)`).
 
+use crate::os::Stream;
 use conn_framing::Codec;
-use conn_transport::Stream;
 
 use crate::{Connection, DefaultCodec, Result};
 

@@ -8,10 +8,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::os::{Stream, StreamKind};
+use crate::{Handle, OwnedHandle, deadline_after, time_left};
 use conn_framing::{
     Codec, FrameError, FrameReader, Need, with_frame_slices, write_frame, write_frames,
 };
-use conn_transport::{Handle, OwnedHandle, Stream, StreamKind, deadline_after, time_left};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -132,9 +133,9 @@ impl<C: Codec> Sender<C> {
     ///
     /// On macOS, as CPython there, the peer acknowledges each transfer with the byte `b"A"` and
     /// this waits for it (within the write timeout); see
-    /// [`HANDLES_ACKNOWLEDGED`](conn_transport::HANDLES_ACKNOWLEDGED).
+    /// [`HANDLES_ACKNOWLEDGED`](crate::os::HANDLES_ACKNOWLEDGED).
     pub fn send_handles(&mut self, handles: &[Handle<'_>]) -> Result<()> {
-        self.send_handles_acknowledged(handles, conn_transport::HANDLES_ACKNOWLEDGED)
+        self.send_handles_acknowledged(handles, crate::os::HANDLES_ACKNOWLEDGED)
     }
 
     fn send_handles_acknowledged(
@@ -447,7 +448,7 @@ impl<C: Codec> Receiver<C> {
     /// transfer the kernel truncated) are reported here first, as [`Error::HandlesDropped`].
     /// On macOS each transfer is acknowledged with `b"A"`, as CPython does there.
     pub fn recv_handles(&mut self, max: usize) -> Result<Vec<OwnedHandle>> {
-        self.recv_handles_acknowledged(max, conn_transport::HANDLES_ACKNOWLEDGED)
+        self.recv_handles_acknowledged(max, crate::os::HANDLES_ACKNOWLEDGED)
     }
 
     fn recv_handles_acknowledged(
@@ -1321,7 +1322,8 @@ mod acknowledgement {
     use std::os::fd::AsFd;
     use std::time::Duration;
 
-    use conn_transport::{Handle, Stream};
+    use crate::Handle;
+    use crate::os::Stream;
 
     use crate::{Connection, Pickle};
 

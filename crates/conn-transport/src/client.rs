@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use crate::os::Stream;
 use conn_address::{Address, AddressError, Family};
 use conn_auth::{AuthKey, Policy};
 use conn_framing::{Codec, UNLIMITED};
-use conn_transport::Stream;
 
 use crate::into_address::check_family;
 use crate::{

@@ -9,10 +9,10 @@
 //!
 //! ```no_run
 //! use std::os::fd::{FromRawFd, OwnedFd};
-//! # fn main() -> conn::Result<()> {
+//! # fn main() -> conn_transport::Result<()> {
 //! let fd: i32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
 //! // SAFETY: the parent passed this fd to us for this connection, and nothing else owns it.
-//! let mut conn = conn::Connection::<conn::Pickle>::try_from(unsafe { OwnedFd::from_raw_fd(fd) })?;
+//! let mut conn = conn_transport::Connection::<conn_transport::Pickle>::try_from(unsafe { OwnedFd::from_raw_fd(fd) })?;
 //! let n: i64 = conn.recv()?;
 //! conn.send(&(n * n))?;
 //! # Ok(())
@@ -23,9 +23,8 @@
 //! parent passes a `Pipe()` end to a Rust child with `pass_fds`. `examples/child_pipe.rs` shows
 //! both sides.
 //!
-//! This module is Unix-only. On Windows, CPython hands handles to a child by duplicating them
-//! into it (`DuplicateHandle`); conn does not do that yet: there is no `conn::process` there,
-//! the handle transfers return `Unsupported`, and a child connects to a named pipe its parent
+//! On Windows, CPython hands handles to a child by duplicating them into it (`DuplicateHandle`);
+//! conn does not do that yet: [`inherit`] and the handle transfers return `Unsupported`, and a child connects to a named pipe its parent
 //! listens on instead (`examples/seed_wait.rs`). `Sentinel` works on both (a process handle on
 //! Windows).
 
@@ -45,9 +44,20 @@ pub fn inherit<C: Codec + Clone>(
     cmd: &mut Command,
     connections: impl IntoIterator<Item = (Connection<C>, i32)>,
 ) -> Result<()> {
-    let mut pairs = Vec::new();
-    for (conn, number) in connections {
-        pairs.push((conn.into_owned_handle()?, number));
+    #[cfg(unix)]
+    {
+        let mut pairs = Vec::new();
+        for (conn, number) in connections {
+            pairs.push((conn.into_owned_handle()?, number));
+        }
+        Ok(crate::os::inherit_in_child(cmd, pairs)?)
     }
-    Ok(conn_transport::inherit_in_child(cmd, pairs)?)
+    #[cfg(windows)]
+    {
+        let _ = (cmd, connections.into_iter());
+        Err(crate::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "handing connections to a child process is not built for Windows yet",
+        )))
+    }
 }

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use crate::Handle;
+use crate::os::{Poller, Ready, wait_readable_many};
 use conn_framing::Codec;
-use conn_transport::{Handle, Poller, Ready, wait_readable_many};
 
 use crate::{Connection, DefaultCodec, Error, Listener, Result};
 
@@ -44,7 +45,7 @@ impl Waitable for Handle<'_> {
     }
 }
 
-impl Waitable for conn_transport::Sentinel {
+impl Waitable for crate::os::Sentinel {
     /// Ready once the process has exited (CPython: `wait([process.sentinel])`).
     fn wait_handle(&self) -> Result<Handle<'_>> {
         Ok(self.handle())
@@ -163,8 +164,8 @@ forward_waitable!(Box<T>, &mut T);
 /// message can be missed).
 ///
 /// ```no_run
-/// # fn main() -> conn::Result<()> {
-/// use conn::{Endpoint, Listener, WaitSet};
+/// # fn main() -> conn_transport::Result<()> {
+/// use conn_transport::{Endpoint, Listener, WaitSet};
 /// let mut set = WaitSet::new()?;
 /// set.insert(Endpoint::from(Listener::bind("127.0.0.1:6000")?))?;
 /// for key in set.wait(None)? {
@@ -283,9 +284,9 @@ where
         }
         return Ok(buffered);
     }
-    let deadline = conn_transport::deadline_after(timeout);
+    let deadline = crate::deadline_after(timeout);
     loop {
-        let left = conn_transport::time_left(deadline).or(timeout);
+        let left = crate::time_left(deadline).or(timeout);
         let mut ready = wait_readable_many(&fds, left)?;
         // A listener reported readable first finishes what it can.
         let mut settled = Vec::with_capacity(ready.len());
@@ -575,7 +576,7 @@ impl<T: Waitable> WaitSet<T> {
     /// sends half a frame and stops delays no one. (The free function [`wait`] keeps CPython's
     /// handle readiness.)
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<WaitKey>> {
-        let deadline = conn_transport::deadline_after(timeout);
+        let deadline = crate::deadline_after(timeout);
         let mut ready = Vec::new();
         self.recheck.sort_unstable();
         self.recheck.dedup();
@@ -594,7 +595,7 @@ impl<T: Waitable> WaitSet<T> {
         }
         loop {
             let left = if ready.is_empty() {
-                conn_transport::time_left(deadline).or(timeout)
+                crate::time_left(deadline).or(timeout)
             } else {
                 Some(Duration::ZERO)
             };

@@ -223,7 +223,7 @@ impl Error {
     }
 
     pub(crate) fn from_io(e: io::Error, operation: Operation) -> Self {
-        if conn_transport::is_out_of_fds(&e) {
+        if crate::os::is_out_of_fds(&e) {
             return Self::OutOfFds(e);
         }
         match e.kind() {

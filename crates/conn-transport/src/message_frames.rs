@@ -3,8 +3,8 @@
 use std::io;
 use std::time::Duration;
 
+use crate::os::{MessagePart, Stream};
 use conn_framing::Header;
-use conn_transport::{MessagePart, Stream};
 
 /// The first read of a pipe message takes at most this much (then the rest of the message is
 /// asked for, as CPython's `PeekNamedPipe` does after its first 128 bytes).
