@@ -6,7 +6,8 @@
 //! without body room). `cargo xtask fuzz` builds with overflow checks on.
 #![no_main]
 
-use conn_framing::{Decoder, FrameError, FrameReader, INITIAL_BUFFER, MIN_ROOM, READ_BUFFER, UNLIMITED};
+use conn_framing::tuning::{INITIAL_BUFFER, MIN_ROOM, READ_BUFFER};
+use conn_framing::{Decoder, FrameError, FrameReader, UNLIMITED};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -42,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = core.finish();
     // The blocking shell over the same bytes gives the same frames, then the same kind of end.
     let mut reader = FrameReader::new(bytes);
-    reader.set_max_message(max);
+    reader.decoder_mut().set_max_message(max);
     for f in &frames {
         assert_eq!(&reader.read_frame(None).expect("shell agrees"), f);
     }

@@ -1,5 +1,5 @@
-//! `Framed`: CPython's framing over any blocking stream, as a `conn_auth::Channel`. It stands in
-//! for a `Connection` until the transport layer exists.
+//! `Framed`: CPython's framing over any blocking stream, as a `conn_auth::Channel`: for tests
+//! that drive frames and handshakes by hand, below the connection layer.
 
 use std::io::{Read, Write};
 

@@ -127,7 +127,7 @@ mod tests {
         (0..n).collect()
     }
 
-    // PROTOCOL.md §3.5: computed with CPython's own `_create_response`, authkey b'secret'.
+    // docs/protocol.md §2.5: computed with CPython's own `_create_response`, authkey b'secret'.
 
     #[test]
     fn modern_challenge_and_response_known_answer() {
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn server_reactions_to_unusual_responses() {
-        // PROTOCOL.md §3.4, "Server reactions" (probed on CPython 3.12/3.13).
+        // docs/protocol.md §2.4, a server's reactions (observed on CPython 3.12/3.13).
         let challenge = Challenge::from_parts(Some(Digest::Sha256), &counting(40));
         let p = Policy::new();
         let mut md5_prefixed = b"{md5}".to_vec();
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn client_reactions_to_unusual_challenges() {
-        // PROTOCOL.md §3.4, "Client reactions".
+        // docs/protocol.md §2.4, a client's reactions.
         let p = Policy::new();
         for body_len in [10usize, 16, 19] {
             let mut msg = CHALLENGE.to_vec();

@@ -1,5 +1,5 @@
-//! Handshakes between two in-memory peers: every row of PROTOCOL.md §3.4 and the error cases of
-//! CONFORMANCE.md A.10 item 8, with hand-written legacy (CPython ≤ 3.11) peers where needed.
+//! Handshakes between two in-memory peers: every reaction of docs/protocol.md §2.4 and the
+//! handshake error cases, with hand-written legacy (CPython ≤ 3.11) peers where needed.
 
 // Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -8,10 +8,6 @@ use crate::decoder::{Decoder, Need, READ_BUFFER};
 use crate::header::Header;
 use crate::{FrameError, Unit};
 
-/// The most [`FrameReader`] buffers between frames (CPython 3.14's `BUFSIZE`); a frame whose
-/// body still needs more than this is read straight into its destination.
-pub const BUFFER_SIZE: usize = READ_BUFFER;
-
 /// Writes one frame: header and payload leave in one vectored write (one syscall in the usual
 /// case, whatever the size: no copy, and no Nagle stall between header and body).
 ///
@@ -75,7 +71,7 @@ fn default_append<R: Read>(r: &mut R, v: &mut Vec<u8>, n: u64) -> io::Result<usi
 /// A buffered frame reader over any `Read`: the blocking shell of [`Decoder`].
 ///
 /// Small frames are served from the decoder's buffer (which grows with what arrives, from
-/// [`INITIAL_BUFFER`](crate::INITIAL_BUFFER) to [`BUFFER_SIZE`], and is freed when drained),
+/// 8 KiB to 64 KiB, CPython 3.14's `BUFSIZE`, and is freed when drained),
 /// and typed receives can decode them in place ([`read_frame_ref`](Self::read_frame_ref)); the
 /// body of a large frame is read directly into its destination. A claimed length never
 /// allocates by itself. If an error leaves the stream inside a frame (an I/O error, a truncated
@@ -90,15 +86,9 @@ pub struct FrameReader<R> {
 impl<R: Read> FrameReader<R> {
     /// A reader with no message size limit (as CPython).
     pub fn new(inner: R) -> Self {
-        Self::with_decoder(inner, Decoder::new())
-    }
-
-    /// A reader that continues from `core` (bytes already received, limits, state): how a
-    /// connection takes over the bytes a non-blocking handshake left buffered.
-    pub fn with_decoder(inner: R, core: Decoder) -> Self {
         Self {
             inner,
-            core,
+            core: Decoder::new(),
             append: default_append::<R>,
         }
     }
@@ -106,16 +96,6 @@ impl<R: Read> FrameReader<R> {
     /// Uses `append` to read large bodies straight into their vector (see [`AppendFn`]).
     pub fn set_append(&mut self, append: AppendFn<R>) {
         self.append = append;
-    }
-
-    /// Sets the longest message accepted; longer ones are [`FrameError::TooLarge`].
-    pub fn set_max_message(&mut self, max_message: u64) {
-        self.core.set_max_message(max_message);
-    }
-
-    /// The longest message accepted.
-    pub fn max_message(&self) -> u64 {
-        self.core.max_message()
     }
 
     /// The underlying reader.
@@ -128,46 +108,22 @@ impl<R: Read> FrameReader<R> {
         &mut self.inner
     }
 
-    /// The decoder (buffered bytes, limits, state).
+    /// The decoder (buffered bytes, limits, state): [`Decoder::need`],
+    /// [`Decoder::has_frame`], [`Decoder::buffered`] say where the stream is.
     pub fn decoder(&self) -> &Decoder {
         &self.core
     }
 
-    /// What the decoder needs before the next frame, checked against the limits and
-    /// `maxlength` (an error poisons the stream, as a read would).
-    pub fn need(&mut self, maxlength: Option<u64>) -> Result<Need, FrameError> {
-        self.core.need(maxlength)
-    }
-
-    /// What [`need`](Self::need) would say, without poisoning the stream on an error.
-    pub fn peek_need(&self, maxlength: Option<u64>) -> Result<Need, FrameError> {
-        self.core.peek_need(maxlength)
-    }
-
-    /// Takes one raw byte sent between frames (see [`Decoder::take_raw_byte`]).
-    pub fn take_raw_byte(&mut self) -> Option<u8> {
-        self.core.take_raw_byte()
-    }
-
-    /// Bytes received but not yet returned.
-    pub fn buffered(&self) -> &[u8] {
-        self.core.buffered_bytes()
-    }
-
-    /// Whether a whole frame (or an error to report) is already buffered, so the next read
-    /// returns without touching the underlying reader.
-    pub fn has_buffered_frame(&self) -> bool {
-        self.core.has_frame()
-    }
-
-    /// Whether an earlier error left the stream inside a frame.
-    pub fn is_desynchronized(&self) -> bool {
-        self.core.is_poisoned()
+    /// The decoder, mutably: its limit ([`Decoder::set_max_message`]), a raw byte sent
+    /// between frames ([`Decoder::take_raw_byte`]), [`Decoder::release_if_idle`] after a
+    /// borrowed frame.
+    pub fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.core
     }
 
     /// Reads once from the underlying reader into the buffer: the bytes read, 0 at EOF. For a
     /// non-blocking shell, call it only when a read will not block (the handle is readable);
-    /// `body_room` lets a frame's body accumulate beyond [`BUFFER_SIZE`].
+    /// `body_room` lets a frame's body accumulate beyond [`READ_BUFFER`].
     pub fn fill_once(&mut self, body_room: bool) -> io::Result<usize> {
         loop {
             match self.fill_once_with(body_room, |r, buf| r.read(buf)) {
@@ -199,7 +155,7 @@ impl<R: Read> FrameReader<R> {
 
     /// Reads one message, borrowed from the buffer when it fits there (a typed receive decodes
     /// it in place), owned when its body was read straight into a vector. Call
-    /// [`release_if_idle`](Self::release_if_idle) when done with it.
+    /// [`Decoder::release_if_idle`] when done with it.
     pub fn read_frame_ref(&mut self, maxlength: Option<u64>) -> Result<Cow<'_, [u8]>, FrameError> {
         if self.wait_frame(maxlength)? {
             return Ok(Cow::Owned(self.read_large(maxlength)?));
@@ -209,17 +165,12 @@ impl<R: Read> FrameReader<R> {
         ))
     }
 
-    /// Frees the buffer if nothing is left in it (see [`Decoder::release_if_idle`]).
-    pub fn release_if_idle(&mut self) {
-        self.core.release_if_idle();
-    }
-
     /// Reads one message into `dst` and returns its length (CPython's `recv_bytes_into()`). If it
     /// does not fit, the whole message is read and returned in [`FrameError::BufferTooShort`];
     /// the stream stays in step.
     pub fn read_frame_into(&mut self, dst: &mut [u8]) -> Result<usize, FrameError> {
         let large = self.wait_frame(None)?;
-        let Need::Body { len, .. } = self.core.need(None)? else {
+        let Need::Body { len, .. } = self.core.need_or_poison(None)? else {
             // Whole and buffered.
             let frame = self.core.next_frame_ref(None)?.unwrap_or_default();
             let n = frame.len();
@@ -260,9 +211,9 @@ impl<R: Read> FrameReader<R> {
     /// is complete.
     fn wait_frame(&mut self, maxlength: Option<u64>) -> Result<bool, FrameError> {
         loop {
-            match self.core.need(maxlength)? {
+            match self.core.need_or_poison(maxlength)? {
                 Need::Nothing => return Ok(false),
-                Need::Body { len, have } if len - have as u64 > BUFFER_SIZE as u64 => {
+                Need::Body { len, have } if len - have as u64 > READ_BUFFER as u64 => {
                     return Ok(true);
                 }
                 Need::Header { .. } | Need::Body { .. } => self.fill()?,
@@ -302,7 +253,7 @@ impl<R: Read> FrameReader<R> {
         let total = usize::try_from(len).map_err(|_| FrameError::OutOfMemory { len })?;
         let have = body.len();
         // Room for what has arrived plus one read's worth; read_to_end grows it as bytes come.
-        body.try_reserve(BUFFER_SIZE.min(total - have))
+        body.try_reserve(READ_BUFFER.min(total - have))
             .map_err(|_| FrameError::OutOfMemory { len })?;
         // `read_to_end` retries interruptions itself; what it read before an error stays in
         // `body`, but the stream is out of step either way (the decoder stays poisoned).
@@ -439,7 +390,7 @@ mod tests {
 
     #[test]
     fn reads_frames_of_every_size_through_a_trickle() {
-        let big = vec![0xabu8; 3 * BUFFER_SIZE + 17];
+        let big = vec![0xabu8; 3 * READ_BUFFER + 17];
         let data = wire(&[b"", b"a", &big, b"tail"]);
         for chunk in [1, 7, 4096, 1 << 20] {
             let mut r = FrameReader::new(Trickle {
@@ -492,14 +443,14 @@ mod tests {
                     at: 0,
                     asks: Vec::new(),
                 });
-                while !r.has_buffered_frame() {
+                while !r.decoder().has_frame() {
                     assert!(r.fill_once(body_room).unwrap() > 0);
                 }
                 assert_eq!(r.read_frame(None).unwrap(), payload);
                 let asks = &r.get_ref().asks;
                 assert!(asks.len() <= 8, "{size} {body_room}: {} reads", asks.len());
                 assert!(
-                    asks.iter().all(|&a| a >= crate::MIN_ROOM),
+                    asks.iter().all(|&a| a >= crate::tuning::MIN_ROOM),
                     "{size} {body_room}: {asks:?}"
                 );
             }
@@ -522,7 +473,7 @@ mod tests {
                     Ok(n) => total += n,
                     Err(e) => panic!("{e}"),
                 }
-                assert!(!r.has_buffered_frame());
+                assert!(!r.decoder().has_frame());
             }
             assert_eq!(total, data.len());
             assert!(r.decoder().capacity() <= 2 * data.len() + READ_BUFFER);
@@ -581,12 +532,12 @@ mod tests {
                 received: 2
             })
         ));
-        let big_header = (3 * BUFFER_SIZE as u32).to_be_bytes();
+        let big_header = (3 * READ_BUFFER as u32).to_be_bytes();
         let mut data = big_header.to_vec();
-        data.extend(vec![1u8; 2 * BUFFER_SIZE + 5]);
+        data.extend(vec![1u8; 2 * READ_BUFFER + 5]);
         assert!(matches!(
             read(&data),
-            Err(FrameError::Truncated { unit: Unit::Body, received, .. }) if received == 2 * BUFFER_SIZE as u64 + 5
+            Err(FrameError::Truncated { unit: Unit::Body, received, .. }) if received == 2 * READ_BUFFER as u64 + 5
         ));
     }
 
@@ -623,7 +574,7 @@ mod tests {
             r.read_frame(Some(4)),
             Err(FrameError::TooLarge { len: 5, max: 4 })
         ));
-        assert!(r.is_desynchronized());
+        assert!(r.decoder().is_poisoned());
         assert!(matches!(
             r.read_frame(None),
             Err(FrameError::Desynchronized)
@@ -633,7 +584,7 @@ mod tests {
         assert_eq!(r.read_frame(Some(5)).unwrap(), b"12345");
         // The reader's own maximum applies too.
         let mut r = FrameReader::new(Cursor::new(data));
-        r.set_max_message(3);
+        r.decoder_mut().set_max_message(3);
         assert!(matches!(
             r.read_frame(Some(100)),
             Err(FrameError::TooLarge { len: 5, max: 3 })
@@ -664,7 +615,7 @@ mod tests {
 
     #[test]
     fn large_bodies_go_straight_into_the_destination() {
-        let big = vec![3u8; 4 * BUFFER_SIZE];
+        let big = vec![3u8; 4 * READ_BUFFER];
         let data = wire(&[&big]);
         let mut r = FrameReader::new(Trickle {
             data,
@@ -672,7 +623,7 @@ mod tests {
             chunk: usize::MAX,
             reads: 1,
         });
-        let mut dst = vec![0u8; 5 * BUFFER_SIZE];
+        let mut dst = vec![0u8; 5 * READ_BUFFER];
         assert_eq!(r.read_frame_into(&mut dst).unwrap(), big.len());
         assert_eq!(&dst[..big.len()], &big[..]);
         // One header fill, then few direct reads: not one read per 64 KiB buffer.
@@ -683,14 +634,14 @@ mod tests {
     fn buffered_frames_are_visible() {
         let data = wire(&[b"a", b"bc"]);
         let mut r = FrameReader::new(Cursor::new(data));
-        assert!(!r.has_buffered_frame());
+        assert!(!r.decoder().has_frame());
         assert_eq!(r.read_frame(None).unwrap(), b"a");
         assert!(
-            r.has_buffered_frame(),
+            r.decoder().has_frame(),
             "the first read buffered the second frame"
         );
         assert_eq!(r.read_frame(None).unwrap(), b"bc");
-        assert!(!r.has_buffered_frame());
+        assert!(!r.decoder().has_frame());
     }
 
     #[test]

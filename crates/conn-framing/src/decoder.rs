@@ -183,18 +183,18 @@ impl Decoder {
     }
 
     /// The bytes fed but not yet returned.
-    pub fn buffered_bytes(&self) -> &[u8] {
+    pub(crate) fn buffered_bytes(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    /// Bytes of memory the buffer holds.
+    /// Bytes of memory the buffer holds (for the fuzz target's bound).
+    #[doc(hidden)]
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
 
-    /// What is needed before the next frame, checking the header against the limits (and
-    /// `maxlength`, CPython's `recv_bytes(maxlength)`). An error poisons the decoder.
-    pub fn need(&mut self, maxlength: Option<u64>) -> Result<Need, FrameError> {
+    /// [`need`](Self::need), poisoning the decoder on an error: for the readers that report it.
+    pub(crate) fn need_or_poison(&mut self, maxlength: Option<u64>) -> Result<Need, FrameError> {
         let result = self.check(maxlength);
         if result.is_err() {
             self.poisoned = true;
@@ -202,10 +202,10 @@ impl Decoder {
         result
     }
 
-    /// What [`need`](Self::need) would say, without poisoning the decoder on an error: for a
-    /// caller that only asks whether to read more, and leaves reporting the error to the read
-    /// that follows.
-    pub fn peek_need(&self, maxlength: Option<u64>) -> Result<Need, FrameError> {
+    /// What is needed before the next frame, checking the header against the limits (and
+    /// `maxlength`, CPython's `recv_bytes(maxlength)`). An error here leaves the decoder as it
+    /// was: the call that takes the frame reports it and puts the stream out of step.
+    pub fn need(&self, maxlength: Option<u64>) -> Result<Need, FrameError> {
         self.check(maxlength)
     }
 
@@ -234,7 +234,7 @@ impl Decoder {
     /// straight from it), `Ok(None)` if more bytes are needed. Call
     /// [`release_if_idle`](Self::release_if_idle) when done with it.
     pub fn next_frame_ref(&mut self, maxlength: Option<u64>) -> Result<Option<&[u8]>, FrameError> {
-        match self.need(maxlength)? {
+        match self.need_or_poison(maxlength)? {
             Need::Nothing => {
                 let body = self.start + self.header_len();
                 let len = self.frame_len();
@@ -249,11 +249,11 @@ impl Decoder {
     /// returning the payload length and those bytes, for a reader that puts the rest of a large
     /// body straight into its destination. The decoder is poisoned until
     /// [`finish_body`](Self::finish_body): if the rest never arrives, the stream is out of step.
-    pub fn take_body_start(
+    pub(crate) fn take_body_start(
         &mut self,
         maxlength: Option<u64>,
     ) -> Result<(u64, Vec<u8>), FrameError> {
-        let len = match self.need(maxlength)? {
+        let len = match self.need_or_poison(maxlength)? {
             Need::Body { len, .. } => len,
             Need::Nothing => self.frame_len() as u64,
             Need::Header { .. } => return Err(FrameError::Desynchronized),
@@ -269,18 +269,19 @@ impl Decoder {
 
     /// The body begun with [`take_body_start`](Self::take_body_start) was read whole: the
     /// stream is in step again.
-    pub fn finish_body(&mut self) {
+    pub(crate) fn finish_body(&mut self) {
         self.poisoned = false;
     }
 
     /// Marks the stream out of step (an I/O error inside a frame): later calls fail with
     /// [`FrameError::Desynchronized`].
-    pub fn poison(&mut self) {
+    pub(crate) fn poison(&mut self) {
         self.poisoned = true;
     }
 
     /// Whether an error left the stream inside a frame.
-    pub fn is_poisoned(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_poisoned(&self) -> bool {
         self.poisoned
     }
 

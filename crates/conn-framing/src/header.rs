@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn headers_match_cpythons_bytes() {
-        // PROTOCOL.md §2.1, probed against CPython.
+        // docs/protocol.md §1.1, observed from CPython.
         assert_eq!(hex(Header::new(5).as_bytes()), "00000005");
         assert_eq!(hex(Header::new(0).as_bytes()), "00000000");
         assert_eq!(hex(Header::new(0x7fff_ffff).as_bytes()), "7fffffff");

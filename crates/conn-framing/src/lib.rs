@@ -12,11 +12,16 @@ pub mod pickle;
 #[cfg(feature = "postcard")]
 mod postcard;
 
-pub use blocking::{
-    AppendFn, BUFFER_SIZE, FrameReader, with_frame_slices, write_frame, write_frames,
-};
+pub use blocking::{AppendFn, FrameReader, with_frame_slices, write_frame, write_frames};
 pub use codec::{Codec, CodecError, CodecOp};
-pub use decoder::{Decoder, INITIAL_BUFFER, MIN_ROOM, Need, READ_BUFFER, UNLIMITED};
+pub use decoder::{Decoder, Need, UNLIMITED};
+
+/// The decoder's buffer sizes, for the fuzz target's bounds and the benches; not part of the
+/// API.
+#[doc(hidden)]
+pub mod tuning {
+    pub use crate::decoder::{INITIAL_BUFFER, MIN_ROOM, READ_BUFFER};
+}
 pub use error::{FrameError, Unit};
 pub use header::{
     Header, HeaderStatus, LONG_HEADER_LEN, LONG_MARKER, SHORT_HEADER_LEN, SHORT_MAX, decode_header,

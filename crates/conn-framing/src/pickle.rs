@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn reads_cpythons_protocol_4_int() {
-        // `pickle.dumps(1)` on CPython 3.8–3.13 (PROTOCOL.md §2.1).
+        // `pickle.dumps(1)` on CPython 3.8–3.13 (docs/protocol.md §1.1).
         let one: i64 = Pickle::new()
             .decode(&[0x80, 0x04, 0x4b, 0x01, 0x2e])
             .unwrap();

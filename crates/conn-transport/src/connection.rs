@@ -351,7 +351,7 @@ impl Inbound {
             }
             // Peek: an error (a message over `maxlength`) is for the read that follows to
             // report; asking must not turn it into "out of step".
-            match self.reader.peek_need(maxlength) {
+            match self.reader.decoder().need(maxlength) {
                 Ok(Need::Nothing) | Err(_) => return Ok(true),
                 Ok(_) => {}
             }
@@ -373,7 +373,7 @@ impl Inbound {
                 Ok(n) => {
                     let short = n < room
                         && matches!(
-                            self.reader.peek_need(maxlength),
+                            self.reader.decoder().need(maxlength),
                             Ok(Need::Header { .. } | Need::Body { .. })
                         );
                     (short, false)
@@ -416,7 +416,7 @@ impl Inbound {
         }
         self.ready_to_read(maxlength)?;
         let taken = take(self.reader.read_frame_ref(maxlength)?);
-        self.reader.release_if_idle();
+        self.reader.decoder_mut().release_if_idle();
         Ok(taken)
     }
 }
@@ -469,7 +469,7 @@ impl<C: Codec> Receiver<C> {
             }),
         };
         dropped(&stream)?;
-        let (count, handles) = match self.inbound.reader.take_raw_byte() {
+        let (count, handles) = match self.inbound.reader.decoder_mut().take_raw_byte() {
             Some(count) => (count, stream.take_received_handles().unwrap_or_default()),
             None if self.inbound.at_eof => return Err(Error::Eof),
             None => {
@@ -586,7 +586,7 @@ impl<C: Codec> Receiver<C> {
     /// just looks; `None` waits with no limit. True does not promise a whole message: if only part
     /// has arrived, `recv` waits for the rest.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
-        if self.inbound.reader.has_buffered_frame() {
+        if self.inbound.reader.decoder().has_frame() {
             return Ok(true);
         }
         Ok(self.inbound.reader.get_ref().wait_readable(timeout)?)
@@ -595,14 +595,14 @@ impl<C: Codec> Receiver<C> {
     /// Sets the longest message accepted by `recv` / `recv_bytes` (default: unlimited, as
     /// CPython). Memory grows with bytes received, never with a claimed length, either way.
     pub fn set_max_message(&mut self, max: u64) {
-        self.inbound.reader.set_max_message(max);
+        self.inbound.reader.decoder_mut().set_max_message(max);
     }
 
     /// Whether a receive would return without touching the handle: a whole message (or an
     /// error) buffered, or an end of file or error met while reading ahead.
     fn has_buffered_frame(&self) -> bool {
         let i = &self.inbound;
-        i.at_eof || i.pending.is_some() || i.reader.has_buffered_frame()
+        i.at_eof || i.pending.is_some() || i.reader.decoder().has_frame()
     }
 }
 

@@ -122,7 +122,7 @@ proptest! {
 
 #[test]
 fn known_challenge_gives_cpythons_bytes() {
-    // PROTOCOL.md §3.5 (CPython's own `_create_response`, authkey b'secret'): the server's
+    // docs/protocol.md §2.5 (CPython's own `_create_response`, authkey b'secret'): the server's
     // machine checks the client machine's response to a fixed challenge.
     let key = AuthKey::from("secret");
     let random: Vec<u8> = (0..40).collect();
