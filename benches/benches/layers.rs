@@ -1,7 +1,10 @@
 //! Micro-benchmarks of the pure layers: header encode/decode, decoder throughput, HMAC responses
 //! per digest, Pickle and Postcard encode/decode of the sample object.
 
-#![allow(missing_docs)] // criterion's macros generate undocumented items
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
 
 use benches::Sample;
 use conn_auth::{AuthKey, Challenge, Digest, Policy, respond};

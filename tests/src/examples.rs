@@ -2,7 +2,11 @@
 //! free loopback port, and waiting for a child with a deadline.
 
 // Test helpers: a failure here is a failed test, so they panic with a message.
-#![allow(clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed expectation is a failed test"
+)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

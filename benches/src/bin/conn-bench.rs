@@ -27,7 +27,12 @@
 //!   `Pipe(duplex=False)`'s one-way pair), `duplex` (the duplex socketpair for every workload),
 //!   `unix`, `tcp`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark aborts on any failure
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark aborts on any failure"
+)]
 
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};

@@ -24,7 +24,6 @@ pub const MAX_PIPE_NAME_LEN: usize = 256;
 
 /// The host part of a TCP address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Host {
     /// An IPv4 or IPv6 literal.
     Ip(IpAddr),

@@ -7,9 +7,10 @@
 use std::thread;
 use std::time::Duration;
 
+use conn_auth::test_util::{MemoryError, memory_pair};
 use conn_auth::{
-    AuthKey, CHALLENGE, Channel, Digest, HandshakeError, MemoryError, Policy, client_handshake,
-    deliver_challenge, memory_pair, server_handshake,
+    AuthKey, CHALLENGE, Channel, Digest, HandshakeError, Policy, client_handshake,
+    deliver_challenge, server_handshake,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -24,5 +24,10 @@ pub use handshake::{
 };
 pub use key::AuthKey;
 pub use machine::{ClientHandshake, Progress, ServerHandshake};
-pub use memory::{MemoryChannel, MemoryError, memory_pair};
 pub use policy::Policy;
+
+/// Helpers for tests and examples, not part of the API: two connected in-memory channels.
+#[doc(hidden)]
+pub mod test_util {
+    pub use crate::memory::{MemoryChannel, MemoryError, memory_pair};
+}

@@ -16,7 +16,6 @@ use crate::{AuthError, AuthKey, Challenge, Digest, FAILURE, Policy, WELCOME, res
 
 /// Where a handshake stands after a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Progress {
     /// Send what [`transmit`](ServerHandshake::transmit) holds, then wait for the next message.
     Continue,
@@ -72,6 +71,7 @@ impl ServerHandshake {
     }
 
     /// With a given challenge (known answers and tests); `answer_after` runs the second half.
+    #[doc(hidden)]
     pub fn with_challenge(policy: Policy, challenge: Challenge, answer_after: bool) -> Self {
         Self {
             state: Server::AwaitResponse,
@@ -200,6 +200,7 @@ impl ClientHandshake {
     }
 
     /// With a given challenge of ours (known answers and tests); `None` answers only.
+    #[doc(hidden)]
     pub fn with_challenge(policy: Policy, challenge: Option<Challenge>) -> Self {
         Self {
             state: Client::AwaitChallenge,

@@ -2,15 +2,21 @@
 //! handshake error cases, with hand-written legacy (CPython ≤ 3.11) peers where needed.
 
 // Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::thread;
 use std::time::Duration;
 
+use conn_auth::test_util::{MemoryChannel, MemoryError, memory_pair};
 use conn_auth::{
-    AuthError, AuthKey, CHALLENGE, Challenge, Channel, Digest, FAILURE, HandshakeError,
-    MemoryChannel, MemoryError, Policy, WELCOME, answer_challenge, answer_challenge_with,
-    client_handshake, deliver_challenge, deliver_challenge_with, memory_pair, server_handshake,
+    AuthError, AuthKey, CHALLENGE, Challenge, Channel, Digest, FAILURE, HandshakeError, Policy,
+    WELCOME, answer_challenge, answer_challenge_with, client_handshake, deliver_challenge,
+    deliver_challenge_with, server_handshake,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,14 +5,20 @@
 //! (The stack is not watched: temporaries there are beyond what a test can see portably. The
 //! hash states that do live there wipe themselves; see `mac.rs`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use conn_auth::{AuthKey, Digest, Policy, client_handshake, memory_pair, server_handshake};
+use conn_auth::test_util::memory_pair;
+use conn_auth::{AuthKey, Digest, Policy, client_handshake, server_handshake};
 
 /// A key no other allocation of this test holds by accident.
 const KEY: &[u8; 24] = b"wipe-test: KEY 012345678";

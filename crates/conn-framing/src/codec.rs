@@ -35,7 +35,6 @@ pub trait Codec {
 
 /// Which way a codec failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum CodecOp {
     /// Value to bytes (CPython: `PicklingError`, `TypeError`); nothing was sent.
     Encode,

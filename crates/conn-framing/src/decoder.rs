@@ -24,7 +24,6 @@ pub const MIN_ROOM: usize = 4 * 1024;
 
 /// What the decoder needs before it can hand out the next frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Need {
     /// A whole frame is buffered: take it.
     Nothing,

@@ -5,7 +5,6 @@ use std::io;
 
 /// Which part of a frame was being read when the stream ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Unit {
     /// The 4-byte length header.
     Header,

@@ -52,7 +52,6 @@ impl Header {
 
 /// What the start of a buffer says about the frame there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum HeaderStatus {
     /// The header is not complete: at least this many bytes in all are needed to decode it.
     Incomplete {

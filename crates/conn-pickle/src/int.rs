@@ -253,7 +253,10 @@ impl fmt::Debug for BigInt {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(
+        clippy::unwrap_used,
+        reason = "test code: a failed unwrap is a failed test"
+    )]
     use super::*;
 
     #[test]

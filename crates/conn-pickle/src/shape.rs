@@ -1,6 +1,9 @@
 //! For the tests and the fuzzer: whatever serde's data model sees of a pickle, recorded, and
 //! the machine's answer for it, to check the streaming path against.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use serde::Deserialize;
 use serde::de::{self, Visitor};
@@ -87,7 +90,10 @@ pub(crate) fn machine<'de, T: Deserialize<'de>>(
 
 /// Wherever the stream answers for a few Rust shapes, the machine answers the same (the fuzz
 /// target's check, and the unit tests' over every input the fuzzer kept).
-#[cfg_attr(not(fuzzing), allow(unreachable_pub))]
+#[cfg_attr(
+    not(fuzzing),
+    allow(unreachable_pub, reason = "public only to the fuzz target")
+)]
 pub fn stream_agrees_with_machine(bytes: &[u8], limits: &Limits) {
     fn check<T: for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(
         bytes: &[u8],

@@ -23,7 +23,10 @@ pub(crate) struct Bail;
 #[derive(Debug)]
 pub(crate) struct StreamError;
 
-#[allow(non_upper_case_globals)]
+#[allow(
+    non_upper_case_globals,
+    reason = "a unit value named like the `?` it stands for"
+)]
 impl StreamError {
     const Bail: Self = Self;
 }
@@ -1032,7 +1035,11 @@ mod test_common;
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "test code: a failed unwrap is a failed test"
+    )]
     use serde::Deserialize;
 
     use super::test_common as common;

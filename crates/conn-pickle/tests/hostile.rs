@@ -2,7 +2,12 @@
 //! lengths, huge memo indices, long text ints, truncation anywhere, trailing garbage. Every one
 //! is a value or a typed error; nothing panics, aborts, or allocates by a claim.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod common;
 
@@ -97,7 +102,7 @@ fn nesting_100000_deep_on_a_64_kib_stack() {
 #[test]
 fn typed_decoding_of_deep_input_is_a_depth_error() {
     #[derive(Deserialize, Debug)]
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "fields are read only through Debug")]
     struct Tree(Vec<Self>);
     on_small_stack(|| {
         let err = from_slice::<Tree>(&nested_lists(DEPTH)).unwrap_err();

@@ -4,7 +4,12 @@
 //! module and name, an object's class, keyword and state names, values, serde's messages that
 //! quote a field or variant name).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 
@@ -79,13 +84,13 @@ fn names_from_a_rogue_peer_are_escaped_in_display() {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "fields are read only through Debug")]
 struct Strict {
     a: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "fields are read only through Debug")]
 enum Kind {
     One,
     Two,

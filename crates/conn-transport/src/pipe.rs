@@ -15,7 +15,10 @@ impl Pipe {
     /// (read-only end, write-only end) of a socketpair used one way (CPython uses an OS pipe:
     /// the ends behave the same, and large messages cross several times faster; see
     /// `docs/decisions.md`). Both kinds get large socket buffers.
-    #[allow(clippy::new_ret_no_self)] // mirrors Python's `Pipe(duplex)`, which returns a pair
+    #[expect(
+        clippy::new_ret_no_self,
+        reason = "mirrors Python's `Pipe(duplex)`, which returns a pair"
+    )]
     pub fn new(duplex: bool) -> Result<(Connection, Connection)> {
         Self::with_codec(duplex, DefaultCodec::default())
     }

@@ -185,7 +185,6 @@ forward_waitable!(Box<T>, &mut T);
 /// # }
 /// ```
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Endpoint<C = DefaultCodec> {
     /// A listener (boxed: it is ten times a connection's size): ready when `accept` would
     /// return at once.

@@ -71,7 +71,6 @@ fn main() -> Result<(), Error> {
                         gone += 1;
                     }
                 }
-                _ => {}
             }
         }
     }

@@ -2,7 +2,12 @@
 //! `TestWait` cases, ported, plus the timeouts and error paths CPython lacks.
 
 // Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[cfg(unix)]
 use conn::Pickle;

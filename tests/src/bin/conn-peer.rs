@@ -9,7 +9,12 @@
 //! The session: an object, a zero-length message and 3 MiB of bytes each way's turn, checked
 //! on both sides; prints "ok" at the end.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::time::Duration;
 

@@ -7,7 +7,12 @@
 //!                      over it, send "hello from PID" on `payload`, and wait for "ok"
 //! ```
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[cfg(unix)]
 fn main() {

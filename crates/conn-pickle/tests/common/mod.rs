@@ -1,6 +1,11 @@
 //! Shared by conn-pickle's tests: the known-answer files' line format.
 
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    reason = "helpers shared by test binaries, each using some"
+)]
 
 /// Bytes from lowercase hex.
 pub fn unhex(text: &str) -> Vec<u8> {

@@ -49,7 +49,6 @@ impl Listener {
                         let first = crate::common::resolve_ipv4(name, *port)?[0];
                         TcpListener::bind(first)?
                     }
-                    _ => return Err(crate::common::unsupported(address)),
                 };
                 Inner::Tcp(listener)
             }

@@ -318,8 +318,8 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: as above; F_SETFD takes an int of flags.
     if flags & libc::FD_CLOEXEC == 0
+        // SAFETY: as above; F_SETFD takes an int of flags.
         && unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0
     {
         return Err(io::Error::last_os_error());
@@ -639,7 +639,12 @@ pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code: a failed unwrap is a failed test"
+    )]
 
     use super::rights_in;
 

@@ -65,7 +65,6 @@ impl Listener {
                 let target = match host {
                     Host::Ip(ip) => (*ip, *port).into(),
                     Host::Name(name) => resolve_ipv4(name, *port)?[0],
-                    _ => return Err(unsupported(address)),
                 };
                 let listener = TcpListener::bind(target)?;
                 let probe = socket_probe(listener.as_raw_socket() as SOCKET, FD_ACCEPT)?;

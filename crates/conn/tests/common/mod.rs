@@ -1,6 +1,11 @@
 //! Helpers shared by the test binaries that read or limit this process's descriptors (Linux).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers shared by test binaries, each using some"
+)]
 
 /// How many descriptors this process has open.
 pub(crate) fn open_fds() -> usize {
