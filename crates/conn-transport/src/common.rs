@@ -133,25 +133,3 @@ pub(crate) fn resolve_ipv4(name: &str, port: u16) -> io::Result<Vec<std::net::So
     }
     Ok(found)
 }
-
-/// An owned stream reads and writes as its shared reference does (each OS module implements
-/// `Read` and `Write` for `&Stream`, so one thread may send while another receives).
-impl io::Read for crate::os::Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl io::Write for crate::os::Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}

@@ -61,11 +61,8 @@ mod message_frames;
 pub mod os;
 mod pipe;
 pub mod process;
-#[cfg(unix)]
-mod unix;
+mod sys;
 mod wait;
-#[cfg(windows)]
-mod windows;
 
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
 pub use conn_framing::Pickle;

@@ -9,20 +9,20 @@ use windows_sys::Win32::System::Threading::{
     OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
 };
 
-use super::sys;
+use super::calls;
 use crate::Handle;
 
 /// A handle that becomes ready when a process exits. Waiting on it never reaps the process:
 /// its exit code stays for `Child::wait`.
 #[derive(Debug)]
-pub struct Sentinel {
+pub(crate) struct Sentinel {
     pid: u32,
     process: StdOwnedHandle,
 }
 
 impl Sentinel {
     /// The sentinel of process `pid` (`OpenProcess` with `SYNCHRONIZE`).
-    pub fn new(pid: u32) -> io::Result<Self> {
+    pub(crate) fn new(pid: u32) -> io::Result<Self> {
         // SAFETY: plain call; the result is checked and owned from here on.
         let h = unsafe {
             OpenProcess(
@@ -32,7 +32,7 @@ impl Sentinel {
             )
         };
         if h.is_null() {
-            return Err(sys::last_error());
+            return Err(calls::last_error());
         }
         // SAFETY: a fresh process handle nothing else owns.
         let process = unsafe { StdOwnedHandle::from_raw_handle(h) };
@@ -41,7 +41,7 @@ impl Sentinel {
 
     /// The sentinel of `child`: a duplicate of its process handle (no race with the pid being
     /// reused).
-    pub fn of(child: &std::process::Child) -> io::Result<Self> {
+    pub(crate) fn of(child: &std::process::Child) -> io::Result<Self> {
         Ok(Self {
             pid: child.id(),
             process: child.as_handle().try_clone_to_owned()?,
@@ -49,17 +49,17 @@ impl Sentinel {
     }
 
     /// The process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The handle readiness watches.
-    pub fn handle(&self) -> Handle<'_> {
+    pub(crate) fn handle(&self) -> Handle<'_> {
         Handle::from(self.process.as_handle())
     }
 
     /// Whether the process has exited, waiting at most `timeout` (`None`: until it does).
-    pub fn wait_exited(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        sys::wait_one(self.process.as_raw_handle(), timeout)
+    pub(crate) fn wait_exited(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        calls::wait_one(self.process.as_raw_handle(), timeout)
     }
 }

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use super::sys;
+use super::calls;
 use crate::Handle;
 
 /// A handle that becomes readable when a child process exits, so `wait` can wait on processes
@@ -16,7 +16,7 @@ use crate::Handle;
 /// to wait for: take the sentinel before waiting on the child (once reaped, its pid may name
 /// another process).
 #[derive(Debug)]
-pub struct Sentinel {
+pub(crate) struct Sentinel {
     fd: OwnedFd,
     pid: u32,
 }
@@ -24,8 +24,8 @@ pub struct Sentinel {
 impl Sentinel {
     /// The sentinel of child `pid` (a child of this process, not yet waited for): a pidfd
     /// where the kernel has them, else [`watching`](Self::watching).
-    pub fn new(pid: u32) -> io::Result<Self> {
-        match sys::pidfd_open(pid) {
+    pub(crate) fn new(pid: u32) -> io::Result<Self> {
+        match calls::pidfd_open(pid) {
             Ok(fd) => Ok(Self { fd, pid }),
             Err(e) if e.kind() == io::ErrorKind::Unsupported => Self::watching(pid),
             Err(e) => Err(e),
@@ -33,19 +33,19 @@ impl Sentinel {
     }
 
     /// The sentinel of `child` (not yet waited for); see [`new`](Self::new).
-    pub fn of(child: &std::process::Child) -> io::Result<Self> {
+    pub(crate) fn of(child: &std::process::Child) -> io::Result<Self> {
         Self::new(child.id())
     }
 
     /// The sentinel of child `pid` kept by a watching thread (the fallback where there is no
     /// pidfd; also usable where there is). The thread ends when the child exits.
-    pub fn watching(pid: u32) -> io::Result<Self> {
+    pub(crate) fn watching(pid: u32) -> io::Result<Self> {
         let (reader, writer) = io::pipe()?;
         std::thread::Builder::new()
             .name(format!("conn-sentinel-{pid}"))
             .spawn(move || {
                 // Exited, or not our child (ECHILD: gone already): either way, ready.
-                let _ = sys::wait_exit_without_reaping(pid);
+                let _ = calls::wait_exit_without_reaping(pid);
                 drop(writer);
             })?;
         Ok(Self {
@@ -55,24 +55,30 @@ impl Sentinel {
     }
 
     /// The process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The handle readiness watches: readable once the process has exited.
-    pub fn handle(&self) -> Handle<'_> {
+    pub(crate) fn handle(&self) -> Handle<'_> {
         Handle::from(self.fd.as_fd())
     }
 
     /// Whether the process has exited, waiting at most `timeout` (`None`: until it does).
-    pub fn wait_exited(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        sys::poll_readable(self.fd.as_fd(), timeout)
+    pub(crate) fn wait_exited(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        calls::poll_readable(self.fd.as_fd(), timeout)
     }
 }
 
 impl AsFd for Sentinel {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+impl AsFd for crate::os::Sentinel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
     }
 }
 

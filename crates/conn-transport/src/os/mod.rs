@@ -2,16 +2,18 @@
 //! non-blocking I/O and no framing. The connection types above it are built on these; they are
 //! public for programs that want a CPython-compatible socket without a connection around it.
 
-#[cfg(unix)]
-use crate::unix as sys;
-#[cfg(windows)]
-use crate::windows as sys;
+use crate::sys;
+
+mod listener;
+mod poller;
+mod sentinel;
+mod stream;
 
 pub use crate::common::{MessagePart, Ready, StreamKind};
-pub use sys::listener::Listener;
-pub use sys::poller::{Poller, wait_readable, wait_readable_many};
-pub use sys::sentinel::Sentinel;
-pub use sys::stream::Stream;
+pub use listener::Listener;
+pub use poller::{Poller, wait_readable, wait_readable_many};
+pub use sentinel::Sentinel;
+pub use stream::Stream;
 
 /// Whether a file descriptor transfer is acknowledged on this OS, as CPython's
 /// `multiprocessing.reduction` does: on macOS the receiver answers each batch with the byte
@@ -32,7 +34,7 @@ pub fn inherit_in_child(
     cmd: &mut std::process::Command,
     pairs: Vec<(crate::OwnedHandle, i32)>,
 ) -> std::io::Result<()> {
-    sys::sys::inherit_in_child(
+    sys::calls::inherit_in_child(
         cmd,
         pairs
             .into_iter()
@@ -44,5 +46,5 @@ pub fn inherit_in_child(
 /// Whether `e` says the process (`EMFILE`) or the whole system (`ENFILE`) is out of file
 /// descriptors: retrying at once cannot succeed, so a serve loop must back off.
 pub(crate) fn is_out_of_fds(e: &std::io::Error) -> bool {
-    sys::sys::is_out_of_fds(e)
+    sys::calls::is_out_of_fds(e)
 }

@@ -1,6 +1,6 @@
 //! Readiness on Windows. Every waitable object of this module owns a [`Probe`]: a manual-reset
 //! event plus what makes it signal. A wait first *arms* each probe, then waits on the events
-//! (`WaitForMultipleObjects`, any number: see `sys::wait_any`). Arming is what makes the wait
+//! (`WaitForMultipleObjects`, any number: see `calls::wait_any`). Arming is what makes the wait
 //! level-triggered: a socket's event is reset and set again at once if the socket is still
 //! readable; a pipe starts its next read if none is under way.
 //!
@@ -26,7 +26,7 @@ use windows_sys::Win32::Storage::FileSystem::ReadFile;
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, PeekNamedPipe};
 
-use super::sys::{self, Event, Outcome};
+use super::calls::{self, Event, Outcome};
 use crate::os::MessagePart;
 
 /// How much of a pipe message one read takes into the probe's buffer.
@@ -49,13 +49,13 @@ unsafe impl Send for Ov {}
 
 impl Ov {
     pub(crate) fn new(event: &Event) -> Self {
-        Self(Box::new(sys::overlapped(event)))
+        Self(Box::new(calls::overlapped(event)))
     }
 
     /// Clears the status fields for a new operation (the event stays).
     pub(crate) fn fresh(&mut self) -> *mut OVERLAPPED {
         let event = self.0.hEvent;
-        *self.0 = sys::overlapped_raw(event);
+        *self.0 = calls::overlapped_raw(event);
         &mut *self.0
     }
 
@@ -156,7 +156,7 @@ impl Probe {
         match &mut st.source {
             Source::Socket(s) => {
                 self.event.reset();
-                if sys::poll_socket(*s, false, Some(std::time::Duration::ZERO)).unwrap_or(true) {
+                if calls::poll_socket(*s, false, Some(std::time::Duration::ZERO)).unwrap_or(true) {
                     self.event.set();
                 }
             }
@@ -224,7 +224,7 @@ impl Probe {
             // The rest of a message is in the pipe already (a message is queued whole), so
             // a read started meanwhile completes at once.
             // SAFETY: the pending read was started on `handle` with this OVERLAPPED.
-            let outcome = unsafe { sys::overlapped_result(p.handle.0, p.ov.ptr(), true) };
+            let outcome = unsafe { calls::overlapped_result(p.handle.0, p.ov.ptr(), true) };
             p.finish(outcome);
         }
         let (buffered, more) = match p.read {
@@ -248,8 +248,8 @@ impl Probe {
             )
         };
         if ok == 0 {
-            let code = sys::last_code();
-            if sys::is_pipe_gone(code) {
+            let code = calls::last_code();
+            if calls::is_pipe_gone(code) {
                 return Ok(buffered);
             }
             return Err(io::Error::from_raw_os_error(code as i32));
@@ -315,10 +315,10 @@ impl PipeRead {
             self.read = ReadState::Pending;
             return;
         }
-        match sys::last_code() {
+        match calls::last_code() {
             ERROR_IO_PENDING | ERROR_MORE_DATA => self.read = ReadState::Pending,
             code => {
-                self.read = if sys::is_pipe_gone(code) {
+                self.read = if calls::is_pipe_gone(code) {
                     ReadState::Eof
                 } else {
                     ReadState::Failed(code)
@@ -332,7 +332,7 @@ impl PipeRead {
     fn settle(&mut self) {
         if matches!(self.read, ReadState::Pending) {
             // SAFETY: the pending read was started on `handle` with this OVERLAPPED.
-            let outcome = unsafe { sys::overlapped_result(self.handle.0, self.ov.ptr(), false) };
+            let outcome = unsafe { calls::overlapped_result(self.handle.0, self.ov.ptr(), false) };
             self.finish(outcome);
         }
     }
@@ -351,7 +351,7 @@ impl PipeRead {
                 more: true,
             },
             Outcome::Failed(ERROR_OPERATION_ABORTED) => ReadState::Idle,
-            Outcome::Failed(code) if sys::is_pipe_gone(code) => ReadState::Eof,
+            Outcome::Failed(code) if calls::is_pipe_gone(code) => ReadState::Eof,
             Outcome::Failed(code) => ReadState::Failed(code),
         };
     }
@@ -382,7 +382,7 @@ impl PipeRead {
     fn cancel(&mut self) {
         if matches!(self.read, ReadState::Pending) {
             // SAFETY: as in `settle`.
-            let outcome = unsafe { sys::cancel_and_wait(self.handle.0, self.ov.ptr()) };
+            let outcome = unsafe { calls::cancel_and_wait(self.handle.0, self.ov.ptr()) };
             self.finish(outcome);
         }
     }
@@ -430,7 +430,7 @@ impl PipeAccept {
         self.state = if ok != 0 {
             AcceptState::Connected
         } else {
-            match sys::last_code() {
+            match calls::last_code() {
                 ERROR_IO_PENDING => AcceptState::Pending,
                 // A client connected before we asked, or came and went (bpo-14725): both are
                 // a connection to hand out.
@@ -452,7 +452,7 @@ impl PipeAccept {
             return;
         };
         // SAFETY: the pending connect was started on `front` with this OVERLAPPED.
-        let outcome = unsafe { sys::overlapped_result(front.0, self.ov.ptr(), false) };
+        let outcome = unsafe { calls::overlapped_result(front.0, self.ov.ptr(), false) };
         self.state = match outcome {
             Outcome::Pending => AcceptState::Pending,
             Outcome::Done(_) | Outcome::More(_) | Outcome::Failed(ERROR_NO_DATA) => {
@@ -476,7 +476,7 @@ impl PipeAccept {
     pub(crate) fn close_all(&mut self) {
         if let (AcceptState::Pending, Some(front)) = (self.state, self.front) {
             // SAFETY: as in `settle`.
-            let _ = unsafe { sys::cancel_and_wait(front.0, self.ov.ptr()) };
+            let _ = unsafe { calls::cancel_and_wait(front.0, self.ov.ptr()) };
         }
         self.state = AcceptState::Idle;
         for h in [self.front.take(), self.spare.take()].into_iter().flatten() {

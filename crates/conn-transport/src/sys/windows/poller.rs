@@ -14,11 +14,11 @@ use windows_sys::Win32::Networking::WinSock::{
     FD_ACCEPT, FD_CLOSE, FD_READ, SOCKET, WSAEventSelect,
 };
 
+use super::calls;
+use super::handle::Borrowed as WinRef;
 use super::probe::{Probe, Raw};
 use super::stream::socket_probe;
-use super::sys;
 use crate::Handle;
-use crate::handle::WinRef;
 use crate::os::Ready;
 
 /// Sets nested deeper than this (a poller registered in a poller registered in …) are not
@@ -76,8 +76,8 @@ impl Entry {
 
     fn ready(&self, depth: usize) -> bool {
         match self {
-            Self::Object(h) => sys::is_signalled(h.0),
-            Self::Socket(_, p) | Self::Probe(p) => sys::is_signalled(p.event()),
+            Self::Object(h) => calls::is_signalled(h.0),
+            Self::Socket(_, p) | Self::Probe(p) => calls::is_signalled(p.event()),
             Self::Set(s) => s.any_ready(depth + 1),
         }
     }
@@ -109,13 +109,13 @@ impl Drop for Entry {
 
 /// Whether `handle` is readable (a connection has data or end of file, a listener a client,
 /// a process has exited), waiting at most `timeout` (`None`: forever; zero: just look).
-pub fn wait_readable(handle: Handle<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+pub(crate) fn wait_readable(handle: Handle<'_>, timeout: Option<Duration>) -> io::Result<bool> {
     Ok(!wait_readable_many(&[handle], timeout)?.is_empty())
 }
 
 /// Which of `handles` are readable (their indices), waiting at most `timeout` for the first.
 /// Any number of handles. A bare socket waited on is made non-blocking (`WSAEventSelect`).
-pub fn wait_readable_many(
+pub(crate) fn wait_readable_many(
     handles: &[Handle<'_>],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<usize>> {
@@ -127,7 +127,7 @@ pub fn wait_readable_many(
     for e in &entries {
         e.arm(&mut events, 0);
     }
-    if !sys::wait_any(&events, timeout)? {
+    if !calls::wait_any(&events, timeout)? {
         return Ok(Vec::new());
     }
     Ok(entries
@@ -142,7 +142,7 @@ pub fn wait_readable_many(
 /// registration and reports each ready one (level-triggered: a handle still ready is reported
 /// again at the next wait).
 #[derive(Debug)]
-pub struct Poller {
+pub(crate) struct Poller {
     set: Arc<PollSet>,
     events: Vec<HANDLE>,
 }
@@ -154,7 +154,7 @@ unsafe impl Sync for Poller {}
 
 impl Poller {
     /// An empty registry.
-    pub fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         Ok(Self {
             set: Arc::default(),
             events: Vec::new(),
@@ -162,38 +162,42 @@ impl Poller {
     }
 
     /// The registry itself as a handle: ready when a registered handle is.
-    pub fn handle(&self) -> Handle<'_> {
+    pub(crate) fn handle(&self) -> Handle<'_> {
         Handle::set(&self.set)
     }
 
     /// Registers `handle` under `key`. A kernel object must stay open while registered.
-    pub fn add(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
+    pub(crate) fn add(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
         let entry = Entry::of(handle)?;
         self.set.lock().push((entry, key, handle.id()));
         Ok(())
     }
 
     /// Deregisters `handle`.
-    pub fn remove(&mut self, handle: Handle<'_>) -> io::Result<()> {
+    pub(crate) fn remove(&mut self, handle: Handle<'_>) -> io::Result<()> {
         let id = handle.id();
         self.set.lock().retain(|(_, _, i)| *i != id);
         Ok(())
     }
 
     /// Every wait re-arms every handle: nothing to do.
-    pub fn rearm_now(&mut self, _handle: Handle<'_>, _key: usize) -> io::Result<()> {
+    pub(crate) fn rearm_now(&mut self, _handle: Handle<'_>, _key: usize) -> io::Result<()> {
         Ok(())
     }
 
     /// Every wait re-arms every handle: nothing to do.
-    pub fn rearm(&mut self, _handle: Handle<'_>, _key: usize) {}
+    pub(crate) fn rearm(&mut self, _handle: Handle<'_>, _key: usize) {}
 
     /// Waits until a registered handle is ready or `timeout` passes, and appends one report
     /// per ready handle to `ready`.
-    pub fn wait(&mut self, ready: &mut Vec<Ready>, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn wait(
+        &mut self,
+        ready: &mut Vec<Ready>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         self.events.clear();
         self.set.arm(&mut self.events, 0);
-        if !sys::wait_any(&self.events, timeout)? {
+        if !calls::wait_any(&self.events, timeout)? {
             return Ok(());
         }
         for (entry, key, _) in self.set.lock().iter() {

@@ -13,11 +13,12 @@ use windows_sys::Win32::Networking::WinSock::{FD_ACCEPT, SOCKET};
 use windows_sys::Win32::Storage::FileSystem::PIPE_ACCESS_DUPLEX;
 use windows_sys::Win32::System::Pipes::PIPE_UNLIMITED_INSTANCES;
 
+use super::calls::{self, Event};
 use super::probe::{AcceptState, PipeAccept, Probe, Raw, Source};
+use super::stream::Stream;
 use super::stream::{create_instance, socket_probe};
-use super::sys::{self, Event};
 use crate::common::{resolve_ipv4, unsupported};
-use crate::os::{Stream, StreamKind};
+use crate::os::StreamKind;
 use crate::{Handle, deadline_after, time_left};
 
 #[derive(Debug)]
@@ -36,7 +37,7 @@ enum Inner {
 /// refuses it; Wine 8 does not). A client that connected and went before `accept`
 /// (`ERROR_NO_DATA`) is still handed out: its connection reads end of file.
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     /// First, so that it is shut before the socket closes.
     probe: ShutProbe,
     inner: Inner,
@@ -55,7 +56,7 @@ impl Drop for ShutProbe {
 impl Listener {
     /// Binds and listens on `address`: TCP (the OS's backlog: std's 128; `backlog` is not
     /// used) or a named pipe (`backlog` is not used either, as in CPython).
-    pub fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
+    pub(crate) fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
         let _ = backlog;
         address
             .validate()
@@ -77,7 +78,7 @@ impl Listener {
                 })
             }
             Address::Pipe(name) => {
-                let wide = sys::wide(name);
+                let wide = calls::wide(name);
                 let front = create_instance(
                     &wide,
                     PIPE_ACCESS_DUPLEX,
@@ -118,12 +119,15 @@ impl Listener {
     }
 
     /// The bound address (for TCP port 0, the port the OS chose).
-    pub fn address(&self) -> &Address {
+    pub(crate) fn address(&self) -> &Address {
         &self.address
     }
 
     /// Accepts one connection, waiting at most `timeout` (`None`: forever); `TimedOut` after.
-    pub fn accept(&self, timeout: Option<Duration>) -> io::Result<(Stream, Option<Address>)> {
+    pub(crate) fn accept(
+        &self,
+        timeout: Option<Duration>,
+    ) -> io::Result<(Stream, Option<Address>)> {
         let deadline = deadline_after(timeout);
         loop {
             if let Some(accepted) = self.try_accept()? {
@@ -131,14 +135,14 @@ impl Listener {
             }
             self.probe.0.arm();
             let left = time_left(deadline);
-            if left.is_some_and(|l| l.is_zero()) || !sys::wait_one(self.probe.0.event(), left)? {
+            if left.is_some_and(|l| l.is_zero()) || !calls::wait_one(self.probe.0.event(), left)? {
                 return Err(io::ErrorKind::TimedOut.into());
             }
         }
     }
 
     /// Accepts one connection if a client is waiting, without blocking.
-    pub fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
+    pub(crate) fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
         match &self.inner {
             Inner::Tcp(l) => match l.accept() {
                 Ok((s, peer)) => Ok(Some((Stream::tcp(s)?, Some(Address::from(peer))))),
@@ -191,18 +195,18 @@ impl Listener {
     }
 
     /// There is no socket file on Windows: nothing to remove.
-    pub fn remove_socket_file(&mut self) -> io::Result<()> {
+    pub(crate) fn remove_socket_file(&mut self) -> io::Result<()> {
         Ok(())
     }
 
     /// Closes the listener (its socket, or every instance of its pipe).
-    pub fn close(self) -> io::Result<()> {
+    pub(crate) fn close(self) -> io::Result<()> {
         drop(self);
         Ok(())
     }
 
     /// The handle readiness watches: ready when a client waits.
-    pub fn handle(&self) -> Handle<'_> {
+    pub(crate) fn handle(&self) -> Handle<'_> {
         Handle::probe(&self.probe.0)
     }
 }

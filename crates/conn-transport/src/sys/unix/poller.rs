@@ -8,25 +8,25 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::sys;
+use super::calls;
 use crate::Handle;
 use crate::os::Ready;
 
 /// Whether `fd` is readable or hung up, waiting at most `timeout` (`None`: forever). One
 /// `poll(2)` call; `EINTR` is retried with the time left.
-pub fn wait_readable(handle: Handle<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    sys::poll_readable(handle.fd(), timeout)
+pub(crate) fn wait_readable(handle: Handle<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    calls::poll_readable(handle.fd(), timeout)
 }
 
 /// Which of `fds` are readable or hung up (positions, in input order), waiting at most `timeout`
 /// (`None`: forever; zero: just look) until at least one is. One `poll(2)` call whatever the
 /// number of fds: the cheapest way to wait once on many handles (a [`Poller`] pays one
 /// registration per fd, which only pays off when it is waited on many times).
-pub fn wait_readable_many(
+pub(crate) fn wait_readable_many(
     handles: &[Handle<'_>],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<usize>> {
-    sys::poll_many(handles, timeout)
+    calls::poll_many(handles, timeout)
 }
 
 /// A persistent registry of fds to wait on (mio: epoll on Linux, kqueue on BSD/macOS).
@@ -36,7 +36,7 @@ pub fn wait_readable_many(
 /// [`wait`](Self::wait) is re-armed at the start of the next, at a cost that grows with the
 /// fds reported, not with the fds registered.
 #[derive(Debug)]
-pub struct Poller {
+pub(crate) struct Poller {
     poll: Poll,
     events: Events,
     rearm: Vec<(RawFd, usize)>,
@@ -46,20 +46,20 @@ impl std::os::fd::AsFd for Poller {
     /// The registry's own handle (an epoll or kqueue fd): readable when a registered fd has
     /// something to report, so a `Poller` can itself be waited on.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        sys::borrow_poll(&self.poll)
+        calls::borrow_poll(&self.poll)
     }
 }
 
 impl Poller {
     /// The registry's own handle, readable when a registered handle has something to report.
-    pub fn handle(&self) -> Handle<'_> {
-        Handle::from(sys::borrow_poll(&self.poll))
+    pub(crate) fn handle(&self) -> Handle<'_> {
+        Handle::from(calls::borrow_poll(&self.poll))
     }
 }
 
 impl Poller {
     /// An empty registry.
-    pub fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         Ok(Self {
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
@@ -69,7 +69,7 @@ impl Poller {
 
     /// Registers `fd` for readability under `key`. The same fd twice is `AlreadyExists`
     /// (CPython's `KeyError`). The fd must stay open until [`remove`](Self::remove).
-    pub fn add(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
+    pub(crate) fn add(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
         self.poll.registry().register(
             &mut SourceFd(&handle.as_raw_fd()),
             Token(key),
@@ -78,7 +78,7 @@ impl Poller {
     }
 
     /// Deregisters `fd`.
-    pub fn remove(&mut self, handle: Handle<'_>) -> io::Result<()> {
+    pub(crate) fn remove(&mut self, handle: Handle<'_>) -> io::Result<()> {
         let raw = handle.as_raw_fd();
         self.rearm.retain(|(r, _)| *r != raw);
         self.poll.registry().deregister(&mut SourceFd(&raw))
@@ -86,7 +86,7 @@ impl Poller {
 
     /// Re-registers `fd` now, so that it is reported (and the registry's own handle is
     /// readable) if it is still ready.
-    pub fn rearm_now(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
+    pub(crate) fn rearm_now(&mut self, handle: Handle<'_>, key: usize) -> io::Result<()> {
         self.poll.registry().reregister(
             &mut SourceFd(&handle.as_raw_fd()),
             Token(key),
@@ -96,13 +96,17 @@ impl Poller {
 
     /// Asks that `fd` be reported again at the next wait if it is still ready. mio reports edges:
     /// call this for every fd a wait reported (and not removed) to keep level semantics.
-    pub fn rearm(&mut self, handle: Handle<'_>, key: usize) {
+    pub(crate) fn rearm(&mut self, handle: Handle<'_>, key: usize) {
         self.rearm.push((handle.as_raw_fd(), key));
     }
 
     /// Waits until at least one fd is ready or `timeout` passes (`None`: forever; zero: just
     /// look), and appends the ready keys to `ready`. Readable, hung-up and errored fds all count.
-    pub fn wait(&mut self, ready: &mut Vec<Ready>, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn wait(
+        &mut self,
+        ready: &mut Vec<Ready>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         for (fd, key) in self.rearm.drain(..) {
             // An fd deregistered meanwhile gives ENOENT; there is nothing to re-arm then.
             let _ =
@@ -137,13 +141,19 @@ impl Poller {
     }
 }
 
+impl std::os::fd::AsFd for crate::os::Poller {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
     use std::os::fd::AsFd;
 
+    use super::super::stream::Stream;
     use super::*;
-    use crate::os::Stream;
 
     #[test]
     fn reports_ready_fds_again_while_they_stay_ready() {

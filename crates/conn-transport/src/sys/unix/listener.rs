@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use conn_address::{Address, Host};
 
-use super::sys;
-use crate::os::Stream;
+use super::calls;
+use super::stream::Stream;
 
 #[derive(Debug)]
 enum Inner {
@@ -22,7 +22,7 @@ enum Inner {
 /// A listening socket. The OS fd is non-blocking inside (so [`accept`](Self::accept) can time
 /// out); accepted streams are blocking.
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     inner: Inner,
     address: Address,
     /// (device, inode) of the socket file this listener created, so only that file is unlinked.
@@ -36,7 +36,7 @@ impl Listener {
     /// name binds its first IPv4 address (CPython's AF_INET: `localhost` is 127.0.0.1 even where
     /// the resolver lists `::1` first). Binding a Unix path that exists — a live socket or
     /// a stale file — fails with `AddrInUse`, as in CPython; nothing is unlinked first.
-    pub fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
+    pub(crate) fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
         address
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -76,7 +76,7 @@ impl Listener {
             address: address.clone(),
             socket_file: None,
         };
-        sys::listen(listener.as_fd(), backlog)?;
+        calls::listen(listener.as_fd(), backlog)?;
         match &listener.inner {
             Inner::Tcp(l) => {
                 l.set_nonblocking(true)?;
@@ -94,14 +94,17 @@ impl Listener {
     }
 
     /// The bound address; for TCP port 0, the port the OS chose.
-    pub fn address(&self) -> &Address {
+    pub(crate) fn address(&self) -> &Address {
         &self.address
     }
 
     /// Accepts one connection, waiting at most `timeout` (`None`: forever); a timeout is
     /// `TimedOut`. Returns the blocking stream and the peer's address (`None` for an unnamed
     /// Unix peer). `EINTR` and spurious wake-ups are retried.
-    pub fn accept(&self, timeout: Option<Duration>) -> io::Result<(Stream, Option<Address>)> {
+    pub(crate) fn accept(
+        &self,
+        timeout: Option<Duration>,
+    ) -> io::Result<(Stream, Option<Address>)> {
         let deadline = crate::deadline_after(timeout);
         loop {
             if let Some(pair) = self.try_accept()? {
@@ -114,7 +117,7 @@ impl Listener {
                     "no connection to accept within the timeout",
                 ));
             }
-            sys::poll_readable(self.as_fd(), left)?;
+            calls::poll_readable(self.as_fd(), left)?;
         }
     }
 
@@ -122,7 +125,7 @@ impl Listener {
     /// The stream is blocking. A client that connected and reset before we accepted is skipped.
     /// Out of descriptors (`EMFILE`, `ENFILE`; see [`crate::os::is_out_of_fds`]) is an error, which
     /// retrying at once will repeat.
-    pub fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
+    pub(crate) fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
         loop {
             let accepted = match &self.inner {
                 Inner::Tcp(l) => l.accept().and_then(|(s, peer)| {
@@ -151,7 +154,7 @@ impl Listener {
     /// process bound there since is left alone). Abstract names and TCP have no file. Returns
     /// `NotFound` if the file has already gone, as CPython's `close()` raises
     /// `FileNotFoundError`.
-    pub fn remove_socket_file(&mut self) -> io::Result<()> {
+    pub(crate) fn remove_socket_file(&mut self) -> io::Result<()> {
         let (Some(id), Address::UnixPath(path)) = (self.socket_file.take(), &self.address) else {
             return Ok(());
         };
@@ -159,12 +162,12 @@ impl Listener {
     }
 
     /// Closes the socket now, reporting the OS's error. Does not remove the socket file.
-    pub fn close(self) -> io::Result<()> {
+    pub(crate) fn close(self) -> io::Result<()> {
         let fd: std::os::fd::OwnedFd = match self.inner {
             Inner::Tcp(l) => l.into(),
             Inner::Unix(l) => l.into(),
         };
-        sys::close(fd)
+        calls::close(fd)
     }
 }
 
@@ -197,7 +200,7 @@ fn bind_abstract(_name: &[u8]) -> io::Result<UnixListener> {
 
 impl Listener {
     /// The handle readiness watches (see [`Handle`](crate::Handle)).
-    pub fn handle(&self) -> crate::Handle<'_> {
+    pub(crate) fn handle(&self) -> crate::Handle<'_> {
         crate::Handle::from(self.as_fd())
     }
 }
@@ -214,6 +217,18 @@ impl AsFd for Listener {
 impl AsRawFd for Listener {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
+    }
+}
+
+impl AsFd for crate::os::Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for crate::os::Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
     }
 }
 

@@ -4,9 +4,10 @@
 //! through 4 KiB buffers that lose message boundaries (a zero-length message looks like end of
 //! file). See `probe.rs` for how waiting works.
 
+pub(crate) mod calls;
+pub(crate) mod handle;
 pub(crate) mod listener;
 pub(crate) mod poller;
 pub(crate) mod probe;
 pub(crate) mod sentinel;
 pub(crate) mod stream;
-pub(crate) mod sys;

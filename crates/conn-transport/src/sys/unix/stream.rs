@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use conn_address::Address;
 
+use super::calls;
 use crate::common::{connect_tcp, unsupported};
 use crate::os::StreamKind;
-use crate::unix::sys;
 
 #[derive(Debug)]
 enum Inner {
@@ -26,7 +26,7 @@ enum Inner {
 /// A connected, blocking byte stream. `Read` and `Write` are implemented for `&Stream` too, so
 /// one thread may send while another receives.
 #[derive(Debug)]
-pub struct Stream {
+pub(crate) struct Stream {
     inner: Inner,
     /// For the ends of [`Stream::simplex`]: the one direction a Unix socket is used in.
     oneway: Option<OneWay>,
@@ -77,7 +77,7 @@ impl Stream {
     /// Connects to `address`. A host name means its IPv4 addresses (CPython's AF_INET), tried
     /// in turn; each try
     /// gives up after `timeout` (`None`: the OS's own limit). The stream is left blocking.
-    pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
+    pub(crate) fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
         address.validate().map_err(invalid_input)?;
         match address {
             Address::Inet { .. } => Ok(Self::from(connect_tcp(address, timeout)?)),
@@ -109,19 +109,19 @@ impl Stream {
     /// ([`take_dropped_handles`](Self::take_dropped_handles)); 0 takes none in at all (the
     /// kernel closes them before they reach this process: what a listener sets until a client
     /// has authenticated). Bytes are never lost either way. Unix sockets only; elsewhere a no-op.
-    pub fn set_max_unclaimed_handles(&self, max: usize) {
+    pub(crate) fn set_max_unclaimed_handles(&self, max: usize) {
         self.max_unclaimed.store(max, Ordering::Relaxed);
     }
 
     /// The limit set by [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles).
-    pub fn max_unclaimed_handles(&self) -> usize {
+    pub(crate) fn max_unclaimed_handles(&self) -> usize {
         self.max_unclaimed.load(Ordering::Relaxed)
     }
 
     /// How many handles were closed on arrival since the last call (over the limit of
     /// [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles)), and whether a transfer
     /// arrived truncated by the kernel (its handles closed too); both reset.
-    pub fn take_dropped_handles(&self) -> (usize, bool) {
+    pub(crate) fn take_dropped_handles(&self) -> (usize, bool) {
         (
             self.dropped.swap(0, Ordering::Relaxed),
             self.truncated.swap(false, Ordering::Relaxed),
@@ -130,10 +130,10 @@ impl Stream {
 
     /// A connected pair of Unix stream sockets (`socketpair`), for `Pipe(duplex=True)`, with
     /// large socket buffers (see `PAIR_BUFFER`; best effort: a refusal leaves the defaults).
-    pub fn pair() -> io::Result<(Self, Self)> {
+    pub(crate) fn pair() -> io::Result<(Self, Self)> {
         let (a, b) = UnixStream::pair()?;
         for end in [&a, &b] {
-            let _ = sys::set_socket_buffers(end.as_fd(), PAIR_BUFFER);
+            let _ = calls::set_socket_buffers(end.as_fd(), PAIR_BUFFER);
         }
         Ok((Self::from(a), Self::from(b)))
     }
@@ -144,7 +144,7 @@ impl Stream {
     /// socketpair at 2–9 GiB/s. The ends report [`StreamKind::UnixReader`] and
     /// [`StreamKind::UnixWriter`]; as with a pipe, a write whose reader has gone is
     /// `BrokenPipe` (never `SIGPIPE`) and the reader sees EOF when the writer closes.
-    pub fn simplex() -> io::Result<(Self, Self)> {
+    pub(crate) fn simplex() -> io::Result<(Self, Self)> {
         let (r, w) = Self::pair()?;
         if let (Inner::Unix(rs), Inner::Unix(ws)) = (&r.inner, &w.inner) {
             rs.shutdown(Shutdown::Write)?;
@@ -163,7 +163,7 @@ impl Stream {
     }
 
     /// A pipe (`pipe2` with `O_CLOEXEC`), for `Pipe(duplex=False)`: (read end, write end).
-    pub fn pipe() -> io::Result<(Self, Self)> {
+    pub(crate) fn pipe() -> io::Result<(Self, Self)> {
         let (r, w) = io::pipe()?;
         Ok((
             Self::of(Inner::PipeReader(r)),
@@ -172,7 +172,7 @@ impl Stream {
     }
 
     /// What this stream is.
-    pub fn kind(&self) -> StreamKind {
+    pub(crate) fn kind(&self) -> StreamKind {
         match self.inner {
             Inner::Tcp(_) => StreamKind::Tcp,
             Inner::Unix(_) => match self.oneway {
@@ -187,7 +187,7 @@ impl Stream {
 
     /// Limits how long one read may block (`None`: forever); a read that times out fails with
     /// `WouldBlock` or `TimedOut`. Pipes have no such option: `Unsupported`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match &self.inner {
             Inner::Tcp(s) => s.set_read_timeout(timeout),
             Inner::Unix(s) => s.set_read_timeout(timeout),
@@ -196,7 +196,7 @@ impl Stream {
     }
 
     /// Limits how long one write may block (`None`: forever). Pipes: `Unsupported`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match &self.inner {
             Inner::Tcp(s) => s.set_write_timeout(timeout),
             Inner::Unix(s) => s.set_write_timeout(timeout),
@@ -205,7 +205,7 @@ impl Stream {
     }
 
     /// Sets `TCP_NODELAY` (TCP only; a no-op on other kinds).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+    pub(crate) fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         match &self.inner {
             Inner::Tcp(s) => s.set_nodelay(nodelay),
             _ => Ok(()),
@@ -214,7 +214,7 @@ impl Stream {
 
     /// The peer's address: a TCP peer's host and port, a named Unix peer's path. `None` for
     /// unnamed Unix peers (CPython's `''`) and pipes.
-    pub fn peer_address(&self) -> Option<Address> {
+    pub(crate) fn peer_address(&self) -> Option<Address> {
         match &self.inner {
             Inner::Tcp(s) => s.peer_addr().ok().map(Address::from),
             Inner::Unix(s) => s.peer_addr().ok().and_then(|a| unix_address(&a)),
@@ -223,7 +223,7 @@ impl Stream {
     }
 
     /// Shuts down both directions of a socket (the peer sees EOF); a no-op for pipes.
-    pub fn shutdown(&self) -> io::Result<()> {
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Tcp(s) => s.shutdown(Shutdown::Both),
             Inner::Unix(s) => s.shutdown(Shutdown::Both),
@@ -233,20 +233,20 @@ impl Stream {
 
     /// Waits until a write would make progress (room in the buffer, or the peer gone), at most
     /// `timeout` (`None`: forever).
-    pub fn wait_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        sys::poll_writable(self.as_fd(), timeout)
+    pub(crate) fn wait_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        calls::poll_writable(self.as_fd(), timeout)
     }
 
     /// One write that never blocks: as much of `bufs` as fits now (`WouldBlock` if nothing
     /// does), whatever the fd's mode. Sockets use `MSG_DONTWAIT`; a pipe's write end is made
     /// non-blocking for the call (no one else writes through it).
-    pub fn write_vectored_nonblocking(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn write_vectored_nonblocking(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match &self.inner {
-            Inner::Tcp(_) | Inner::Unix(_) => sys::send_vectored_nonblocking(self.as_fd(), bufs),
+            Inner::Tcp(_) | Inner::Unix(_) => calls::send_vectored_nonblocking(self.as_fd(), bufs),
             Inner::PipeWriter(p) => {
-                sys::set_nonblocking(self.as_fd(), true)?;
+                calls::set_nonblocking(self.as_fd(), true)?;
                 let n = (&*p).write_vectored(bufs);
-                sys::set_nonblocking(self.as_fd(), false)?;
+                calls::set_nonblocking(self.as_fd(), false)?;
                 n
             }
             Inner::PipeReader(_) => Err(io::Error::new(
@@ -258,12 +258,12 @@ impl Stream {
 
     /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF. Sockets use
     /// `MSG_DONTWAIT` (one system call); a pipe is polled first.
-    pub fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.inner {
-            Inner::Tcp(_) => sys::recv_nonblocking(self.as_fd(), buf),
+            Inner::Tcp(_) => calls::recv_nonblocking(self.as_fd(), buf),
             Inner::Unix(_) => self.recv_keeping_fds(buf, true),
             Inner::PipeReader(p) => {
-                if sys::poll_readable(self.as_fd(), Some(Duration::ZERO))? {
+                if calls::poll_readable(self.as_fd(), Some(Duration::ZERO))? {
                     (&*p).read(buf)
                 } else {
                     Err(io::ErrorKind::WouldBlock.into())
@@ -276,7 +276,7 @@ impl Stream {
     /// Appends up to `n` bytes to `buf`, stopping early only at EOF (blocking until then), into
     /// the vector's spare capacity without zeroing it first (std's sockets and pipes read into
     /// uninitialized memory). Interruptions are retried.
-    pub fn read_append(&self, buf: &mut Vec<u8>, n: u64) -> io::Result<usize> {
+    pub(crate) fn read_append(&self, buf: &mut Vec<u8>, n: u64) -> io::Result<usize> {
         match &self.inner {
             Inner::Tcp(s) => s.take(n).read_to_end(buf),
             Inner::Unix(s) => s.take(n).read_to_end(buf),
@@ -290,7 +290,7 @@ impl Stream {
     /// [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles)).
     fn recv_keeping_fds(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let max = self.max_unclaimed.load(Ordering::Relaxed);
-        let got = sys::recv_with_fds(self.as_fd(), buf, nonblocking, max > 0)?;
+        let got = calls::recv_with_fds(self.as_fd(), buf, nonblocking, max > 0)?;
         if got.truncated {
             // Part of a transfer was lost in the kernel: what did arrive is closed (dropped
             // here), and the next claim reports it.
@@ -310,11 +310,15 @@ impl Stream {
     /// Sends `data` with `handles` attached (`SCM_RIGHTS`, one `sendmsg`), as CPython's
     /// `multiprocessing.reduction.sendfds` does; Unix sockets only (`Unsupported` otherwise).
     /// Returns the bytes of `data` sent.
-    pub fn send_handles(&self, data: &[u8], handles: &[crate::Handle<'_>]) -> io::Result<usize> {
+    pub(crate) fn send_handles(
+        &self,
+        data: &[u8],
+        handles: &[crate::Handle<'_>],
+    ) -> io::Result<usize> {
         match &self.inner {
             Inner::Unix(_) => {
                 let fds: Vec<BorrowedFd<'_>> = handles.iter().map(|h| h.fd()).collect();
-                sys::send_with_fds(self.as_fd(), data, &fds)
+                calls::send_with_fds(self.as_fd(), data, &fds)
             }
             _ => Err(fds_need_unix()),
         }
@@ -324,10 +328,13 @@ impl Stream {
     /// the handles that came with them; Unix sockets only.
     /// A transfer the kernel truncated keeps its bytes and closes the handles that came:
     /// [`take_dropped_handles`](Self::take_dropped_handles) then reports it.
-    pub fn recv_handles(&self, buf: &mut [u8]) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
+    pub(crate) fn recv_handles(
+        &self,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
         match &self.inner {
             Inner::Unix(_) => {
-                let got = sys::recv_with_fds(self.as_fd(), buf, false, true)?;
+                let got = calls::recv_with_fds(self.as_fd(), buf, false, true)?;
                 if got.truncated {
                     self.truncated.store(true, Ordering::Relaxed);
                     return Ok((got.len, Vec::new()));
@@ -342,7 +349,7 @@ impl Stream {
     }
 
     /// The oldest group of handles that arrived with bytes read ahead, if any.
-    pub fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
+    pub(crate) fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
         let group = self
             .received
             .lock()
@@ -353,34 +360,38 @@ impl Stream {
 
     /// Sets or clears `O_NONBLOCK` on the handle (reads and writes then give `WouldBlock`
     /// instead of waiting).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        sys::set_nonblocking(self.as_fd(), nonblocking)
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        calls::set_nonblocking(self.as_fd(), nonblocking)
     }
 
     /// Whether a read would not block (data, EOF or an error is waiting), waiting at most
     /// `timeout` (`None`: forever; zero: just look).
-    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        sys::poll_readable(self.as_fd(), timeout)
+    pub(crate) fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        calls::poll_readable(self.as_fd(), timeout)
     }
 
     /// Closes the stream now, reporting the OS's error (dropping it closes silently).
-    pub fn close(self) -> io::Result<()> {
-        sys::close(OwnedFd::from(self))
+    pub(crate) fn close(self) -> io::Result<()> {
+        calls::close(OwnedFd::from(self))
     }
 
     /// What the stream has read ahead of its reader: never anything on Unix (the layers above
     /// keep their own read-ahead). See the Windows version.
-    pub fn read_ahead(&self) -> Option<usize> {
+    pub(crate) fn read_ahead(&self) -> Option<usize> {
         None
     }
 
     /// Sends one message on a message-mode pipe (Windows only: `Unsupported` here).
-    pub fn write_message(&self, _message: &[u8], _timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn write_message(
+        &self,
+        _message: &[u8],
+        _timeout: Option<Duration>,
+    ) -> io::Result<()> {
         Err(crate::common::not_a_message_pipe())
     }
 
     /// Reads part of a message from a message-mode pipe (Windows only: `Unsupported` here).
-    pub fn read_message(
+    pub(crate) fn read_message(
         &self,
         _buf: &mut [u8],
         _timeout: Option<Duration>,
@@ -389,7 +400,7 @@ impl Stream {
     }
 
     /// Bytes of the current message not yet read (Windows only: `Unsupported` here).
-    pub fn message_left(&self) -> io::Result<u64> {
+    pub(crate) fn message_left(&self) -> io::Result<u64> {
         Err(crate::common::not_a_message_pipe())
     }
 
@@ -471,9 +482,9 @@ impl TryFrom<OwnedFd> for Stream {
     /// close-on-exec, like every fd of this crate. Anything else is `InvalidInput`, and the fd
     /// is closed.
     fn try_from(fd: OwnedFd) -> io::Result<Self> {
-        let kind = sys::stream_kind(fd.as_fd())?;
-        sys::set_cloexec(fd.as_fd())?;
-        sys::set_nonblocking(fd.as_fd(), false)?;
+        let kind = calls::stream_kind(fd.as_fd())?;
+        calls::set_cloexec(fd.as_fd())?;
+        calls::set_nonblocking(fd.as_fd(), false)?;
         let inner = match kind {
             StreamKind::Tcp => Inner::Tcp(TcpStream::from(fd)),
             StreamKind::Unix | StreamKind::UnixReader | StreamKind::UnixWriter => {
@@ -533,13 +544,13 @@ impl Write for &Stream {
                 io::ErrorKind::Unsupported,
                 "cannot write to the read end of a pipe",
             )),
-            _ => sys::send(self.as_fd(), buf),
+            _ => calls::send(self.as_fd(), buf),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.is_socket() {
-            sys::send_vectored(self.as_fd(), bufs)
+            calls::send_vectored(self.as_fd(), bufs)
         } else if let Inner::PipeWriter(p) = &self.inner {
             (&*p).write_vectored(bufs)
         } else {
@@ -554,7 +565,7 @@ impl Write for &Stream {
 
 impl Stream {
     /// The handle readiness watches (see [`Handle`](crate::Handle)).
-    pub fn handle(&self) -> crate::Handle<'_> {
+    pub(crate) fn handle(&self) -> crate::Handle<'_> {
         crate::Handle::from(self.as_fd())
     }
 }
@@ -576,6 +587,72 @@ impl AsRawFd for Stream {
     }
 }
 
+/// The public stream's Unix conversions.
+mod public {
+    use std::io::{PipeReader, PipeWriter};
+    use std::net::TcpStream;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::os::unix::net::UnixStream;
+
+    use crate::os::Stream;
+
+    impl From<TcpStream> for Stream {
+        fn from(s: TcpStream) -> Self {
+            Self { inner: s.into() }
+        }
+    }
+
+    impl From<UnixStream> for Stream {
+        fn from(s: UnixStream) -> Self {
+            Self { inner: s.into() }
+        }
+    }
+
+    impl From<PipeReader> for Stream {
+        fn from(p: PipeReader) -> Self {
+            Self { inner: p.into() }
+        }
+    }
+
+    impl From<PipeWriter> for Stream {
+        fn from(p: PipeWriter) -> Self {
+            Self { inner: p.into() }
+        }
+    }
+
+    impl TryFrom<OwnedFd> for Stream {
+        type Error = std::io::Error;
+
+        /// Adopts an fd handed in from elsewhere (inherited from a parent, received over a Unix
+        /// socket, made by another library): a TCP or Unix stream socket, or one end of a pipe
+        /// (its direction read from the fd's access mode). The fd is made blocking and
+        /// close-on-exec, like every fd of this crate. Anything else is `InvalidInput`, and the
+        /// fd is closed.
+        fn try_from(fd: OwnedFd) -> std::io::Result<Self> {
+            super::Stream::try_from(fd).map(|inner| Self { inner })
+        }
+    }
+
+    impl From<Stream> for OwnedFd {
+        /// The fd, for handing to a child process (as its stdin, say).
+        fn from(s: Stream) -> Self {
+            s.inner.into()
+        }
+    }
+
+    impl AsFd for Stream {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.inner.as_fd()
+        }
+    }
+
+    impl AsRawFd for Stream {
+        fn as_raw_fd(&self) -> RawFd {
+            self.inner.as_raw_fd()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::thread;
@@ -588,7 +665,7 @@ mod tests {
         a.set_nonblocking(true).unwrap();
         let a = Stream::try_from(OwnedFd::from(a)).unwrap();
         assert_eq!(a.kind(), StreamKind::Unix);
-        assert_ne!(sys::fd_flags(a.as_fd()).unwrap() & libc::FD_CLOEXEC, 0);
+        assert_ne!(calls::fd_flags(a.as_fd()).unwrap() & libc::FD_CLOEXEC, 0);
         (&b).write_all(b"x").unwrap();
         let mut one = [0; 1];
         (&a).read_exact(&mut one).unwrap();
@@ -706,7 +783,7 @@ mod tests {
         let (a, b) = Stream::pair().unwrap();
         let (r, w) = Stream::pipe().unwrap();
         for s in [&a, &b, &r, &w] {
-            let flags = sys::fd_flags(s.as_fd()).unwrap();
+            let flags = calls::fd_flags(s.as_fd()).unwrap();
             assert_ne!(flags & libc::FD_CLOEXEC, 0);
         }
     }

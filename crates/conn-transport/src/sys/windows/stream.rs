@@ -28,8 +28,8 @@ use windows_sys::Win32::System::Pipes::{
     ConnectNamedPipe, PIPE_READMODE_MESSAGE, SetNamedPipeHandleState, WaitNamedPipeW,
 };
 
+use super::calls::{self, Event, Outcome};
 use super::probe::{Ov, Probe, Source};
-use super::sys::{self, Event, Outcome};
 use crate::common::{connect_tcp, unsupported};
 use crate::os::{MessagePart, PIPE_CONNECT_TIMEOUT, StreamKind};
 use crate::{Handle, deadline_after, time_left};
@@ -53,7 +53,7 @@ struct Writer {
 /// A connected, blocking stream. `Read` and `Write` are implemented for `&Stream` too, so one
 /// thread may send while another receives.
 #[derive(Debug)]
-pub struct Stream {
+pub(crate) struct Stream {
     /// First, so that it drops (and stops the probe's reads) before the handle closes.
     probe: ShutOnDrop,
     inner: Inner,
@@ -140,7 +140,7 @@ pub(crate) fn create_instance(
         )
     };
     if h == INVALID_HANDLE_VALUE {
-        return Err(sys::last_error());
+        return Err(calls::last_error());
     }
     Ok(h)
 }
@@ -163,7 +163,7 @@ fn open_client(name: &[u16], access: u32) -> io::Result<Option<StdOwnedHandle>> 
         )
     };
     if h == INVALID_HANDLE_VALUE {
-        let code = sys::last_code();
+        let code = calls::last_code();
         if code == ERROR_PIPE_BUSY {
             return Ok(None);
         }
@@ -182,7 +182,7 @@ fn open_client(name: &[u16], access: u32) -> io::Result<Option<StdOwnedHandle>> 
         )
     } == 0
     {
-        return Err(sys::last_error());
+        return Err(calls::last_error());
     }
     Ok(Some(owned))
 }
@@ -190,7 +190,7 @@ fn open_client(name: &[u16], access: u32) -> io::Result<Option<StdOwnedHandle>> 
 /// Connects to pipe `name` as CPython's `PipeClient` does: open it, and while every instance is
 /// busy, wait for one (`WaitNamedPipe`) until the deadline.
 fn connect_pipe(name: &str, timeout: Option<Duration>) -> io::Result<Stream> {
-    let wide = sys::wide(name);
+    let wide = calls::wide(name);
     let deadline = deadline_after(Some(timeout.unwrap_or(PIPE_CONNECT_TIMEOUT)));
     loop {
         if let Some(h) = open_client(&wide, GENERIC_READ | GENERIC_WRITE)? {
@@ -203,7 +203,7 @@ fn connect_pipe(name: &str, timeout: Option<Duration>) -> io::Result<Stream> {
                 format!("every instance of {name} stayed busy"),
             ));
         }
-        let ms = sys::millis(Some(left.min(Duration::from_secs(1))));
+        let ms = calls::millis(Some(left.min(Duration::from_secs(1))));
         // SAFETY: a NUL-terminated name; the result is only a hint (the open is retried).
         unsafe { WaitNamedPipeW(wide.as_ptr(), ms) };
     }
@@ -218,11 +218,11 @@ fn await_client(h: &StdOwnedHandle) -> io::Result<()> {
     if unsafe { ConnectNamedPipe(h.as_raw_handle(), ptr) } != 0 {
         return Ok(());
     }
-    match sys::last_code() {
+    match calls::last_code() {
         ERROR_PIPE_CONNECTED => Ok(()),
         ERROR_IO_PENDING => {
             // SAFETY: the connect just started on `h` with `ov`.
-            match unsafe { sys::overlapped_result(h.as_raw_handle(), ov.ptr(), true) } {
+            match unsafe { calls::overlapped_result(h.as_raw_handle(), ov.ptr(), true) } {
                 Outcome::Done(_) | Outcome::More(_) => Ok(()),
                 Outcome::Failed(code) => Err(io::Error::from_raw_os_error(code as i32)),
                 Outcome::Pending => Err(io::ErrorKind::TimedOut.into()),
@@ -236,7 +236,7 @@ impl Stream {
     /// Connects to `address`: TCP (a host name means its IPv4 addresses, as CPython's AF_INET;
     /// each try gives up after `timeout`, `None`: the OS's limit) or a named pipe (AF_PIPE:
     /// while every instance is busy, waits for one until `timeout`, `None`: 20 s as CPython).
-    pub fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
+    pub(crate) fn connect(address: &Address, timeout: Option<Duration>) -> io::Result<Self> {
         address.validate().map_err(invalid_input)?;
         match address {
             Address::Inet { .. } => Self::tcp(connect_tcp(address, timeout)?),
@@ -289,7 +289,7 @@ impl Stream {
     /// A connected pair of message-mode named pipe ends, for `Pipe(duplex=True)`, as CPython
     /// makes it on Windows (a one-instance pipe with a fresh random name, remote clients
     /// refused).
-    pub fn pair() -> io::Result<(Self, Self)> {
+    pub(crate) fn pair() -> io::Result<(Self, Self)> {
         let (a, b) = pipe_pair(true)?;
         Ok((
             Self::pipe_end(a, StreamKind::MessagePipe)?,
@@ -299,7 +299,7 @@ impl Stream {
 
     /// A one-way pair of message-mode pipe ends, for `Pipe(duplex=False)`: (read end, write
     /// end).
-    pub fn simplex() -> io::Result<(Self, Self)> {
+    pub(crate) fn simplex() -> io::Result<(Self, Self)> {
         let (r, w) = pipe_pair(false)?;
         Ok((
             Self::pipe_end(r, StreamKind::MessagePipeReader)?,
@@ -308,30 +308,30 @@ impl Stream {
     }
 
     /// The same as [`simplex`](Self::simplex) on Windows (there is no byte pipe to prefer).
-    pub fn pipe() -> io::Result<(Self, Self)> {
+    pub(crate) fn pipe() -> io::Result<(Self, Self)> {
         Self::simplex()
     }
 
     /// What this stream is.
-    pub fn kind(&self) -> StreamKind {
+    pub(crate) fn kind(&self) -> StreamKind {
         self.kind
     }
 
     /// Limits how long one blocking read may wait (`None`: forever); a read that times out
     /// fails with `TimedOut`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         *lock(&self.read_timeout) = timeout;
         Ok(())
     }
 
     /// Limits how long one blocking write may wait (`None`: forever).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         *lock(&self.write_timeout) = timeout;
         Ok(())
     }
 
     /// Sets `TCP_NODELAY` (TCP only; a no-op on pipes).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+    pub(crate) fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         match &self.inner {
             Inner::Tcp(s) => s.set_nodelay(nodelay),
             Inner::Pipe { .. } => Ok(()),
@@ -339,7 +339,7 @@ impl Stream {
     }
 
     /// The peer's address: a TCP peer's host and port; `None` for pipes.
-    pub fn peer_address(&self) -> Option<Address> {
+    pub(crate) fn peer_address(&self) -> Option<Address> {
         match &self.inner {
             Inner::Tcp(s) => s.peer_addr().ok().map(Address::from),
             Inner::Pipe { .. } => None,
@@ -347,7 +347,7 @@ impl Stream {
     }
 
     /// Shuts down both directions of a socket (the peer sees EOF); a no-op for pipes.
-    pub fn shutdown(&self) -> io::Result<()> {
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Tcp(s) => s.shutdown(Shutdown::Both),
             Inner::Pipe { .. } => Ok(()),
@@ -356,16 +356,16 @@ impl Stream {
 
     /// Waits until a write would make progress, at most `timeout`. A pipe write is one whole
     /// message with its own timeout: always true.
-    pub fn wait_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+    pub(crate) fn wait_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
         match &self.inner {
-            Inner::Tcp(s) => sys::poll_socket(s.as_raw_socket() as SOCKET, true, timeout),
+            Inner::Tcp(s) => calls::poll_socket(s.as_raw_socket() as SOCKET, true, timeout),
             Inner::Pipe { .. } => Ok(true),
         }
     }
 
     /// One write that never blocks (`WouldBlock` if nothing fits). Sockets only: a pipe takes
     /// whole messages ([`write_message`](Self::write_message)).
-    pub fn write_vectored_nonblocking(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn write_vectored_nonblocking(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match &self.inner {
             Inner::Tcp(s) => (&*s).write_vectored(bufs),
             Inner::Pipe { .. } => Err(whole_messages()),
@@ -374,7 +374,7 @@ impl Stream {
 
     /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF. Sockets only
     /// (pipes: [`read_message`](Self::read_message)).
-    pub fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.inner {
             Inner::Tcp(s) => (&*s).read(buf),
             Inner::Pipe { .. } => Err(whole_messages()),
@@ -383,7 +383,7 @@ impl Stream {
 
     /// Appends up to `n` bytes to `buf`, stopping early only at EOF (waiting within the read
     /// timeout until then). Sockets only.
-    pub fn read_append(&self, buf: &mut Vec<u8>, n: u64) -> io::Result<usize> {
+    pub(crate) fn read_append(&self, buf: &mut Vec<u8>, n: u64) -> io::Result<usize> {
         let Inner::Tcp(s) = &self.inner else {
             return Err(whole_messages());
         };
@@ -399,7 +399,11 @@ impl Stream {
     /// Sends `message` as one pipe message, waiting at most `timeout` (`None`: as long as it
     /// takes) for the reader to take it; a write still under way then is cancelled and fails
     /// with `TimedOut`. Message-mode pipes only; at most 4 GiB - 1 (one `WriteFile`).
-    pub fn write_message(&self, message: &[u8], timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn write_message(
+        &self,
+        message: &[u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         let Inner::Pipe { handle, writer } = &self.inner else {
             return Err(crate::common::not_a_message_pipe());
         };
@@ -422,20 +426,20 @@ impl Stream {
         // cancelled and waited for) before this function returns.
         let ok = unsafe { WriteFile(h, message.as_ptr(), len, std::ptr::null_mut(), ov) };
         if ok == 0 {
-            let code = sys::last_code();
+            let code = calls::last_code();
             if code != ERROR_IO_PENDING {
                 return Err(io::Error::from_raw_os_error(code as i32));
             }
-            if !sys::wait_one(w.event.raw(), timeout)? {
+            if !calls::wait_one(w.event.raw(), timeout)? {
                 // SAFETY: the write was started on `h` with this OVERLAPPED.
-                return match unsafe { sys::cancel_and_wait(h, w.ov.ptr()) } {
+                return match unsafe { calls::cancel_and_wait(h, w.ov.ptr()) } {
                     Outcome::Done(n) if n == len => Ok(()),
                     _ => Err(io::ErrorKind::TimedOut.into()),
                 };
             }
         }
         // SAFETY: as above; the operation is over.
-        match unsafe { sys::overlapped_result(h, w.ov.ptr(), true) } {
+        match unsafe { calls::overlapped_result(h, w.ov.ptr(), true) } {
             Outcome::Done(n) if n == len => Ok(()),
             Outcome::Done(_) | Outcome::More(_) | Outcome::Pending => {
                 Err(io::ErrorKind::WriteZero.into())
@@ -447,7 +451,7 @@ impl Stream {
     /// Reads the next part of the current message into `buf` (the start of the next message if
     /// the last one was read whole), waiting at most `timeout` (`None`: forever; zero: just
     /// look) and failing with `WouldBlock` if nothing came. Message-mode pipes only.
-    pub fn read_message(
+    pub(crate) fn read_message(
         &self,
         buf: &mut [u8],
         timeout: Option<Duration>,
@@ -467,7 +471,7 @@ impl Stream {
                 return part;
             }
             let left = time_left(deadline);
-            if left.is_some_and(|l| l.is_zero()) || !sys::wait_one(self.probe.event(), left)? {
+            if left.is_some_and(|l| l.is_zero()) || !calls::wait_one(self.probe.event(), left)? {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
         }
@@ -475,7 +479,7 @@ impl Stream {
 
     /// Bytes of the current message not yet read (after a [`read_message`](Self::read_message)
     /// that said `more`): what CPython asks `PeekNamedPipe` before reading the rest.
-    pub fn message_left(&self) -> io::Result<u64> {
+    pub(crate) fn message_left(&self) -> io::Result<u64> {
         if !self.kind.keeps_messages() {
             return Err(crate::common::not_a_message_pipe());
         }
@@ -485,7 +489,7 @@ impl Stream {
     /// What the stream has read ahead of its reader and would lose if its handle were given up:
     /// on a pipe, the bytes of a message part read into the transport's buffer (possibly zero,
     /// for a zero-length message), after stopping a read under way; `None` if nothing.
-    pub fn read_ahead(&self) -> Option<usize> {
+    pub(crate) fn read_ahead(&self) -> Option<usize> {
         match &self.inner {
             Inner::Tcp(_) => None,
             Inner::Pipe { .. } => self.probe.pipe_read_ahead(),
@@ -495,65 +499,68 @@ impl Stream {
     /// Windows streams are non-blocking underneath and wait by themselves; this is accepted
     /// and changes nothing (the non-blocking calls are `read_nonblocking` and
     /// `write_vectored_nonblocking`).
-    pub fn set_nonblocking(&self, _nonblocking: bool) -> io::Result<()> {
+    pub(crate) fn set_nonblocking(&self, _nonblocking: bool) -> io::Result<()> {
         Ok(())
     }
 
     /// Whether a read would not block (data, EOF or an error is waiting), waiting at most
     /// `timeout` (`None`: forever; zero: just look).
-    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+    pub(crate) fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
         match &self.inner {
-            Inner::Tcp(s) => sys::poll_socket(s.as_raw_socket() as SOCKET, false, timeout),
+            Inner::Tcp(s) => calls::poll_socket(s.as_raw_socket() as SOCKET, false, timeout),
             Inner::Pipe { .. } => {
                 // A finished read (bytes, EOF or an error held) left the event set; arming
                 // starts a read only if none is under way or held.
                 self.probe.arm();
-                sys::wait_one(self.probe.event(), timeout)
+                calls::wait_one(self.probe.event(), timeout)
             }
         }
     }
 
     /// Closes the stream now, reporting the OS's error (dropping it closes silently).
-    pub fn close(self) -> io::Result<()> {
+    pub(crate) fn close(self) -> io::Result<()> {
         // Drop shuts the probe and closes the handle; closing a valid handle does not fail.
         drop(self);
         Ok(())
     }
 
     /// The handle readiness watches.
-    pub fn handle(&self) -> Handle<'_> {
+    pub(crate) fn handle(&self) -> Handle<'_> {
         Handle::probe(&self.probe.0)
     }
 
     /// Handles travel over Unix sockets only: `Unsupported` on Windows (CPython duplicates a
     /// handle into the receiving process instead; not built yet).
-    pub fn send_handles(&self, _data: &[u8], _handles: &[Handle<'_>]) -> io::Result<usize> {
+    pub(crate) fn send_handles(&self, _data: &[u8], _handles: &[Handle<'_>]) -> io::Result<usize> {
         Err(handles_unsupported())
     }
 
     /// `Unsupported` on Windows; see [`send_handles`](Self::send_handles).
-    pub fn recv_handles(&self, _buf: &mut [u8]) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
+    pub(crate) fn recv_handles(
+        &self,
+        _buf: &mut [u8],
+    ) -> io::Result<(usize, Vec<crate::OwnedHandle>)> {
         Err(handles_unsupported())
     }
 
     /// Handles do not arrive with bytes on Windows: a no-op, for the same API everywhere.
-    pub fn set_max_unclaimed_handles(&self, max: usize) {
+    pub(crate) fn set_max_unclaimed_handles(&self, max: usize) {
         let _ = max;
     }
 
     /// Always [`DEFAULT_MAX_UNCLAIMED_HANDLES`](crate::DEFAULT_MAX_UNCLAIMED_HANDLES) on
     /// Windows, where handles do not arrive with bytes.
-    pub fn max_unclaimed_handles(&self) -> usize {
+    pub(crate) fn max_unclaimed_handles(&self) -> usize {
         crate::DEFAULT_MAX_UNCLAIMED_HANDLES
     }
 
     /// Nothing is dropped on Windows: `(0, false)`.
-    pub fn take_dropped_handles(&self) -> (usize, bool) {
+    pub(crate) fn take_dropped_handles(&self) -> (usize, bool) {
         (0, false)
     }
 
     /// Never any on Windows.
-    pub fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
+    pub(crate) fn take_received_handles(&self) -> Option<Vec<crate::OwnedHandle>> {
         None
     }
 }
@@ -570,7 +577,7 @@ fn until_ready<T>(
     loop {
         match op() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !sys::poll_socket(s.as_raw_socket() as SOCKET, write, timeout)? {
+                if !calls::poll_socket(s.as_raw_socket() as SOCKET, write, timeout)? {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
             }
@@ -600,7 +607,7 @@ fn pipe_pair(duplex: bool) -> io::Result<(StdOwnedHandle, StdOwnedHandle)> {
     let Address::Pipe(name) = arbitrary_address(Family::Pipe).map_err(invalid_input)? else {
         return Err(io::ErrorKind::InvalidData.into());
     };
-    let wide = sys::wide(&name);
+    let wide = calls::wide(&name);
     let access = if duplex {
         PIPE_ACCESS_DUPLEX
     } else {
@@ -686,6 +693,14 @@ impl Write for &Stream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl AsRawHandle for crate::os::Stream {
+    /// The pipe handle, or the socket as a handle value (what CPython's `fileno()` gives on
+    /// Windows for either).
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        self.inner.as_raw_handle()
     }
 }
 
