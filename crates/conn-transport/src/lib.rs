@@ -61,6 +61,8 @@ mod message_frames;
 pub mod os;
 mod pipe;
 pub mod process;
+mod scheduler;
+mod slab;
 mod sys;
 mod wait;
 

@@ -1,6 +1,5 @@
 //! `Listener`: CPython's `multiprocessing.connection.Listener`, with timeouts.
 
-use std::collections::VecDeque;
 #[cfg(unix)]
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Mutex, PoisonError};
@@ -15,24 +14,23 @@ use conn_auth::{AuthKey, MAX_HANDSHAKE_MESSAGE, Policy, Progress, ServerHandshak
 use conn_framing::{Codec, UNLIMITED};
 
 use crate::into_address::check_family;
+use crate::scheduler::Scheduler;
+use crate::slab::Key;
 use crate::{Connection, DefaultCodec, Error, IntoAddress, Operation, Result};
 
 /// How long an accepted client may take to authenticate, by default (CPython's
 /// `CONNECTION_TIMEOUT`, 20 s; CPython itself waits forever).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The first wait after running out of descriptors; it doubles up to [`MAX_FD_BACKOFF`].
-const FIRST_FD_BACKOFF: Duration = Duration::from_millis(10);
-/// The longest wait between accept attempts while out of descriptors.
-const MAX_FD_BACKOFF: Duration = Duration::from_secs(1);
 /// How long a handshake write may wait for room: a fresh socket takes a handshake message
 /// (under 300 bytes) at once, so a client that cannot is dropped rather than waited for.
 const HANDSHAKE_WRITE_WAIT: Duration = Duration::from_millis(5);
 /// The same for a named pipe: its buffer (64 KiB, empty at the start) always takes a handshake
 /// message, but Wine completes a pipe write asynchronously, which under load took over 5 ms.
 const PIPE_HANDSHAKE_WRITE_WAIT: Duration = Duration::from_secs(1);
-/// The poller key of the listening socket; a handshake in progress has its slot + 1.
-const LISTENER_KEY: usize = 0;
+/// The poller key of the listening socket; a handshake in progress has its key's token (never
+/// this one).
+const LISTENER_KEY: usize = usize::MAX;
 /// Clients accepted per round before pending handshakes get their turn.
 const ACCEPTS_PER_ROUND: usize = 64;
 /// How many clients may be authenticating at once, by default (see
@@ -40,7 +38,7 @@ const ACCEPTS_PER_ROUND: usize = 64;
 pub const DEFAULT_MAX_PENDING_HANDSHAKES: usize = 256;
 /// How many reasons for failed handshakes a listener keeps for
 /// [`Listener::take_handshake_failures`]; older ones are dropped and counted.
-pub const KEPT_HANDSHAKE_FAILURES: usize = 64;
+pub const KEPT_HANDSHAKE_FAILURES: usize = crate::scheduler::KEPT_FAILURES;
 
 /// A server socket that accepts connections (CPython's `Listener`).
 ///
@@ -78,29 +76,17 @@ struct Core<C> {
     policy: Policy,
     handshake_timeout: Option<Duration>,
     max_message: u64,
-    max_pending: usize,
     codec: C,
     accepting: Accepting<C>,
 }
 
-/// The accept machinery: the poller, handshakes in progress and connections ready to return.
+/// The accept machinery: the poller and the sans-IO engine (handshakes in progress, deadlines,
+/// backoff, connections ready to return, failures).
 #[derive(Debug)]
 struct Accepting<C> {
     poller: Poller,
     events: Vec<Ready>,
-    pending: Vec<Option<Handshaking<C>>>,
-    free: Vec<usize>,
-    ready: VecDeque<(Connection<C>, Option<Address>)>,
-    /// Out of descriptors: no accept before this instant; the current backoff.
-    backoff: Option<(Instant, Duration)>,
-    /// The listening socket may have clients waiting (it was reported, or a round was full):
-    /// `accept(2)` is only called then.
-    listener_ready: bool,
-    failures: u64,
-    /// The reasons of the latest failures, oldest first, at most [`KEPT_HANDSHAKE_FAILURES`].
-    reasons: VecDeque<Error>,
-    /// Reasons dropped to keep `reasons` bounded.
-    reasons_dropped: u64,
+    engine: Scheduler<Handshaking<C>, (Connection<C>, Option<Address>)>,
 }
 
 /// One client's handshake in progress.
@@ -108,7 +94,6 @@ struct Accepting<C> {
 struct Handshaking<C> {
     conn: Connection<C>,
     machine: ServerHandshake,
-    deadline: Option<Instant>,
     peer: Option<Address>,
 }
 
@@ -262,19 +247,15 @@ impl<C> ListenerBuilder<C> {
                 policy: self.policy,
                 handshake_timeout: self.handshake_timeout,
                 max_message: self.max_message,
-                max_pending: self.max_pending,
                 codec: self.codec,
                 accepting: Accepting {
                     poller,
                     events: Vec::new(),
-                    pending: Vec::new(),
-                    free: Vec::new(),
-                    ready: VecDeque::new(),
-                    backoff: None,
-                    listener_ready: true,
-                    failures: 0,
-                    reasons: VecDeque::new(),
-                    reasons_dropped: 0,
+                    engine: {
+                        let mut engine = Scheduler::new(self.max_pending);
+                        engine.listener_readable();
+                        engine
+                    },
                 },
             }),
             poller_fd,
@@ -312,7 +293,7 @@ impl<C: Codec + Clone> Core<C> {
     ) -> Result<(Connection<C>, Option<Address>)> {
         let deadline = deadline_after(accept_timeout);
         loop {
-            if let Some(ready) = self.accepting.ready.pop_front() {
+            if let Some(ready) = self.accepting.engine.pop_ready() {
                 return Ok(ready);
             }
             let left = time_left(deadline);
@@ -321,19 +302,18 @@ impl<C: Codec + Clone> Core<C> {
                     operation: Operation::Accept,
                 });
             }
-            if let Some(e) = self.drive(inner, left.or(accept_timeout))? {
+            if let Some((e, until)) = self.drive(inner, left.or(accept_timeout))? {
                 // Out of descriptors: wait out the backoff (pending handshakes go on), then
                 // report it.
-                let until = self.accepting.backoff.map(|(until, _)| until);
-                while self.accepting.ready.is_empty() {
-                    let wait = time_left(until).unwrap_or_default();
+                while !self.accepting.engine.has_ready() {
+                    let wait = time_left(Some(until)).unwrap_or_default();
                     let wait = time_left(deadline).map_or(wait, |l| l.min(wait));
                     if wait.is_zero() {
                         break;
                     }
                     self.drive_pending(Some(wait))?;
                 }
-                if self.accepting.ready.is_empty() {
+                if !self.accepting.engine.has_ready() {
                     return Err(Error::OutOfFds(e));
                 }
             }
@@ -343,63 +323,53 @@ impl<C: Codec + Clone> Core<C> {
     /// Takes in new clients and advances pending handshakes without waiting; true if
     /// [`accept`](Self::accept) would now return at once.
     fn pump_accept(&mut self, inner: &os::Listener) -> Result<bool> {
-        if self.accepting.ready.is_empty() {
+        if !self.accepting.engine.has_ready() {
             // Out of descriptors is reported by accept, which backs off first.
             let _ = self.drive(inner, Some(Duration::ZERO))?;
         }
-        Ok(!self.accepting.ready.is_empty())
+        Ok(self.accepting.engine.has_ready())
     }
 
     /// One round: accept waiting clients (unless backing off), wait at most `wait` for
     /// events (less if a handshake's deadline comes first), advance the handshakes that have
-    /// something to read, drop the expired ones. Returns the out-of-descriptors error if
-    /// accepting hit it.
-    fn drive(
-        &mut self,
-        inner: &os::Listener,
-        wait: Option<Duration>,
-    ) -> Result<Option<std::io::Error>> {
+    /// something to read, drop the expired ones. Returns the out-of-descriptors error, with the
+    /// end of the backoff, if accepting hit it.
+    fn drive(&mut self, inner: &os::Listener, wait: Option<Duration>) -> Result<OutOfFds> {
         let mut out_of_fds = self.accept_waiting(inner)?;
-        let wait = if self.accepting.ready.is_empty() && out_of_fds.is_none() {
+        let wait = if !self.accepting.engine.has_ready() && out_of_fds.is_none() {
             wait
         } else {
             Some(Duration::ZERO)
         };
-        self.drive_pending(wait)?;
+        let reported = self.drive_pending(wait)?;
         // The socket was reported in this round: take its clients now (a pump has one round).
-        if out_of_fds.is_none() && self.accepting.listener_ready {
+        if out_of_fds.is_none() && reported {
             out_of_fds = self.accept_waiting(inner)?;
         }
         Ok(out_of_fds)
     }
 
-    /// Accepts the clients waiting in the backlog, up to a round's worth.
-    fn accept_waiting(&mut self, inner: &os::Listener) -> Result<Option<std::io::Error>> {
+    /// Accepts the clients waiting in the backlog, up to a round's worth, if the engine says
+    /// accepting may be tried now.
+    fn accept_waiting(&mut self, inner: &os::Listener) -> Result<OutOfFds> {
         let now = Instant::now();
-        if self.accepting.backoff.is_some_and(|(until, _)| now < until) {
-            return Ok(None);
-        }
-        // After a backoff, try again whether or not the socket was reported.
-        if !self.accepting.listener_ready && self.accepting.backoff.is_none() {
+        if !self.accepting.engine.may_accept(now) {
             return Ok(None);
         }
         for _ in 0..ACCEPTS_PER_ROUND {
             match inner.try_accept() {
                 Ok(Some((stream, peer))) => {
-                    self.accepting.backoff = None;
+                    self.accepting.engine.accepted();
                     self.admit(stream, peer);
                 }
                 Ok(None) => {
-                    self.accepting.listener_ready = false;
+                    self.accepting.engine.accepted();
+                    self.accepting.engine.drained();
                     return Ok(None);
                 }
                 Err(e) if is_out_of_fds(&e) => {
-                    let next = self
-                        .accepting
-                        .backoff
-                        .map_or(FIRST_FD_BACKOFF, |(_, d)| (d * 2).min(MAX_FD_BACKOFF));
-                    self.accepting.backoff = Some((now + next, next));
-                    return Ok(Some(e));
+                    let until = self.accepting.engine.out_of_fds(now);
+                    return Ok(Some((e, until)));
                 }
                 Err(e) => return Err(Error::from_io(e, Operation::Accept)),
             }
@@ -417,14 +387,7 @@ impl<C: Codec + Clone> Core<C> {
         let mut conn = Connection::from_stream(stream, self.codec.clone());
         conn.set_max_message(self.max_message);
         if self.authkey.is_none() {
-            self.accepting.ready.push_back((conn, peer));
-            return;
-        }
-        if self.accepting.in_progress() >= self.max_pending {
-            // Full: this client is closed at once (dropping `conn`), the others go on.
-            self.accepting.fail(Error::TooManyPendingHandshakes {
-                max: self.max_pending,
-            });
+            self.accepting.engine.push_ready((conn, peer));
             return;
         }
         // Until it has authenticated, a client cannot make us hold a descriptor: any it sends
@@ -433,7 +396,7 @@ impl<C: Codec + Clone> Core<C> {
         let machine = match ServerHandshake::new(self.policy) {
             Ok(m) => m,
             Err(e) => {
-                self.accepting.fail(Error::Io(e));
+                self.accepting.engine.fail(Error::Io(e));
                 return;
             }
         };
@@ -444,107 +407,80 @@ impl<C: Codec + Clone> Core<C> {
         } else {
             HANDSHAKE_WRITE_WAIT
         }));
-        let mut h = Handshaking {
+        let h = Handshaking {
             conn,
             machine,
-            deadline: deadline_after(self.handshake_timeout),
             peer,
+        };
+        // Beyond the pending cap the client is closed at once (dropped), the others go on.
+        let Ok(key) = self
+            .accepting
+            .engine
+            .admit(h, deadline_after(self.handshake_timeout))
+        else {
+            return;
+        };
+        let Some(h) = self.accepting.engine.get_mut(key) else {
+            return;
         };
         let challenge = h.machine.transmit();
         if let Err(e) = h.conn.send_all(&challenge) {
-            self.accepting.fail(e);
+            self.accepting.engine.fail_pending(key, e);
             return;
         }
-        let slot = self
-            .accepting
-            .free
-            .pop()
-            .unwrap_or(self.accepting.pending.len());
-        if let Err(e) = self
-            .accepting
-            .poller
-            .add(h.conn.wait_handle_unchecked(), slot + 1)
-        {
-            if slot < self.accepting.pending.len() {
-                self.accepting.free.push(slot);
-            }
-            self.accepting.fail(Error::Io(e));
+        let handle = h.conn.wait_handle_unchecked();
+        if let Err(e) = self.accepting.poller.add(handle, key.token()) {
+            self.accepting.engine.fail_pending(key, Error::Io(e));
             return;
-        }
-        if slot == self.accepting.pending.len() {
-            self.accepting.pending.push(Some(h));
-        } else {
-            self.accepting.pending[slot] = Some(h);
         }
         // Its first bytes may already be there.
-        self.advance(slot);
+        self.advance(key);
     }
 
     /// Waits at most `wait` (less if a deadline comes first) for pending handshakes to have
-    /// something to read, advances those, and drops the expired.
-    fn drive_pending(&mut self, wait: Option<Duration>) -> Result<()> {
-        let now = Instant::now();
-        let nearest = self
-            .accepting
-            .pending
-            .iter()
-            .flatten()
-            .filter_map(|h| h.deadline)
-            .min();
-        let until_deadline = nearest.map(|d| d.saturating_duration_since(now));
-        let wait = match (wait, until_deadline) {
-            (Some(w), Some(d)) => Some(w.min(d)),
-            (w, None) => w,
-            (None, d) => d,
-        };
+    /// something to read, advances those, and drops the expired. True if the listening socket
+    /// was reported.
+    fn drive_pending(&mut self, wait: Option<Duration>) -> Result<bool> {
+        let wait = self.accepting.engine.wait_limit(wait, Instant::now());
         let mut events = std::mem::take(&mut self.accepting.events);
         events.clear();
         self.accepting.poller.wait(&mut events, wait)?;
+        let mut reported = false;
         for event in &events {
             if event.key() == LISTENER_KEY {
-                self.accepting.listener_ready = true;
-            } else {
-                self.advance(event.key() - 1);
+                self.accepting.engine.listener_readable();
+                reported = true;
+            } else if self.accepting.engine.on_readable(event.key()).is_some() {
+                self.advance(Key::from_token(event.key()));
             }
         }
         self.accepting.events = events;
-        let now = Instant::now();
-        for slot in 0..self.accepting.pending.len() {
-            let expired = self.accepting.pending[slot]
-                .as_ref()
-                .is_some_and(|h| h.deadline.is_some_and(|d| now >= d));
-            if expired {
-                self.accepting.drop_pending(
-                    slot,
-                    Error::Timeout {
-                        operation: Operation::Handshake,
-                    },
-                );
-            }
+        for h in self.accepting.engine.expire(Instant::now()) {
+            self.accepting.forget(&h);
         }
-        Ok(())
+        Ok(reported)
     }
 
     /// Feeds a pending handshake every whole message that has arrived, then sends everything
     /// the machine queued in one write (a verdict and a response leave together, so Nagle's
     /// algorithm never holds the second behind the first).
-    fn advance(&mut self, slot: usize) {
+    fn advance(&mut self, key: Key) {
         enum Next {
             Wait,
             Done,
             Fail(Error),
         }
-        let Some(key) = &self.authkey else {
+        let Some(authkey) = &self.authkey else {
             return;
         };
-        let Some(Some(h)) = self.accepting.pending.get_mut(slot) else {
+        let Some(h) = self.accepting.engine.get_mut(key) else {
             return;
         };
         let mut out = Vec::new();
         let next = loop {
             match h.conn.try_recv_bytes() {
                 Ok(Some(message)) => {
-                    let step = h.machine.on_message(key, &message);
+                    let step = h.machine.on_message(authkey, &message);
                     out.extend(h.machine.transmit());
                     match step {
                         Ok(Progress::Done) => break Next::Done,
@@ -558,53 +494,35 @@ impl<C: Codec + Clone> Core<C> {
         };
         let sent = h.conn.send_all(&out);
         match (next, sent) {
-            (Next::Fail(e), _) | (_, Err(e)) => self.accepting.drop_pending(slot, e),
+            (Next::Fail(e), _) | (_, Err(e)) => {
+                if let Some(h) = self.accepting.engine.fail_pending(key, e) {
+                    self.accepting.forget(&h);
+                }
+            }
             (Next::Wait, Ok(())) => {}
             (Next::Done, Ok(())) => {
-                let Some(Some(mut h)) = self.accepting.pending.get_mut(slot).map(Option::take)
-                else {
+                let Some(mut h) = self.accepting.engine.finish(key) else {
                     return;
                 };
-                let _ = self.accepting.poller.remove(h.conn.wait_handle_unchecked());
-                self.accepting.free.push(slot);
+                self.accepting.forget(&h);
                 h.conn
                     .set_max_unclaimed_handles(crate::DEFAULT_MAX_UNCLAIMED_HANDLES);
                 h.conn.set_max_message(self.max_message);
                 h.conn.set_write_timeout(None);
-                self.accepting.ready.push_back((h.conn, h.peer));
+                self.accepting.engine.push_ready((h.conn, h.peer));
             }
         }
     }
 }
 
-impl<C> Accepting<C> {
-    /// Handshakes in progress: the slots not free.
-    fn in_progress(&self) -> usize {
-        self.pending.len() - self.free.len()
-    }
-}
+/// What accepting reports when the process is out of descriptors: the error, and when the
+/// backoff ends.
+type OutOfFds = Option<(std::io::Error, Instant)>;
 
 impl<C: Codec> Accepting<C> {
-    /// A client's handshake failed: count it, keep the reason (the oldest kept reason goes
-    /// when [`KEPT_HANDSHAKE_FAILURES`] are kept).
-    fn fail(&mut self, e: Error) {
-        self.failures += 1;
-        if self.reasons.len() >= KEPT_HANDSHAKE_FAILURES {
-            self.reasons.pop_front();
-            self.reasons_dropped += 1;
-        }
-        self.reasons.push_back(e);
-    }
-
-    /// Drops a pending handshake that failed.
-    fn drop_pending(&mut self, slot: usize, e: Error) {
-        if let Some(h) = self.pending.get_mut(slot).and_then(Option::take) {
-            if let Ok(fd) = h.conn.fileno() {
-                let _ = self.poller.remove(fd);
-            }
-            self.free.push(slot);
-            self.fail(e);
-        }
+    /// Takes an ended handshake's connection off the poller.
+    fn forget(&mut self, h: &Handshaking<C>) {
+        let _ = self.poller.remove(h.conn.wait_handle_unchecked());
     }
 }
 
@@ -633,7 +551,7 @@ impl<C> Listener<C> {
     /// How many clients' handshakes have failed (wrong key, malformed messages, a peer that
     /// went away, or one that did not finish before the handshake timeout).
     pub fn handshake_failures(&self) -> u64 {
-        self.core().accepting.failures
+        self.core().accepting.engine.failures()
     }
 
     /// Why the oldest failed handshake not yet taken failed (taken: call it until `None` to
@@ -641,26 +559,26 @@ impl<C> Listener<C> {
     /// older ones are dropped and counted
     /// ([`handshake_failures_dropped`](Self::handshake_failures_dropped)).
     pub fn take_handshake_failure(&mut self) -> Option<Error> {
-        self.core_mut().accepting.reasons.pop_front()
+        self.core_mut().accepting.engine.take_failure()
     }
 
     /// Every kept reason for a failed handshake, oldest first (taken); see
     /// [`take_handshake_failure`](Self::take_handshake_failure).
     pub fn take_handshake_failures(&mut self) -> Vec<Error> {
-        self.core_mut().accepting.reasons.drain(..).collect()
+        self.core_mut().accepting.engine.take_failures()
     }
 
     /// How many reasons for failed handshakes were dropped, oldest first, to keep at most
     /// [`KEPT_HANDSHAKE_FAILURES`] (every failure is still counted by
     /// [`handshake_failures`](Self::handshake_failures)).
     pub fn handshake_failures_dropped(&self) -> u64 {
-        self.core().accepting.reasons_dropped
+        self.core().accepting.engine.failures_dropped()
     }
 
     /// How many clients are connected and still authenticating (at most the listener's
     /// [`max_pending_handshakes`](ListenerBuilder::max_pending_handshakes)).
     pub fn pending_handshakes(&self) -> usize {
-        self.core().accepting.in_progress()
+        self.core().accepting.engine.in_progress()
     }
 
     fn core(&self) -> std::sync::MutexGuard<'_, Core<C>> {
@@ -684,9 +602,7 @@ impl<C> Listener<C> {
             return Ok(());
         };
         let core = self.core_mut();
-        core.accepting.pending.clear();
-        core.accepting.free.clear();
-        core.accepting.ready.clear();
+        core.accepting.engine.clear();
         let removed = inner.remove_socket_file();
         let closed = inner.close();
         let dir = self
@@ -732,7 +648,7 @@ impl<C: Codec + Clone> crate::Waitable for Listener<C> {
 
     /// A connection is authenticated and waiting to be returned by `accept`.
     fn has_buffered(&self) -> bool {
-        !self.core().accepting.ready.is_empty()
+        self.core().accepting.engine.has_ready()
     }
 
     /// Accepts and advances handshakes without waiting: ready when `accept` would return at

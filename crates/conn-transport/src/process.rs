@@ -8,8 +8,9 @@
 //! that any inherited fd needs (the process must not own that number twice):
 //!
 //! ```no_run
-//! use std::os::fd::{FromRawFd, OwnedFd};
+//! # #[cfg(unix)]
 //! # fn main() -> conn_transport::Result<()> {
+//! use std::os::fd::{FromRawFd, OwnedFd};
 //! let fd: i32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
 //! // SAFETY: the parent passed this fd to us for this connection, and nothing else owns it.
 //! let mut conn = conn_transport::Connection::<conn_transport::Pickle>::try_from(unsafe { OwnedFd::from_raw_fd(fd) })?;
@@ -17,6 +18,8 @@
 //! conn.send(&(n * n))?;
 //! # Ok(())
 //! # }
+//! # #[cfg(not(unix))]
+//! # fn main() {}
 //! ```
 //!
 //! A Python child does the same with `multiprocessing.connection.Connection(fd)`; a Python

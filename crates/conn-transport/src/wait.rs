@@ -7,6 +7,7 @@ use crate::Handle;
 use crate::os::{Poller, Ready, wait_readable_many};
 use conn_framing::Codec;
 
+use crate::slab::{Key, Slab};
 use crate::{Connection, DefaultCodec, Error, Listener, Result};
 
 /// Something `wait` can wait on: connections, receivers, listeners (ready when a client waits),
@@ -308,41 +309,7 @@ where
 /// A key for an object in a [`WaitSet`]. Keys are never reused: once its object is removed, a
 /// key addresses nothing, even after another object takes its place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WaitKey {
-    slot: u32,
-    generation: u32,
-}
-
-/// The poller token of a key: slot and generation together where `usize` holds both, so that
-/// a report for a removed object (its handle may live on in a duplicate) is never taken for
-/// the object now in its slot.
-fn token(key: WaitKey) -> usize {
-    #[cfg(target_pointer_width = "64")]
-    {
-        (key.generation as usize) << 32 | key.slot as usize
-    }
-    #[cfg(not(target_pointer_width = "64"))]
-    {
-        key.slot as usize
-    }
-}
-
-fn key_of(token: usize) -> WaitKey {
-    #[cfg(target_pointer_width = "64")]
-    {
-        WaitKey {
-            slot: (token & 0xffff_ffff) as u32,
-            generation: (token >> 32) as u32,
-        }
-    }
-    #[cfg(not(target_pointer_width = "64"))]
-    {
-        WaitKey {
-            slot: token as u32,
-            generation: u32::MAX,
-        }
-    }
-}
+pub struct WaitKey(Key);
 
 /// Why [`WaitSet::insert`] refused an object, with the object given back.
 pub struct InsertError<T> {
@@ -394,22 +361,6 @@ impl<T> From<InsertError<T>> for Error {
     }
 }
 
-/// The object under `key`, if the key is current.
-fn lookup<T>(slots: &[Slot<T>], key: WaitKey) -> Option<&T> {
-    let slot = slots.get(key.slot as usize)?;
-    if slot.generation == key.generation {
-        slot.object.as_ref()
-    } else {
-        None
-    }
-}
-
-#[derive(Debug)]
-struct Slot<T> {
-    object: Option<T>,
-    generation: u32,
-}
-
 /// A persistent `wait`: objects are registered once and waited on many times, at a cost per
 /// wait that grows with the objects ready, not with those registered (CPython rebuilds its poll
 /// set on every call). On Windows, where no system call reports pipes, sockets and processes
@@ -427,9 +378,7 @@ struct Slot<T> {
 /// re-armed; so an object that is still ready is reported again, and none is lost.
 pub struct WaitSet<T> {
     poller: Poller,
-    slots: Vec<Slot<T>>,
-    free: Vec<u32>,
-    len: usize,
+    objects: Slab<T>,
     /// Keys to look at again at the next wait: reported ready last time, or lent out mutably.
     recheck: Vec<WaitKey>,
     events: Vec<Ready>,
@@ -438,7 +387,7 @@ pub struct WaitSet<T> {
 impl<T> std::fmt::Debug for WaitSet<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WaitSet")
-            .field("len", &self.len)
+            .field("len", &self.objects.len())
             .finish_non_exhaustive()
     }
 }
@@ -448,9 +397,7 @@ impl<T: Waitable> WaitSet<T> {
     pub fn new() -> Result<Self> {
         Ok(Self {
             poller: Poller::new()?,
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
+            objects: Slab::default(),
             recheck: Vec::new(),
             events: Vec::new(),
         })
@@ -460,25 +407,17 @@ impl<T: Waitable> WaitSet<T> {
     /// ([`Error::DuplicateObject`]), is refused and given back in the error; the set is left
     /// as it was.
     pub fn insert(&mut self, object: T) -> std::result::Result<WaitKey, InsertError<T>> {
-        let slot = match self.free.last() {
-            Some(&slot) => slot,
-            None => match u32::try_from(self.slots.len()) {
-                Ok(slot) if slot < u32::MAX => slot,
-                _ => {
-                    let error = Error::Io(std::io::Error::other("wait set is full"));
-                    return Err(InsertError { object, error });
-                }
-            },
+        let Some(key) = self.objects.vacant_key() else {
+            let error = Error::Io(std::io::Error::other("wait set is full"));
+            return Err(InsertError { object, error });
         };
-        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
-        let key = WaitKey { slot, generation };
         let added = match object.wait_handle() {
             Ok(handle) => self
                 .poller
-                .add(handle, token(key))
+                .add(handle, key.token())
                 .map_err(|e| match e.kind() {
                     std::io::ErrorKind::AlreadyExists => Error::DuplicateObject {
-                        index: slot as usize,
+                        index: self.objects.len(),
                     },
                     _ => Error::Io(e),
                 }),
@@ -487,83 +426,54 @@ impl<T: Waitable> WaitSet<T> {
         if let Err(error) = added {
             return Err(InsertError { object, error });
         }
-        if slot as usize == self.slots.len() {
-            self.slots.push(Slot {
-                object: Some(object),
-                generation,
-            });
-        } else {
-            self.free.pop();
-            self.slots[slot as usize].object = Some(object);
-        }
-        self.len += 1;
+        let key = match self.objects.insert(object) {
+            Ok(key) => WaitKey(key),
+            Err(object) => {
+                let error = Error::Io(std::io::Error::other("wait set is full"));
+                return Err(InsertError { object, error });
+            }
+        };
         // It may be ready (or hold buffered messages) already.
         self.recheck.push(key);
         Ok(key)
     }
 
-    fn slot(&self, key: WaitKey) -> Option<&T> {
-        lookup(&self.slots, key)
-    }
-
-    fn slot_mut(&mut self, key: WaitKey) -> Option<&mut T> {
-        let slot = self.slots.get_mut(key.slot as usize)?;
-        if slot.generation == key.generation {
-            slot.object.as_mut()
-        } else {
-            None
-        }
-    }
-
     /// Removes an object and gives it back; `None` for a key whose object is gone.
     pub fn remove(&mut self, key: WaitKey) -> Option<T> {
-        let slot = self.slots.get_mut(key.slot as usize)?;
-        if slot.generation != key.generation {
-            return None;
-        }
-        let object = slot.object.take()?;
         // The key is spent: a report still queued for it, or one from a duplicate of its
         // handle, no longer matches.
-        slot.generation = slot.generation.wrapping_add(1);
+        let object = self.objects.remove(key.0)?;
         if let Ok(handle) = object.wait_handle() {
             let _ = self.poller.remove(handle);
         }
-        self.free.push(key.slot);
-        self.len -= 1;
         Some(object)
     }
 
     /// The object under `key`.
     pub fn get(&self, key: WaitKey) -> Option<&T> {
-        self.slot(key)
+        self.objects.get(key.0)
     }
 
     /// The object under `key`, to receive from.
     pub fn get_mut(&mut self, key: WaitKey) -> Option<&mut T> {
-        self.slot(key)?;
+        let object = self.objects.get_mut(key.0)?;
         self.recheck.push(key);
-        self.slot_mut(key)
+        Some(object)
     }
 
     /// How many objects are registered.
     pub fn len(&self) -> usize {
-        self.len
+        self.objects.len()
     }
 
     /// Whether no object is registered.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.objects.len() == 0
     }
 
     /// The keys and objects in the set.
     pub fn iter(&self) -> impl Iterator<Item = (WaitKey, &T)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            let key = WaitKey {
-                slot: i as u32,
-                generation: s.generation,
-            };
-            s.object.as_ref().map(|o| (key, o))
-        })
+        self.objects.iter().map(|(k, o)| (WaitKey(k), o))
     }
 
     /// Waits until at least one object is ready or `timeout` passes (`None`: no limit; zero: just
@@ -581,7 +491,7 @@ impl<T: Waitable> WaitSet<T> {
         self.recheck.dedup();
         let recheck = std::mem::take(&mut self.recheck);
         for &key in &recheck {
-            let Some(object) = lookup(&self.slots, key) else {
+            let Some(object) = self.objects.get(key.0) else {
                 continue;
             };
             if object.has_buffered() {
@@ -589,7 +499,7 @@ impl<T: Waitable> WaitSet<T> {
             }
             // mio reports edges: ask for a fresh report if the handle is still readable.
             if let Ok(handle) = object.wait_handle() {
-                self.poller.rearm(handle, token(key));
+                self.poller.rearm(handle, key.0.token());
             }
         }
         loop {
@@ -601,8 +511,8 @@ impl<T: Waitable> WaitSet<T> {
             self.events.clear();
             self.poller.wait(&mut self.events, left)?;
             for i in 0..self.events.len() {
-                let key = key_of(self.events[i].key());
-                let Some(object) = self.slot_mut(key) else {
+                let key = WaitKey(Key::from_token(self.events[i].key()));
+                let Some(object) = self.objects.get_mut(key.0) else {
                     continue;
                 };
                 // An error is the object's to report when it is used: ready.
@@ -620,16 +530,16 @@ impl<T: Waitable> WaitSet<T> {
             }
             for i in 0..self.recheck.len() {
                 let key = self.recheck[i];
-                if let Some(object) = lookup(&self.slots, key) {
+                if let Some(object) = self.objects.get(key.0) {
                     if let Ok(handle) = object.wait_handle() {
-                        self.poller.rearm(handle, token(key));
+                        self.poller.rearm(handle, key.0.token());
                     }
                 }
             }
         }
         ready.sort_unstable();
         ready.dedup();
-        ready.retain(|&key| self.slot(key).is_some());
+        ready.retain(|&key| self.objects.get(key.0).is_some());
         self.recheck.extend_from_slice(&ready);
         Ok(ready)
     }
