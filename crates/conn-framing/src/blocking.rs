@@ -68,6 +68,22 @@ fn default_append<R: Read>(r: &mut R, v: &mut Vec<u8>, n: u64) -> io::Result<usi
     r.by_ref().take(n).read_to_end(v)
 }
 
+/// What one read from a transport that keeps message boundaries brought (see
+/// [`FrameReader::set_messages`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRead {
+    /// Bytes read into the buffer given (all of one message).
+    pub len: usize,
+    /// `Some(total)` if these bytes begin a message of `total` bytes (a zero-length message is
+    /// `len: 0, begins: Some(0)`); `None` if they continue the current one. `len: 0` with
+    /// `begins: None` is end of file.
+    pub begins: Option<u64>,
+}
+
+/// How a shell reads from a transport that keeps message boundaries: into the buffer given,
+/// never past the end of the current message.
+pub type MessageFn<R> = fn(&mut R, &mut [u8]) -> io::Result<MessageRead>;
+
 /// A buffered frame reader over any `Read`: the blocking shell of [`Decoder`].
 ///
 /// Small frames are served from the decoder's buffer (which grows with what arrives, from
@@ -81,6 +97,8 @@ pub struct FrameReader<R> {
     inner: R,
     core: Decoder,
     append: AppendFn<R>,
+    /// Set for a transport that keeps message boundaries: how to read from it.
+    messages: Option<MessageFn<R>>,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -90,7 +108,31 @@ impl<R: Read> FrameReader<R> {
             inner,
             core: Decoder::new(),
             append: default_append::<R>,
+            messages: None,
         }
+    }
+
+    /// Reads a transport that keeps message boundaries and sends no headers (a Windows
+    /// message-mode pipe) through `read`, which says where each message begins and how long it
+    /// is ([`Decoder::begin_message`]). The large-body path still reads through `Read`, which
+    /// must then not read past the current message.
+    pub fn set_messages(&mut self, read: MessageFn<R>) {
+        self.messages = Some(read);
+    }
+
+    /// One read into the buffer through a message reader of the shell's choosing (a
+    /// non-blocking one), for a transport set up with [`set_messages`](Self::set_messages).
+    pub fn fill_message_once_with(
+        &mut self,
+        body_room: bool,
+        read: impl FnOnce(&mut R, &mut [u8]) -> io::Result<MessageRead>,
+    ) -> io::Result<MessageRead> {
+        let got = read(&mut self.inner, self.core.spare(body_room))?;
+        if let Some(total) = got.begins {
+            self.core.begin_message(total);
+        }
+        self.core.commit(got.len);
+        Ok(got)
     }
 
     /// Uses `append` to read large bodies straight into their vector (see [`AppendFn`]).
@@ -123,7 +165,10 @@ impl<R: Read> FrameReader<R> {
 
     /// Reads once from the underlying reader into the buffer: the bytes read, 0 at EOF. For a
     /// non-blocking shell, call it only when a read will not block (the handle is readable);
-    /// `body_room` lets a frame's body accumulate beyond [`READ_BUFFER`].
+    /// `body_room` lets a frame's body accumulate beyond [`READ_BUFFER`]. Byte transports
+    /// only: a message transport is filled with
+    /// [`fill_message_once_with`](Self::fill_message_once_with), which tells a zero-length
+    /// message from the end.
     pub fn fill_once(&mut self, body_room: bool) -> io::Result<usize> {
         loop {
             match self.fill_once_with(body_room, |r, buf| r.read(buf)) {
@@ -224,8 +269,19 @@ impl<R: Read> FrameReader<R> {
     /// One read into the buffer; EOF is [`FrameError::Eof`] between frames, otherwise the
     /// truncation the decoder describes. Errors inside a frame poison the stream.
     fn fill(&mut self) -> Result<(), FrameError> {
-        match self.fill_once(false) {
-            Ok(0) if self.core.buffered() == 0 => Err(FrameError::Eof),
+        let filled = match self.messages {
+            None => self.fill_once(false),
+            Some(read) => loop {
+                match self.fill_message_once_with(false, read) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // A message began, even an empty one: progress, not the end.
+                    Ok(got) => break Ok(got.len + usize::from(got.begins.is_some())),
+                    Err(e) => break Err(e),
+                }
+            },
+        };
+        match filled {
+            Ok(0) if self.core.between_frames() => Err(FrameError::Eof),
             Ok(0) => {
                 self.core.poison();
                 Err(self.core_finish_error())
@@ -241,10 +297,11 @@ impl<R: Read> FrameReader<R> {
     }
 
     fn core_finish_error(&self) -> FrameError {
-        // The decoder is poisoned by now; classify from its bytes.
-        let mut probe = Decoder::new();
-        probe.feed(self.core.buffered_bytes());
-        probe.finish().err().unwrap_or(FrameError::Desynchronized)
+        // The decoder is poisoned by now; `finish` classifies from its bytes all the same.
+        self.core
+            .finish()
+            .err()
+            .unwrap_or(FrameError::Desynchronized)
     }
 
     /// The rest of a large frame's body, straight into a vector that grows with what arrives.
@@ -667,6 +724,139 @@ mod tests {
                 prop_assert_eq!(&r.read_frame(None).unwrap(), p);
             }
             prop_assert!(matches!(r.read_frame(None), Err(FrameError::Eof)));
+        }
+    }
+
+    /// A transport that keeps message boundaries (a Windows message-mode pipe, in memory):
+    /// reads never cross a message's end and hand out at most `chunk` bytes; `cut` ends the
+    /// transport after that many bytes of the last message.
+    struct Pipe {
+        messages: Vec<Vec<u8>>,
+        next: usize,
+        at: usize,
+        chunk: usize,
+        cut: Option<usize>,
+    }
+
+    impl Pipe {
+        fn new(messages: &[&[u8]], chunk: usize) -> Self {
+            Self {
+                messages: messages.iter().map(|m| m.to_vec()).collect(),
+                next: 0,
+                at: 0,
+                chunk,
+                cut: None,
+            }
+        }
+
+        fn read_part(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+            let begins = self.at == 0;
+            let Some(m) = self.messages.get(self.next) else {
+                return Ok(MessageRead {
+                    len: 0,
+                    begins: None,
+                });
+            };
+            let last = self.next + 1 == self.messages.len();
+            let end = match self.cut {
+                Some(cut) if last => cut.min(m.len()),
+                _ => m.len(),
+            };
+            let n = buf.len().min(self.chunk).min(end - self.at);
+            if n == 0 && !begins {
+                return Ok(MessageRead {
+                    len: 0,
+                    begins: None,
+                });
+            }
+            buf[..n].copy_from_slice(&m[self.at..self.at + n]);
+            let total = m.len() as u64;
+            self.at += n;
+            if self.at == m.len() {
+                self.next += 1;
+                self.at = 0;
+            }
+            Ok(MessageRead {
+                len: n,
+                begins: begins.then_some(total),
+            })
+        }
+    }
+
+    impl Read for Pipe {
+        /// The large-body path: the rest of the current message only.
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            assert!(self.at > 0, "a body read at a message boundary");
+            Ok(self.read_part(buf)?.len)
+        }
+    }
+
+    fn pipe_reader(messages: &[&[u8]], chunk: usize) -> FrameReader<Pipe> {
+        let mut r = FrameReader::new(Pipe::new(messages, chunk));
+        r.set_messages(Pipe::read_part);
+        r
+    }
+
+    #[test]
+    fn message_transports_need_no_headers() {
+        let big = vec![7u8; 3 * READ_BUFFER + 5];
+        let messages: [&[u8]; 5] = [b"hello", b"", &big, b"\x00\x00\x00\x05", b""];
+        for chunk in [1, 3, 4096, usize::MAX] {
+            let mut r = pipe_reader(&messages, chunk);
+            for m in messages {
+                assert_eq!(r.read_frame(None).unwrap(), m, "chunk {chunk}");
+            }
+            assert!(matches!(r.read_frame(None), Err(FrameError::Eof)));
+        }
+        let mut r = pipe_reader(&messages, 1000);
+        let mut dst = vec![0; big.len()];
+        assert_eq!(r.read_frame_into(&mut dst).unwrap(), 5);
+        assert_eq!(r.read_frame_into(&mut dst).unwrap(), 0);
+        assert_eq!(r.read_frame_into(&mut dst).unwrap(), big.len());
+        assert_eq!(dst, big);
+        let mut small = [0; 2];
+        assert!(matches!(
+            r.read_frame_into(&mut small),
+            Err(FrameError::BufferTooShort { message }) if message == messages[3]
+        ));
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_from_its_length() {
+        let long = vec![1u8; 300];
+        let mut r = pipe_reader(&[&long, b"next"], 16);
+        r.decoder_mut().set_max_message(256);
+        assert!(matches!(
+            r.read_frame(None),
+            Err(FrameError::TooLarge { len: 300, max: 256 })
+        ));
+        let mut r = pipe_reader(&[&long], 16);
+        assert!(matches!(
+            r.read_frame(Some(299)),
+            Err(FrameError::TooLarge { len: 300, max: 299 })
+        ));
+    }
+
+    #[test]
+    fn a_pipe_that_closes_mid_message_is_a_truncated_body() {
+        for (len, cut) in [(10, 4), (3 * READ_BUFFER, READ_BUFFER + 7)] {
+            let message = vec![2u8; len];
+            let mut pipe = Pipe::new(&[b"whole", &message], 4096);
+            pipe.cut = Some(cut);
+            let mut r = FrameReader::new(pipe);
+            r.set_messages(Pipe::read_part);
+            assert_eq!(r.read_frame(None).unwrap(), b"whole");
+            match r.read_frame(None) {
+                Err(FrameError::Truncated {
+                    unit: Unit::Body,
+                    expected,
+                    received,
+                }) => {
+                    assert_eq!(expected, len as u64);
+                    assert_eq!(received, cut as u64);
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 //! reading side: [`FrameReader`](crate::FrameReader) and conn's connections are shells that do
 //! the I/O around it.
 
+use std::collections::VecDeque;
+
 use crate::header::{HeaderStatus, decode_header};
 use crate::{FrameError, Unit};
 
@@ -61,6 +63,10 @@ pub struct Decoder {
     poisoned: bool,
     /// The last read filled all the room it was given: keep the buffer when drained.
     streaming: bool,
+    /// `None`: frames carry CPython's header. `Some`: the transport keeps message boundaries
+    /// (a Windows message-mode pipe) and the shell said where each message begins and how long
+    /// it is ([`Decoder::begin_message`]): the lengths of the messages begun and not yet taken.
+    messages: Option<VecDeque<u64>>,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -95,6 +101,7 @@ impl Decoder {
             max_message,
             poisoned: false,
             streaming: false,
+            messages: None,
         }
     }
 
@@ -106,6 +113,23 @@ impl Decoder {
     /// The longest message accepted.
     pub fn max_message(&self) -> u64 {
         self.max_message
+    }
+
+    /// For a transport that keeps message boundaries and sends no header (a Windows
+    /// message-mode pipe, CPython's `PipeConnection`): the bytes fed or committed from now on
+    /// are the body of a message of `len` bytes, after those of the messages begun before. The
+    /// length is checked against the limits as a header's would be, before the body is read;
+    /// a zero-length message is a message. Once called, the decoder expects no headers.
+    pub fn begin_message(&mut self, len: u64) {
+        self.messages
+            .get_or_insert_with(VecDeque::new)
+            .push_back(len);
+    }
+
+    /// Whether no frame has begun: nothing buffered, and no message begun (end of file here
+    /// is a clean end).
+    pub fn between_frames(&self) -> bool {
+        self.start == self.end && self.messages.as_ref().is_none_or(VecDeque::is_empty)
     }
 
     /// Appends bytes received from the peer.
@@ -213,7 +237,7 @@ impl Decoder {
     /// transfer (`multiprocessing.reduction.sendfds`). `None` if nothing is buffered or the
     /// stream is out of step.
     pub fn take_raw_byte(&mut self) -> Option<u8> {
-        if self.poisoned || self.start == self.end {
+        if self.poisoned || self.start == self.end || self.messages.is_some() {
             return None;
         }
         let byte = self.buf[self.start];
@@ -238,6 +262,7 @@ impl Decoder {
                 let body = self.start + self.header_len();
                 let len = self.frame_len();
                 self.start = body + len;
+                self.frame_taken();
                 Ok(Some(&self.buf[body..body + len]))
             }
             _ => Ok(None),
@@ -261,6 +286,7 @@ impl Decoder {
         let have = (self.end - body).min(usize::try_from(len).unwrap_or(usize::MAX));
         let bytes = self.buf[body..body + have].to_vec();
         self.start = body + have;
+        self.frame_taken();
         self.poisoned = true;
         self.release_if_idle();
         Ok((len, bytes))
@@ -307,6 +333,17 @@ impl Decoder {
     /// [`FrameError::Truncated`] if inside one.
     pub fn finish(&self) -> Result<(), FrameError> {
         let rest = self.buffered_bytes();
+        if let Some(lengths) = &self.messages {
+            return match lengths.front() {
+                None if rest.is_empty() => Ok(()),
+                None => Err(FrameError::Desynchronized),
+                Some(&len) => Err(FrameError::Truncated {
+                    unit: Unit::Body,
+                    expected: len,
+                    received: rest.len() as u64,
+                }),
+            };
+        }
         if rest.is_empty() {
             return Ok(());
         }
@@ -332,21 +369,43 @@ impl Decoder {
         })
     }
 
-    /// The header length of the complete header at the front (only after `check` said so).
-    fn header_len(&self) -> usize {
-        match decode_header(self.buffered_bytes()) {
-            Ok(HeaderStatus::Complete { header_len, .. }) => header_len,
-            _ => 0,
+    /// The frame at the front, once its length is known: its header length (0 for a message
+    /// of a message-mode transport) and payload length.
+    fn front(&self) -> Result<Option<(usize, u64)>, FrameError> {
+        match &self.messages {
+            Some(lengths) => match lengths.front() {
+                Some(&len) => Ok(Some((0, len))),
+                // Bytes before any message began: the shell lost a boundary.
+                None if self.start != self.end => Err(FrameError::Desynchronized),
+                None => Ok(None),
+            },
+            None => match decode_header(self.buffered_bytes())? {
+                HeaderStatus::Incomplete { .. } => Ok(None),
+                HeaderStatus::Complete {
+                    header_len,
+                    payload_len,
+                } => Ok(Some((header_len, payload_len))),
+            },
         }
+    }
+
+    /// The header length of the frame at the front (only after `check` said it is complete).
+    fn header_len(&self) -> usize {
+        self.front().ok().flatten().map_or(0, |(h, _)| h)
     }
 
     /// The payload length of the whole frame at the front (only after `check` said so).
     fn frame_len(&self) -> usize {
-        match decode_header(self.buffered_bytes()) {
-            Ok(HeaderStatus::Complete { payload_len, .. }) => {
-                usize::try_from(payload_len).unwrap_or(0)
-            }
-            _ => 0,
+        self.front()
+            .ok()
+            .flatten()
+            .map_or(0, |(_, len)| usize::try_from(len).unwrap_or(0))
+    }
+
+    /// The frame at the front has been taken out of the buffer (whole, or its body begun).
+    fn frame_taken(&mut self) {
+        if let Some(lengths) = &mut self.messages {
+            lengths.pop_front();
         }
     }
 
@@ -355,12 +414,8 @@ impl Decoder {
             return Err(FrameError::Desynchronized);
         }
         let rest = self.buffered_bytes();
-        let (header_len, payload_len) = match decode_header(rest)? {
-            HeaderStatus::Incomplete { .. } => return Ok(Need::Header { have: rest.len() }),
-            HeaderStatus::Complete {
-                header_len,
-                payload_len,
-            } => (header_len, payload_len),
+        let Some((header_len, payload_len)) = self.front()? else {
+            return Ok(Need::Header { have: rest.len() });
         };
         let max = maxlength.map_or(self.max_message, |m| m.min(self.max_message));
         if payload_len > max {
@@ -543,5 +598,46 @@ mod tests {
             }
             prop_assert_eq!(got, payloads);
         }
+    }
+
+    #[test]
+    fn begun_messages_are_frames_without_headers() {
+        let mut d = Decoder::with_max_message(8);
+        assert!(d.between_frames());
+        d.begin_message(0);
+        assert!(!d.between_frames());
+        d.begin_message(5);
+        d.feed(b"he");
+        assert_eq!(
+            d.next_frame().unwrap(),
+            Some(vec![]),
+            "a zero-length message"
+        );
+        assert!(matches!(d.need(None), Ok(Need::Body { len: 5, have: 2 })));
+        assert!(matches!(
+            d.finish(),
+            Err(FrameError::Truncated {
+                unit: Unit::Body,
+                expected: 5,
+                received: 2
+            })
+        ));
+        d.feed(b"llo");
+        d.begin_message(9);
+        assert_eq!(d.next_frame().unwrap(), Some(b"hello".to_vec()));
+        assert!(
+            matches!(d.need(None), Err(FrameError::TooLarge { len: 9, max: 8 })),
+            "refused from its length, before any of its body"
+        );
+        assert_eq!(d.take_raw_byte(), None, "no raw bytes between messages");
+    }
+
+    #[test]
+    fn bytes_outside_any_message_put_the_stream_out_of_step() {
+        let mut d = Decoder::new();
+        d.begin_message(1);
+        d.feed(b"ab");
+        assert_eq!(d.next_frame().unwrap(), Some(b"a".to_vec()));
+        assert!(matches!(d.next_frame(), Err(FrameError::Desynchronized)));
     }
 }

@@ -12,7 +12,9 @@ pub mod pickle;
 #[cfg(feature = "postcard")]
 mod postcard;
 
-pub use blocking::{AppendFn, FrameReader, with_frame_slices, write_frame, write_frames};
+pub use blocking::{
+    AppendFn, FrameReader, MessageFn, MessageRead, with_frame_slices, write_frame, write_frames,
+};
 pub use codec::{Codec, CodecError, CodecOp};
 pub use decoder::{Decoder, Need, UNLIMITED};
 

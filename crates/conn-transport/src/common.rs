@@ -56,7 +56,6 @@ pub enum MessagePart {
 }
 
 /// The error of the message calls on a stream that carries bytes, not messages.
-#[cfg_attr(windows, allow(dead_code, reason = "Windows streams carry messages"))]
 pub(crate) fn not_a_message_pipe() -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,

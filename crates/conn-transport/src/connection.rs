@@ -11,57 +11,65 @@ use std::time::{Duration, Instant};
 use crate::os::{Stream, StreamKind};
 use crate::{Handle, OwnedHandle, deadline_after, time_left};
 use conn_framing::{
-    Codec, FrameError, FrameReader, Need, with_frame_slices, write_frame, write_frames,
+    Codec, FrameError, FrameReader, MessageRead, Need, with_frame_slices, write_frame, write_frames,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::message_frames::Messages;
+use crate::messages::MessageCursor;
 use crate::{DefaultCodec, Error, Operation, Pickle, PyValue, Result};
 
 /// An encode buffer larger than this is not kept between sends.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
 
 /// The receiving side's view of the stream (shared by the two halves of a split connection):
-/// its bytes as they come, or, for a message-mode pipe, its messages turned into CPython
-/// frames (see [`Messages`]) so that one framing core serves both.
+/// its bytes as they come, or, for a message-mode pipe, its messages, each read with its length
+/// for the framing core (see [`MessageCursor`]).
 #[derive(Debug)]
 struct Shared {
     stream: Arc<Stream>,
-    messages: Option<Box<Messages>>,
+    messages: Option<MessageCursor>,
 }
 
 impl Shared {
     fn new(stream: Arc<Stream>) -> Self {
-        let messages = stream
-            .kind()
-            .keeps_messages()
-            .then(|| Box::new(Messages::default()));
+        let messages = stream.kind().keeps_messages().then(MessageCursor::default);
         Self { stream, messages }
     }
 
     /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF.
     fn read_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read_nonblocking(buf)
+    }
+
+    /// One message read that never blocks (see [`MessageCursor::read`]).
+    fn read_message_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
         match &mut self.messages {
-            None => self.stream.read_nonblocking(buf),
             Some(m) => m.read(&self.stream, buf, Some(Duration::ZERO)),
+            None => Err(crate::common::not_a_message_pipe()),
+        }
+    }
+
+    /// One message read, waiting as long as it takes (the framing core's blocking path).
+    fn read_message(r: &mut Self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        match &mut r.messages {
+            Some(m) => m.read(&r.stream, buf, None),
+            None => Err(crate::common::not_a_message_pipe()),
         }
     }
 
     /// Whether a read would not block, waiting at most `timeout`.
     fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        if self.messages.as_ref().is_some_and(|m| m.has_bytes()) {
-            return Ok(true);
-        }
         self.stream.wait_readable(timeout)
     }
 }
 
 impl Read for Shared {
+    /// Bytes of the stream, or of the current pipe message only (a large body's rest).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.messages {
             None => (&*self.stream).read(buf),
-            Some(m) => m.read(&self.stream, buf, None),
+            Some(m) => m.read_body(&self.stream, buf, None),
         }
     }
 }
@@ -362,10 +370,21 @@ impl Inbound {
             let mut room = 0;
             // Whether the handle looks drained, and whether the OS said so (`WouldBlock`)
             // rather than a short read suggesting it.
-            let (drained, reported) = match self.reader.fill_once_with(true, |r, buf| {
-                room = buf.len();
-                r.read_nonblocking(buf)
-            }) {
+            let filled = if self.reader.get_ref().messages.is_some() {
+                self.reader
+                    .fill_message_once_with(true, |r, buf| {
+                        room = buf.len();
+                        r.read_message_nonblocking(buf)
+                    })
+                    // A message begun, even an empty one, is progress, not the end.
+                    .map(|got| got.len + usize::from(got.begins.is_some()))
+            } else {
+                self.reader.fill_once_with(true, |r, buf| {
+                    room = buf.len();
+                    r.read_nonblocking(buf)
+                })
+            };
+            let (drained, reported) = match filled {
                 Ok(0) => {
                     self.at_eof = true;
                     (false, false)
@@ -423,8 +442,12 @@ impl Inbound {
 
 impl<C: Codec> Receiver<C> {
     fn new(stream: Arc<Stream>, codec: C) -> Self {
+        let keeps_messages = stream.kind().keeps_messages();
         let mut reader = FrameReader::new(Shared::new(stream));
         reader.set_append(append_from_stream);
+        if keeps_messages {
+            reader.set_messages(Shared::read_message);
+        }
         Self {
             inbound: Inbound {
                 reader,
@@ -941,10 +964,17 @@ impl<C: Codec + Clone> Connection<C> {
     pub fn into_owned_handle(self) -> std::result::Result<OwnedHandle, IntoHandleError<C>> {
         let inbound = &self.halves.1.inbound;
         let mut read_ahead = inbound.reader.decoder().buffered();
-        // A pipe message part the cursor or the transport holds, or a message begun: its rest
-        // would reach the new owner without its start.
-        if let Some(m) = &inbound.reader.get_ref().messages {
-            read_ahead += m.held();
+        // A pipe message begun (even an empty one not yet received): its rest would reach the
+        // new owner without its start.
+        if !inbound.reader.decoder().between_frames()
+            || inbound
+                .reader
+                .get_ref()
+                .messages
+                .as_ref()
+                .is_some_and(MessageCursor::in_message)
+        {
+            read_ahead = read_ahead.max(1);
         }
         if let Some(n) = inbound.reader.get_ref().stream.read_ahead() {
             read_ahead += n.max(1);

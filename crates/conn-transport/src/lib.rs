@@ -57,7 +57,7 @@ mod error;
 mod handle;
 mod into_address;
 mod listener;
-mod message_frames;
+mod messages;
 pub mod os;
 mod pipe;
 pub mod process;
