@@ -76,3 +76,62 @@ pub(crate) const READONLY_BUFFER: u8 = 0x98;
 /// How many items CPython's pickler puts between one `MARK` and its `APPENDS` / `SETITEMS` /
 /// `ADDITEMS` (`BATCHSIZE` in `pickle.py` and `_pickle.c`).
 pub(crate) const BATCH: usize = 1000;
+
+/// Reading opcode arguments, for both interpreters of the opcodes: the fast typed reader
+/// (`stream.rs`) and the arena machine (`decode/machine.rs`). Every read is checked against the
+/// end of the input (`None` when the input ends first) and nothing is allocated or sized by a
+/// length the input claims; each interpreter turns `None` into its own error.
+pub(crate) mod args {
+    use super::{
+        BINBYTES, BINGET, BINPUT, BINUNICODE, LONG_BINGET, LONG_BINPUT, SHORT_BINBYTES,
+        SHORT_BINUNICODE,
+    };
+
+    /// The next `n` bytes.
+    #[inline(always)]
+    pub(crate) fn take<'a>(input: &'a [u8], pos: &mut usize, n: u64) -> Option<&'a [u8]> {
+        let end = pos.checked_add(usize::try_from(n).ok()?)?;
+        let bytes = input.get(*pos..end)?;
+        *pos = end;
+        Some(bytes)
+    }
+
+    /// The next `N` bytes, as an array (fixed-width arguments).
+    #[inline(always)]
+    pub(crate) fn array<const N: usize>(input: &[u8], pos: &mut usize) -> Option<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(take(input, pos, N as u64)?);
+        Some(out)
+    }
+
+    /// A text argument up to (not including) the next newline, which is consumed.
+    pub(crate) fn line<'a>(input: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+        let rest = input.get(*pos..)?;
+        let n = rest.iter().position(|&b| b == b'\n')?;
+        *pos += n + 1;
+        Some(&rest[..n])
+    }
+
+    /// The length argument of a text or bytes opcode: one byte for the `SHORT_` forms, four
+    /// for `BINUNICODE` and `BINBYTES`, eight for the `8` forms (`BINUNICODE8`, `BINBYTES8`,
+    /// `BYTEARRAY8`), all little-endian.
+    #[inline(always)]
+    pub(crate) fn length(input: &[u8], pos: &mut usize, op: u8) -> Option<u64> {
+        Some(match op {
+            SHORT_BINUNICODE | SHORT_BINBYTES => array::<1>(input, pos)?[0].into(),
+            BINUNICODE | BINBYTES => u32::from_le_bytes(array(input, pos)?).into(),
+            _ => u64::from_le_bytes(array(input, pos)?),
+        })
+    }
+
+    /// The memo index argument of a binary memo opcode: one byte for `BINGET` / `BINPUT`,
+    /// four (little-endian) for `LONG_BINGET` / `LONG_BINPUT`.
+    #[inline(always)]
+    pub(crate) fn memo_index(input: &[u8], pos: &mut usize, op: u8) -> Option<u64> {
+        Some(match op {
+            BINGET | BINPUT => array::<1>(input, pos)?[0].into(),
+            LONG_BINGET | LONG_BINPUT => u32::from_le_bytes(array(input, pos)?).into(),
+            _ => return None,
+        })
+    }
+}

@@ -12,6 +12,7 @@
 use serde::de::{self, DeserializeSeed, Visitor};
 
 use crate::limits::Limits;
+use crate::opcodes::args;
 use crate::opcodes::*;
 
 /// Why the streaming path gave up: the machine must decide (or report the error).
@@ -134,17 +135,12 @@ impl<'de> Stream<'de> {
 
     #[inline(always)]
     fn take(&mut self, n: usize) -> R<&'de [u8]> {
-        let end = self.pos.checked_add(n).ok_or(StreamError::Bail)?;
-        let b = self.input.get(self.pos..end).ok_or(StreamError::Bail)?;
-        self.pos = end;
-        Ok(b)
+        args::take(self.input, &mut self.pos, n as u64).ok_or(StreamError::Bail)
     }
 
     #[inline(always)]
     fn arr<const N: usize>(&mut self) -> R<[u8; N]> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
+        args::array(self.input, &mut self.pos).ok_or(StreamError::Bail)
     }
 
     fn skip_header(&mut self) -> R<()> {
@@ -182,14 +178,9 @@ impl<'de> Stream<'de> {
                     let m = self.memo_of_last()?;
                     self.memo.push(m);
                 }
-                Some(BINPUT) => {
+                Some(op @ (BINPUT | LONG_BINPUT)) => {
                     self.pos += 1;
-                    let i = self.arr::<1>()?[0] as usize;
-                    self.put(i)?;
-                }
-                Some(LONG_BINPUT) => {
-                    self.pos += 1;
-                    let i = u32::from_le_bytes(self.arr()?) as usize;
+                    let i = self.get_index(op)?;
                     self.put(i)?;
                 }
                 _ => return Ok(()),
@@ -211,14 +202,12 @@ impl<'de> Stream<'de> {
         }
     }
 
-    /// The length argument of a text or bytes opcode: 1, 4 or 8 bytes by the opcode.
+    /// The length argument of a text or bytes opcode (see [`args::length`]).
     #[inline(always)]
     fn length(&mut self, op: u8) -> R<usize> {
-        match op {
-            SHORT_BINUNICODE | SHORT_BINBYTES => Ok(self.arr::<1>()?[0].into()),
-            BINUNICODE | BINBYTES => Ok(u32::from_le_bytes(self.arr()?) as usize),
-            _ => usize::try_from(u64::from_le_bytes(self.arr()?)).map_err(|_| StreamError::Bail),
-        }
+        args::length(self.input, &mut self.pos, op)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or(StreamError::Bail)
     }
 
     /// What the memo keeps of the value whose opcode starts at `last` (read before, so valid);
@@ -253,13 +242,11 @@ impl<'de> Stream<'de> {
         Ok(m.unwrap_or(Memo::Other))
     }
 
-    /// The argument of `BINGET` / `LONG_BINGET`.
+    /// The argument of a binary memo opcode (see [`args::memo_index`]).
     fn get_index(&mut self, op: u8) -> R<usize> {
-        Ok(if op == BINGET {
-            self.arr::<1>()?[0] as usize
-        } else {
-            u32::from_le_bytes(self.arr()?) as usize
-        })
+        args::memo_index(self.input, &mut self.pos, op)
+            .map(|i| i as usize)
+            .ok_or(StreamError::Bail)
     }
 
     fn text(&mut self, n: usize) -> R<Head<'de>> {

@@ -28,12 +28,15 @@ const KEEP_SEND_BUFFER: usize = 1 << 20;
 #[derive(Debug)]
 struct Shared {
     stream: Arc<Stream>,
-    messages: Option<MessageCursor>,
+    messages: Option<Box<MessageCursor>>,
 }
 
 impl Shared {
     fn new(stream: Arc<Stream>) -> Self {
-        let messages = stream.kind().keeps_messages().then(MessageCursor::default);
+        let messages = stream
+            .kind()
+            .keeps_messages()
+            .then(Box::<MessageCursor>::default);
         Self { stream, messages }
     }
 
@@ -972,7 +975,7 @@ impl<C: Codec + Clone> Connection<C> {
                 .get_ref()
                 .messages
                 .as_ref()
-                .is_some_and(MessageCursor::in_message)
+                .is_some_and(|m| m.in_message())
         {
             read_ahead = read_ahead.max(1);
         }

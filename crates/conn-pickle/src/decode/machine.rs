@@ -1,233 +1,18 @@
-//! The unpickling machine: opcodes in, an arena of nodes out. No recursion, no code run, no
-//! allocation sized by a claimed length. Known callables (`datetime`, `set`, `_codecs.encode`…)
-//! are recognized where Python would call them and become native nodes; any other call becomes
-//! an inert object node. Both [`Value`] conversion and the serde deserializer read the arena.
+//! The opcode interpreter: a stack machine that builds arena nodes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::py2::{latin1, raw_unicode_escape, unquote_py2};
+use super::{Node, ObjNode, Slot, Src, TimeParts, copy_allowance, node_of, py2_name};
 use crate::error::{Error, Limit};
 use crate::int::BigInt;
 use crate::limits::Limits;
+use crate::opcodes::args;
 use crate::opcodes::*;
-use crate::value::{
-    Complex, Date, DateTime, Global, Object, ObjectKind, Shared, Time, TimeDelta, TimeZone, Value,
-};
+use crate::value::{Complex, Date, Global, ObjectKind, Time, TimeDelta, TimeZone};
 
-/// One stack entry: a scalar inline, text borrowed from the input, or a node.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Slot {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    /// Valid UTF-8 at `input[start..start + len]`.
-    Str(u32, u32),
-    /// `bytes` at `input[start..start + len]`.
-    Bytes(u32, u32),
-    Node(u32),
-}
-
-/// Bytes of a node: borrowed from the input or owned.
-#[derive(Debug)]
-pub(crate) enum Src {
-    Input(usize, usize),
-    Owned(Vec<u8>),
-}
-
-impl Src {
-    pub(crate) fn get<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
-        match self {
-            Self::Input(start, end) => &input[*start..*end],
-            Self::Owned(v) => v,
-        }
-    }
-    fn len(&self) -> usize {
-        match self {
-            Self::Input(start, end) => end - start,
-            Self::Owned(v) => v.len(),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct TimeParts {
-    pub(crate) hour: u8,
-    pub(crate) minute: u8,
-    pub(crate) second: u8,
-    pub(crate) microsecond: u32,
-    pub(crate) fold: bool,
-    pub(crate) tz: Option<Slot>,
-}
-
-#[derive(Debug)]
-pub(crate) struct ObjNode {
-    pub(crate) kind: ObjectKind,
-    pub(crate) callable: Slot,
-    pub(crate) args: Slot,
-    pub(crate) kwargs: Option<Slot>,
-    pub(crate) state: Option<Slot>,
-    pub(crate) list_items: Vec<Slot>,
-    pub(crate) dict_items: Vec<(Slot, Slot)>,
-}
-
-#[derive(Debug)]
-pub(crate) enum Node {
-    /// UTF-8 text.
-    Str(Src),
-    Bytes(Src),
-    ByteArray(Vec<u8>),
-    LegacyStr(Src),
-    BigInt(BigInt),
-    List(Vec<Slot>),
-    Tuple(Vec<Slot>),
-    Dict(Vec<(Slot, Slot)>),
-    OrderedDict(Vec<(Slot, Slot)>),
-    Set(Vec<Slot>),
-    FrozenSet(Vec<Slot>),
-    Complex(Complex),
-    Date(Date),
-    Time(TimeParts),
-    DateTime(Date, TimeParts),
-    TimeDelta(TimeDelta),
-    TimeZone(Arc<TimeZone>),
-    Decimal(Arc<str>),
-    Uuid([u8; 16]),
-    Global(Arc<Global>),
-    Object(Box<ObjNode>),
-}
-
-impl Node {
-    /// The `i`-th nested slot, in a fixed order.
-    pub(crate) fn child(&self, i: usize) -> Option<Slot> {
-        match self {
-            Self::List(v) | Self::Tuple(v) | Self::Set(v) | Self::FrozenSet(v) => v.get(i).copied(),
-            Self::Dict(v) | Self::OrderedDict(v) => v
-                .get(i / 2)
-                .map(|(k, x)| if i.is_multiple_of(2) { *k } else { *x }),
-            Self::Time(t) | Self::DateTime(_, t) => (i == 0).then_some(t.tz).flatten(),
-            Self::Object(o) => {
-                let fixed = [Some(o.callable), Some(o.args), o.kwargs, o.state];
-                let present = fixed.iter().flatten().count();
-                if i < present {
-                    return fixed.iter().flatten().nth(i).copied();
-                }
-                let j = i - present;
-                if j < o.list_items.len() {
-                    return Some(o.list_items[j]);
-                }
-                let j = j - o.list_items.len();
-                o.dict_items
-                    .get(j / 2)
-                    .map(|(k, x)| if j.is_multiple_of(2) { *k } else { *x })
-            }
-            _ => None,
-        }
-    }
-
-    /// Payload bytes, for the expansion estimate.
-    fn payload(&self) -> usize {
-        match self {
-            Self::Str(s) | Self::Bytes(s) | Self::LegacyStr(s) => s.len(),
-            Self::ByteArray(v) => v.len(),
-            Self::BigInt(b) => b.to_signed_le_bytes().len(),
-            _ => 0,
-        }
-    }
-}
-
-/// A decoded pickle: its nodes, its root, and the input the nodes borrow from.
-pub(crate) struct Arena<'a> {
-    pub(crate) input: &'a [u8],
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) root: Slot,
-    /// Reachable nodes, children before parents (filled by `analyze`).
-    pub(crate) order: Vec<u32>,
-    /// Expanded size of the root (filled by `analyze`).
-    pub(crate) expanded: u64,
-}
-
-impl<'a> Arena<'a> {
-    pub(crate) fn str_of(&self, start: u32, len: u32) -> &'a str {
-        let bytes = &self.input[start as usize..start as usize + len as usize];
-        // Validated when the slot was made.
-        std::str::from_utf8(bytes).unwrap_or_default()
-    }
-
-    pub(crate) fn bytes_of(&self, start: u32, len: u32) -> &'a [u8] {
-        &self.input[start as usize..start as usize + len as usize]
-    }
-
-    pub(crate) fn node(&self, slot: Slot) -> Option<&Node> {
-        node_of(&self.nodes, slot)
-    }
-
-    pub(crate) fn node_str<'s>(&'s self, src: &'s Src) -> &'s str {
-        std::str::from_utf8(src.get(self.input)).unwrap_or_default()
-    }
-}
-
-/// The node a slot names, if it names one.
-pub(crate) fn node_of(nodes: &[Node], slot: Slot) -> Option<&Node> {
-    match slot {
-        Slot::Node(i) => nodes.get(i as usize),
-        _ => None,
-    }
-}
-
-/// Decodes `input` (one whole pickle) into an arena and checks it against `limits`.
-pub(crate) fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Arena<'a>, Error> {
-    // A node or memo entry per 16 input bytes up front (CPython's output of records and
-    // datetimes needs about that), capped so a large bytes payload reserves nothing much:
-    // growth then copies less, and memory stays a small multiple of the message.
-    let reserve = (input.len() / 16).min(1 << 16);
-    let mut m = Machine {
-        input,
-        pos: 0,
-        op_start: 0,
-        limits,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: Vec::with_capacity(reserve),
-        sparse_memo: HashMap::new(),
-        memo_count: 0,
-        nodes: Vec::with_capacity(reserve),
-        proto: 0,
-        values: 0,
-        copy_budget: copy_allowance(input.len()),
-        owned_text: 0,
-    };
-    let root = m.run()?;
-    let text_allowance = 2u64
-        .saturating_mul(input.len() as u64)
-        .saturating_add(m.owned_text)
-        .saturating_add(COPY_FLOOR);
-    let mut arena = Arena {
-        input,
-        nodes: m.nodes,
-        root,
-        order: Vec::new(),
-        expanded: 0,
-    };
-    analyze(&mut arena, limits, text_allowance)?;
-    Ok(arena)
-}
-
-/// Copy work a message may cause beyond its own bytes, whatever its opcodes (see
-/// [`copy_allowance`]).
-pub(crate) const COPY_FLOOR: u64 = 1 << 16;
-
-/// How much copying one message of `len` bytes may make the machine do: a slot or a byte copied
-/// out of a value the message already built (`set(l)`, `bytearray(b)`, a memoized name given to
-/// `STACK_GLOBAL`) costs one unit. Each copy a real pickler causes has its source written once
-/// in the message, so its copies total at most its length; a pickle that references one large
-/// value many times to have it copied runs out and is refused
-/// ([`Limit::Copies`](crate::Limit::Copies)) instead of costing memory quadratic in its size.
-pub(crate) fn copy_allowance(len: usize) -> u64 {
-    (len as u64).saturating_add(COPY_FLOOR)
-}
-
-struct Machine<'a, 'l> {
+pub(super) struct Machine<'a, 'l> {
     input: &'a [u8],
     pos: usize,
     op_start: usize,
@@ -252,6 +37,38 @@ struct Machine<'a, 'l> {
 /// twice its entries plus this.
 const MEMO_GAP: u64 = 4096;
 
+impl<'a, 'l> Machine<'a, 'l> {
+    /// A machine over `input`, with room for `reserve` nodes and memo entries.
+    pub(super) fn new(input: &'a [u8], limits: &'l Limits, reserve: usize) -> Self {
+        Self {
+            input,
+            pos: 0,
+            op_start: 0,
+            limits,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: Vec::with_capacity(reserve),
+            sparse_memo: HashMap::new(),
+            memo_count: 0,
+            nodes: Vec::with_capacity(reserve),
+            proto: 0,
+            values: 0,
+            copy_budget: copy_allowance(input.len()),
+            owned_text: 0,
+        }
+    }
+
+    /// Text the machine made (not borrowed from the input), in bytes.
+    pub(super) fn owned_text(&self) -> u64 {
+        self.owned_text
+    }
+
+    /// The nodes built.
+    pub(super) fn into_nodes(self) -> Vec<Node> {
+        self.nodes
+    }
+}
+
 impl<'a> Machine<'a, '_> {
     fn truncated(&self) -> Error {
         Error::Truncated {
@@ -269,46 +86,39 @@ impl<'a> Machine<'a, '_> {
 
     fn take(&mut self, n: u64) -> Result<(usize, usize), Error> {
         let start = self.pos;
-        let remaining = (self.input.len() - start) as u64;
-        if n > remaining {
-            return Err(self.truncated());
-        }
-        self.pos = start + n as usize;
+        args::take(self.input, &mut self.pos, n).ok_or_else(|| self.truncated())?;
         Ok((start, self.pos))
     }
 
     fn bytes(&mut self, n: u64) -> Result<&'a [u8], Error> {
-        let (s, e) = self.take(n)?;
-        Ok(&self.input[s..e])
+        args::take(self.input, &mut self.pos, n).ok_or_else(|| self.truncated())
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        let b = self.bytes(N as u64)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(b);
-        Ok(out)
+        args::array(self.input, &mut self.pos).ok_or_else(|| self.truncated())
     }
 
     fn u8(&mut self) -> Result<u8, Error> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
     fn u64(&mut self) -> Result<u64, Error> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
+    /// The length argument of text and bytes opcode `op` (see [`args::length`]).
+    fn length(&mut self, op: u8) -> Result<u64, Error> {
+        args::length(self.input, &mut self.pos, op).ok_or_else(|| self.truncated())
+    }
+
+    /// The index argument of binary memo opcode `op` (see [`args::memo_index`]).
+    fn memo_index(&mut self, op: u8) -> Result<u64, Error> {
+        args::memo_index(self.input, &mut self.pos, op).ok_or_else(|| self.truncated())
+    }
+
     /// A text argument up to (not including) the next newline.
     fn line(&mut self) -> Result<&'a [u8], Error> {
-        let rest = &self.input[self.pos..];
-        let Some(n) = rest.iter().position(|&b| b == b'\n') else {
-            return Err(self.truncated());
-        };
-        self.pos += n + 1;
-        Ok(&rest[..n])
+        args::line(self.input, &mut self.pos).ok_or_else(|| self.truncated())
     }
 
     fn line_str(&mut self, opcode: &'static str) -> Result<&'a str, Error> {
@@ -546,7 +356,7 @@ impl<'a> Machine<'a, '_> {
         self.node(Node::Global(Arc::new(Global::new(module, name))))
     }
 
-    fn run(&mut self) -> Result<Slot, Error> {
+    pub(super) fn run(&mut self) -> Result<Slot, Error> {
         loop {
             self.op_start = self.pos;
             let Some(&op) = self.input.get(self.pos) else {
@@ -681,32 +491,16 @@ impl<'a> Machine<'a, '_> {
                     self.owned_text = self.owned_text.saturating_add(text.len() as u64);
                     self.push_node(Node::Str(Src::Owned(text.into_bytes())))?;
                 }
-                BINUNICODE => {
-                    let n = self.u32()?;
-                    self.push_text(n.into())?;
-                }
-                SHORT_BINUNICODE => {
-                    let n = self.u8()?;
-                    self.push_text(n.into())?;
-                }
-                BINUNICODE8 => {
-                    let n = self.u64()?;
+                SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
+                    let n = self.length(op)?;
                     self.push_text(n)?;
                 }
-                BINBYTES => {
-                    let n = self.u32()?;
-                    self.push_binary(n.into())?;
-                }
-                SHORT_BINBYTES => {
-                    let n = self.u8()?;
-                    self.push_binary(n.into())?;
-                }
-                BINBYTES8 => {
-                    let n = self.u64()?;
+                SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
+                    let n = self.length(op)?;
                     self.push_binary(n)?;
                 }
                 BYTEARRAY8 => {
-                    let n = self.u64()?;
+                    let n = self.length(op)?;
                     let b = self.bytes(n)?;
                     self.push_node(Node::ByteArray(b.to_vec()))?;
                 }
@@ -847,13 +641,9 @@ impl<'a> Machine<'a, '_> {
                         .map_err(|_| self.malformed("PUT", "index is not a number"))?;
                     self.memo_put(index)?;
                 }
-                BINPUT => {
-                    let i = self.u8()?;
-                    self.memo_put(i.into())?;
-                }
-                LONG_BINPUT => {
-                    let i = self.u32()?;
-                    self.memo_put(i.into())?;
+                BINPUT | LONG_BINPUT => {
+                    let i = self.memo_index(op)?;
+                    self.memo_put(i)?;
                 }
                 // MEMOIZE stores at len(memo): the number of entries so far.
                 MEMOIZE => self.memo_put(self.memo_count)?,
@@ -864,13 +654,9 @@ impl<'a> Machine<'a, '_> {
                         .map_err(|_| self.malformed("GET", "index is not a number"))?;
                     self.memo_get(index)?;
                 }
-                BINGET => {
-                    let i = self.u8()?;
-                    self.memo_get(i.into())?;
-                }
-                LONG_BINGET => {
-                    let i = self.u32()?;
-                    self.memo_get(i.into())?;
+                BINGET | LONG_BINGET => {
+                    let i = self.memo_index(op)?;
+                    self.memo_get(i)?;
                 }
                 PERSID | BINPERSID => {
                     return Err(Error::Unsupported {
@@ -1276,275 +1062,4 @@ fn pairs(items: Vec<Slot>) -> Option<Vec<(Slot, Slot)>> {
         out.push((k, v));
     }
     Some(out)
-}
-
-fn latin1(text: &str) -> Option<Vec<u8>> {
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
-}
-
-/// Python 2 names as CPython's `fix_imports` maps them for protocols 0–2.
-pub(crate) fn py2_name<'s>(module: &'s str, name: &'s str) -> (&'s str, &'s str) {
-    let module = match module {
-        "__builtin__" | "exceptions" => "builtins",
-        "copy_reg" => "copyreg",
-        other => other,
-    };
-    let name = match (module, name) {
-        ("builtins", "unicode" | "basestring") => "str",
-        ("builtins", "long") => "int",
-        ("builtins", "xrange") => "range",
-        (_, n) => n,
-    };
-    (module, name)
-}
-
-/// A protocol 0 `STRING` argument: a quoted Python 2 literal, escapes decoded to bytes.
-fn unquote_py2(line: &[u8]) -> Option<Vec<u8>> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let (&q, rest) = line.split_first()?;
-    if q != b'\'' && q != b'"' {
-        return None;
-    }
-    let body = rest.strip_suffix(&[q])?;
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        let c = body[i];
-        i += 1;
-        if c != b'\\' {
-            out.push(c);
-            continue;
-        }
-        let &e = body.get(i)?;
-        i += 1;
-        match e {
-            b'\n' => {}
-            b'\\' | b'\'' | b'"' => out.push(e),
-            b'a' => out.push(7),
-            b'b' => out.push(8),
-            b'f' => out.push(12),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'v' => out.push(11),
-            b'x' => {
-                let hex = body.get(i..i + 2)?;
-                let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                out.push(v);
-                i += 2;
-            }
-            b'0'..=b'7' => {
-                let mut v = u32::from(e - b'0');
-                for _ in 0..2 {
-                    match body.get(i) {
-                        Some(d @ b'0'..=b'7') => {
-                            v = v * 8 + u32::from(d - b'0');
-                            i += 1;
-                        }
-                        _ => break,
-                    }
-                }
-                out.push(v as u8);
-            }
-            other => {
-                out.push(b'\\');
-                out.push(other);
-            }
-        }
-    }
-    Some(out)
-}
-
-/// Python's `raw-unicode-escape` decoding: `\uXXXX` and `\UXXXXXXXX` escapes, every other byte
-/// a Latin-1 character. `None` for a surrogate or a bad escape.
-fn raw_unicode_escape(line: &[u8]) -> Option<String> {
-    let mut out = String::with_capacity(line.len());
-    let mut i = 0;
-    while i < line.len() {
-        let c = line[i];
-        if c == b'\\' && matches!(line.get(i + 1), Some(b'u' | b'U')) {
-            // An odd run of backslashes escapes; CPython counts them the same way.
-            let run = line[..i].iter().rev().take_while(|&&b| b == b'\\').count();
-            if run % 2 == 0 {
-                let n = if line[i + 1] == b'u' { 4 } else { 8 };
-                let hex = line.get(i + 2..i + 2 + n)?;
-                let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                out.push(char::from_u32(v)?);
-                i += 2 + n;
-                continue;
-            }
-        }
-        out.push(char::from(c));
-        i += 1;
-    }
-    Some(out)
-}
-
-/// Walks the nodes reachable from the root without recursion: refuses cycles and nesting over
-/// the limit, records a children-first order and the expanded size.
-fn analyze(arena: &mut Arena<'_>, limits: &Limits, text_allowance: u64) -> Result<(), Error> {
-    const UNSEEN: u8 = 0;
-    const OPEN: u8 = 1;
-    const DONE: u8 = 2;
-    let Slot::Node(root) = arena.root else {
-        arena.expanded = 1;
-        return Ok(());
-    };
-    // The text the value will hold, each node once: what the input holds, what the machine
-    // decoded or paid to copy, and nothing more. Inline text duplicated by any other path (a
-    // slot copied without being paid for) shows up here, before a byte of the value is built.
-    let mut text = 0u64;
-    let n = arena.nodes.len();
-    let mut state = vec![UNSEEN; n];
-    let mut depth = vec![0u32; n];
-    let mut size = vec![0u64; n];
-    // (node, next child index)
-    let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
-    state[root as usize] = OPEN;
-    while let Some(&mut (id, ref mut cursor)) = stack.last_mut() {
-        let node = &arena.nodes[id as usize];
-        match node.child(*cursor) {
-            Some(Slot::Node(c)) => {
-                *cursor += 1;
-                match state[c as usize] {
-                    UNSEEN => {
-                        if stack.len() >= limits.max_depth as usize {
-                            return Err(Error::LimitExceeded {
-                                limit: Limit::Depth,
-                                max: limits.max_depth.into(),
-                            });
-                        }
-                        state[c as usize] = OPEN;
-                        stack.push((c, 0));
-                    }
-                    OPEN => return Err(Error::Recursive),
-                    _ => {}
-                }
-            }
-            Some(_) => *cursor += 1,
-            None => {
-                // All children done: fold them in.
-                let mut d = 0u32;
-                let mut s = 1u64 + (node.payload() as u64 >> 4);
-                text = text.saturating_add(node.payload() as u64);
-                let mut i = 0;
-                while let Some(child) = node.child(i) {
-                    i += 1;
-                    match child {
-                        Slot::Node(c) => {
-                            d = d.max(depth[c as usize]);
-                            s = s.saturating_add(size[c as usize]);
-                        }
-                        Slot::Str(_, l) | Slot::Bytes(_, l) => {
-                            s = s.saturating_add(1 + (u64::from(l) >> 4));
-                            text = text.saturating_add(u64::from(l));
-                        }
-                        _ => s = s.saturating_add(1),
-                    }
-                }
-                if text > text_allowance {
-                    return Err(Error::LimitExceeded {
-                        limit: Limit::Copies,
-                        max: text_allowance,
-                    });
-                }
-                depth[id as usize] = d + 1;
-                size[id as usize] = s;
-                state[id as usize] = DONE;
-                arena.order.push(id);
-                stack.pop();
-            }
-        }
-    }
-    arena.expanded = size[root as usize];
-    if depth[root as usize] > limits.max_depth {
-        return Err(Error::LimitExceeded {
-            limit: Limit::Depth,
-            max: limits.max_depth.into(),
-        });
-    }
-    Ok(())
-}
-
-/// Builds the [`Value`] of the root: each node once, shared where the pickle shared it.
-pub(crate) fn to_value(arena: &Arena<'_>) -> Value {
-    let built = all_values(arena);
-    slot_value(arena, arena.root, &built)
-}
-
-/// The value of every node reachable from the root, by node id.
-pub(crate) fn all_values(arena: &Arena<'_>) -> Vec<Option<Value>> {
-    let mut built: Vec<Option<Value>> = Vec::new();
-    built.resize_with(arena.nodes.len(), || None);
-    for &id in &arena.order {
-        let v = node_value(arena, &arena.nodes[id as usize], &built);
-        built[id as usize] = Some(v);
-    }
-    built
-}
-
-pub(crate) fn slot_value(arena: &Arena<'_>, slot: Slot, built: &[Option<Value>]) -> Value {
-    match slot {
-        Slot::None => Value::None,
-        Slot::Bool(b) => Value::Bool(b),
-        Slot::Int(i) => Value::Int(i),
-        Slot::Float(f) => Value::Float(f),
-        Slot::Str(s, l) => Value::Str(arena.str_of(s, l).into()),
-        Slot::Bytes(s, l) => Value::Bytes(arena.bytes_of(s, l).into()),
-        Slot::Node(i) => built[i as usize].clone().unwrap_or(Value::None),
-    }
-}
-
-fn node_value(arena: &Arena<'_>, node: &Node, built: &[Option<Value>]) -> Value {
-    let v = |s: Slot| slot_value(arena, s, built);
-    let seq = |items: &[Slot]| Shared::new(items.iter().map(|s| v(*s)).collect::<Vec<_>>());
-    let map = |items: &[(Slot, Slot)]| {
-        Shared::new(
-            items
-                .iter()
-                .map(|(k, x)| (v(*k), v(*x)))
-                .collect::<Vec<_>>(),
-        )
-    };
-    let time = |t: &TimeParts| {
-        Time::from_checked(t.hour, t.minute, t.second, t.microsecond)
-            .with_fold(t.fold)
-            .with_tzinfo(t.tz.map(v))
-    };
-    match node {
-        Node::Str(src) => Value::Str(arena.node_str(src).into()),
-        Node::Bytes(src) => Value::Bytes(src.get(arena.input).into()),
-        Node::ByteArray(b) => Value::ByteArray(b.as_slice().into()),
-        Node::LegacyStr(src) => Value::LegacyStr(src.get(arena.input).into()),
-        Node::BigInt(b) => Value::BigInt(b.clone()),
-        Node::List(items) => Value::List(seq(items)),
-        Node::Tuple(items) => Value::Tuple(seq(items)),
-        Node::Set(items) => Value::Set(seq(items)),
-        Node::FrozenSet(items) => Value::FrozenSet(seq(items)),
-        Node::Dict(items) => Value::Dict(map(items)),
-        Node::OrderedDict(items) => Value::OrderedDict(map(items)),
-        Node::Complex(c) => Value::Complex(*c),
-        Node::Date(d) => Value::Date(*d),
-        Node::Time(t) => Value::Time(Shared::new(time(t))),
-        Node::DateTime(d, t) => Value::DateTime(Shared::new(DateTime::new(*d, time(t)))),
-        Node::TimeDelta(td) => Value::TimeDelta(*td),
-        Node::TimeZone(tz) => Value::TimeZone(Shared::new((**tz).clone())),
-        Node::Decimal(d) => Value::Decimal(d.clone()),
-        Node::Uuid(u) => Value::Uuid(*u),
-        Node::Global(g) => Value::Global(Shared::new((**g).clone())),
-        Node::Object(o) => {
-            let mut obj = match o.kind {
-                ObjectKind::New => Object::new_obj(v(o.callable), v(o.args)),
-                _ => Object::reduce(v(o.callable), v(o.args)),
-            };
-            obj = obj
-                .with_kwargs(o.kwargs.map(v))
-                .with_state(o.state.map(v))
-                .with_list_items(o.list_items.iter().map(|s| v(*s)).collect())
-                .with_dict_items(o.dict_items.iter().map(|(k, x)| (v(*k), v(*x))).collect());
-            Value::Object(Shared::new(obj))
-        }
-    }
 }
