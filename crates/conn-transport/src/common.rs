@@ -63,7 +63,7 @@ pub(crate) fn not_a_message_pipe() -> io::Error {
     )
 }
 
-/// One readiness report from [`Poller::wait`](crate::Poller::wait).
+/// One readiness report from [`Poller::wait`](crate::os::Poller::wait).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ready {
     pub(crate) key: usize,

@@ -667,7 +667,7 @@ impl Connection<Pickle> {
 /// A connection to a peer: CPython's `multiprocessing.connection.Connection`.
 ///
 /// `send` / `recv` carry values through the codec `C` ([`Pickle`](crate::Pickle) by default, for
-/// Python peers; [`Postcard`](crate::Postcard) for Rust peers); `send_bytes` / `recv_bytes` carry
+/// Python peers; `Postcard` for Rust peers); `send_bytes` / `recv_bytes` carry
 /// raw messages. The frames are CPython's, so either end may be Python.
 ///
 /// Checks run in CPython's order: closed ([`Error::Closed`]), then direction
@@ -897,7 +897,7 @@ impl<C: Codec> Connection<C> {
 
     /// Sets how many file descriptors that arrive unasked, with bytes read ahead, this
     /// connection keeps for a later [`recv_handles`](Self::recv_handles) (default
-    /// [`DEFAULT_MAX_UNCLAIMED_HANDLES`](conn_transport::DEFAULT_MAX_UNCLAIMED_HANDLES)). A
+    /// [`DEFAULT_MAX_UNCLAIMED_HANDLES`](crate::DEFAULT_MAX_UNCLAIMED_HANDLES)). A
     /// transfer that would go over it is closed on arrival and reported by the next
     /// `recv_handles` ([`Error::HandlesDropped`]); no message byte is lost and other
     /// connections are unaffected. 0 takes none in at all: the kernel closes them before they

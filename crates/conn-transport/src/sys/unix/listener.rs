@@ -123,7 +123,7 @@ impl Listener {
 
     /// Accepts one connection if a client is waiting, without waiting: `Ok(None)` if none is.
     /// The stream is blocking. A client that connected and reset before we accepted is skipped.
-    /// Out of descriptors (`EMFILE`, `ENFILE`; see [`crate::os::is_out_of_fds`]) is an error, which
+    /// Out of descriptors (`EMFILE`, `ENFILE`; see `Error::OutOfFds` in the connection layer) is an error, which
     /// retrying at once will repeat.
     pub(crate) fn try_accept(&self) -> io::Result<Option<(Stream, Option<Address>)>> {
         loop {
