@@ -1,11 +1,10 @@
 //! Running the `conn` crate's examples from tests: where `cargo test --workspace` puts them, a
 //! free loopback port, and waiting for a child with a deadline.
 
-// Test helpers: a failure here is a failed test, so they panic with a message.
 #![allow(
     clippy::expect_used,
     clippy::panic,
-    reason = "test code: a failed expectation is a failed test"
+    reason = "test helpers: a failure here is a failed test"
 )]
 
 use std::path::PathBuf;

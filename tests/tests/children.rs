@@ -1,13 +1,6 @@
 //! Child processes that inherit a connection (`conn::process::inherit`), with Rust and CPython
 //! on either side, and no descriptor leaking into a child that was not meant to get it.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::collections::BTreeSet;
 use std::process::{Command, ExitCode, Stdio};
 

@@ -4,14 +4,6 @@
 //! objects of every basic Python type in both directions, recv_bytes_into and BufferTooShort,
 //! maxlength, poll, empty messages and EOF.
 
-// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -2,14 +2,6 @@
 //! deliver_challenge / answer_challenge) on one side of a loopback socket, conn-auth on the
 //! other; both directions, right and wrong keys, every digest, legacy and modern interpreters.
 
-// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 

@@ -3,14 +3,6 @@
 //! Rust sides are the `seed_server` / `seed_client` examples of the `conn` crate, which
 //! `cargo test --workspace` builds.
 
-// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::process::{Child, Command};
 
 use conn_tests::examples::{example, free_port, output, spawn, start_server};

@@ -1,13 +1,6 @@
 //! The server examples (`server_threads`, `server_waitset`) serve three CPython clients at
 //! once, and a silent client does not hold the single-threaded one.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::process::{Child, Command};
 #[cfg(unix)]
 use std::time::Duration;

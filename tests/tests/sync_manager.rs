@@ -3,13 +3,6 @@
 //! read back, the dict's `keys()` (a manager sends views as a `builtins.list` call) read as a
 //! list, and the `#ERROR` reply of a missing key read as `KeyError('missing')`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 

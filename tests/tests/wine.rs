@@ -9,13 +9,6 @@
 //! the pipe protocol follows CPython's `PipeConnection` / `PipeListener`, see
 //! `conn-transport`'s docs.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 

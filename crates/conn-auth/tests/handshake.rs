@@ -1,14 +1,6 @@
 //! Handshakes between two in-memory peers: every reaction of docs/protocol.md §2.4 and the
 //! handshake error cases, with hand-written legacy (CPython ≤ 3.11) peers where needed.
 
-// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::thread;
 use std::time::Duration;
 

@@ -5,13 +5,6 @@
 //! (The stack is not watched: temporaries there are beyond what a test can see portably. The
 //! hash states that do live there wipe themselves; see `mac.rs`.)
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;

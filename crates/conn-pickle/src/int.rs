@@ -253,10 +253,6 @@ impl fmt::Debug for BigInt {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        reason = "test code: a failed unwrap is a failed test"
-    )]
     use super::*;
 
     #[test]

@@ -440,10 +440,6 @@ impl ser::SerializeStructVariant for Compound<'_, '_, '_> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        reason = "test code: a failed unwrap is a failed test"
-    )]
     use crate::opcodes::*;
     use crate::{Protocol, to_vec};
 

@@ -1,9 +1,5 @@
 //! For the tests and the fuzzer: whatever serde's data model sees of a pickle, recorded, and
 //! the machine's answer for it, to check the streaming path against.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code: a failed unwrap is a failed test"
-)]
 
 use serde::Deserialize;
 use serde::de::{self, Visitor};

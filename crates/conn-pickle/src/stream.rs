@@ -1022,11 +1022,6 @@ mod test_common;
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::panic,
-        reason = "test code: a failed unwrap is a failed test"
-    )]
     use serde::Deserialize;
 
     use super::test_common as common;

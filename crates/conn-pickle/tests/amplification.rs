@@ -5,13 +5,6 @@
 //!
 //! The bound asserted is the one the crate docs state: peak ≤ `PER_BYTE` × message + `FLOOR`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

@@ -1,13 +1,6 @@
 //! Every input the fuzzer ever found (`fuzz/regressions/pickle_decode/`), through the fuzz
 //! target's checks: decoding never panics, and what decodes re-encodes to an equal value.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use conn_pickle::{
     Limits, Protocol, Value, from_slice, value_from_slice, value_from_slice_with, value_to_vec,
 };

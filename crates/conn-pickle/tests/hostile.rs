@@ -2,13 +2,6 @@
 //! lengths, huge memo indices, long text ints, truncation anywhere, trailing garbage. Every one
 //! is a value or a typed error; nothing panics, aborts, or allocates by a claim.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 mod common;
 
 use conn_pickle::{

@@ -3,13 +3,6 @@
 //! rare opcodes. Each must decode (or fail with the named error), print as Python's `repr` where
 //! the file says so, and survive re-encoding in every protocol we write.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 mod common;
 
 use common::{cases, unhex};

@@ -4,13 +4,6 @@
 //! module and name, an object's class, keyword and state names, values, serde's messages that
 //! quote a field or variant name).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::collections::BTreeMap;
 
 use conn_pickle::{escape_text, from_slice, is_printable_text, value_from_slice};

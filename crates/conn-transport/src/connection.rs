@@ -1349,12 +1349,6 @@ impl<C: Codec> crate::Waitable for Receiver<C> {
 /// `multiprocessing.reduction`), run on every Unix: the OS only picks whether it is on.
 #[cfg(all(test, unix))]
 mod acknowledgement {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        reason = "test code: a failed unwrap is a failed test"
-    )]
 
     use std::io::Read;
     use std::os::fd::AsFd;

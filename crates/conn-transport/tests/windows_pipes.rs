@@ -2,12 +2,6 @@
 //! large messages), the listener's instances, busy pipes, and readiness. Run under Wine by
 //! `cargo xtask ci` (the `windows` step).
 #![cfg(windows)]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
 
 use std::thread;
 use std::time::Duration;

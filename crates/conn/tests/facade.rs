@@ -1,14 +1,6 @@
 //! The facade against itself: CPython's `_TestConnection`, `_TestListener`, `_TestPoll` and
 //! `TestWait` cases, ported, plus the timeouts and error paths CPython lacks.
 
-// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 #[cfg(unix)]
 use conn::Pickle;
 #[cfg(unix)]

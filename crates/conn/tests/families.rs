@@ -4,14 +4,6 @@
 //! 128-byte first read, 64 KiB, megabytes), maxlength, end of file, many clients, clients
 //! that find the listener busy, a silent client, and waiting on everything together.
 
-// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::thread;
 use std::time::{Duration, Instant};
 

@@ -5,12 +5,6 @@
 
 // Descriptor counts come from /proc/self/fd (Linux); the cases need Unix sockets.
 #![cfg(target_os = "linux")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
 
 mod common;
 

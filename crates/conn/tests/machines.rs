@@ -2,13 +2,6 @@
 //! anywhere: the framing core reassembles the messages, the machines agree on the outcome, and
 //! the wire carries what CPython's peers send (the client's response and challenge together).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use conn::auth::{
     AuthError, AuthKey, Challenge, ClientHandshake, Digest, Policy, Progress, ServerHandshake,
     WELCOME,

@@ -5,12 +5,6 @@
 
 // Linux: the descriptor limit is set with util-linux `prlimit`, read back from /proc.
 #![cfg(target_os = "linux")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
 
 mod common;
 

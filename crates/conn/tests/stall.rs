@@ -3,13 +3,6 @@
 //! the drip attack on both sides of the handshake, and `Duration::MAX` everywhere a timeout is
 //! taken. Loopback only; every wait is bounded.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;

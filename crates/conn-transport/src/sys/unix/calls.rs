@@ -639,12 +639,6 @@ pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        reason = "test code: a failed unwrap is a failed test"
-    )]
 
     use super::rights_in;
 
