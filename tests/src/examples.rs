@@ -1,7 +1,7 @@
 //! Running the `conn` crate's examples from tests: where `cargo test --workspace` puts them, a
 //! free loopback port, and waiting for a child with a deadline.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "test helpers: a failure here is a failed test"

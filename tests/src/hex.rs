@@ -6,7 +6,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Bytes from hex text; panics (fails the test) on anything else.
-#[allow(clippy::unwrap_used, reason = "test helper: bad hex is a failed test")]
+#[expect(clippy::unwrap_used, reason = "test helper: bad hex is a failed test")]
 pub fn unhex(text: &str) -> Vec<u8> {
     (0..text.len())
         .step_by(2)

@@ -27,7 +27,7 @@
 //!   `Pipe(duplex=False)`'s one-way pair), `duplex` (the duplex socketpair for every workload),
 //!   `unix`, `tcp`.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

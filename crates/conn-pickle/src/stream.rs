@@ -24,7 +24,7 @@ pub(crate) struct Bail;
 #[derive(Debug)]
 pub(crate) struct StreamError;
 
-#[allow(
+#[expect(
     non_upper_case_globals,
     reason = "a unit value named like the `?` it stands for"
 )]

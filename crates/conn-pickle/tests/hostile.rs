@@ -95,7 +95,6 @@ fn nesting_100000_deep_on_a_64_kib_stack() {
 #[test]
 fn typed_decoding_of_deep_input_is_a_depth_error() {
     #[derive(Deserialize, Debug)]
-    #[allow(dead_code, reason = "fields are read only through Debug")]
     struct Tree(Vec<Self>);
     on_small_stack(|| {
         let err = from_slice::<Tree>(&nested_lists(DEPTH)).unwrap_err();

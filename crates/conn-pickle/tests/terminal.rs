@@ -77,13 +77,12 @@ fn names_from_a_rogue_peer_are_escaped_in_display() {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "fields are read only through Debug")]
+#[expect(dead_code, reason = "fields are read only through Debug")]
 struct Strict {
     a: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[allow(dead_code, reason = "fields are read only through Debug")]
 enum Kind {
     One,
     Two,

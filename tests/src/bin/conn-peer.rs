@@ -9,9 +9,8 @@
 //! The session: an object, a zero-length message and 3 MiB of bytes each way's turn, checked
 //! on both sides; prints "ok" at the end.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     reason = "a test peer: any failure fails the test that runs it"
 )]
