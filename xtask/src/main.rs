@@ -38,7 +38,7 @@ fn cargo(args: &[&str]) -> Command {
 /// turns on hides a missing one) and cross-checked for the other OSes.
 const PURE_CRATES: [&str; 4] = ["conn-address", "conn-pickle", "conn-framing", "conn-auth"];
 /// The layers above the pure ones, which need an OS.
-const OS_CRATES: [&str; 2] = ["conn-transport", "conn"];
+const OS_CRATES: [&str; 3] = ["conn-transport", "conn", "conn-tokio"];
 
 /// Targets the workspace must keep compiling for (their rustup targets are installed by
 /// `.ci/run`): Windows for the pure crates (all targets) and the workspace's libraries, bins

@@ -694,6 +694,16 @@ impl<C: Codec + Clone> Connection<C> {
         Self::from_shared(Arc::new(stream), codec)
     }
 
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.halves.1.codec
+    }
+
+    /// The longest message accepted (see [`set_max_message`](Self::set_max_message)).
+    pub fn max_message(&self) -> u64 {
+        self.halves.1.inbound.reader.decoder().max_message()
+    }
+
     fn from_shared(stream: Arc<Stream>, codec: C) -> Self {
         let (readable, writable) = match stream.kind() {
             StreamKind::PipeReader | StreamKind::UnixReader | StreamKind::MessagePipeReader => {
@@ -965,6 +975,12 @@ impl<C: Codec + Clone> Connection<C> {
     /// by its timeout ([`Error::HandOver`]); and on a connection CPython would have closed
     /// ([`Error::Closed`]). On Unix, `OwnedFd::try_from(connection)` does the same.
     pub fn into_owned_handle(self) -> std::result::Result<OwnedHandle, IntoHandleError<C>> {
+        self.into_stream().map(OwnedHandle::from)
+    }
+
+    /// Gives up the stream itself (to another shell, such as an async runtime's), refused as
+    /// [`into_owned_handle`](Self::into_owned_handle) is when that would lose data.
+    pub fn into_stream(self) -> std::result::Result<Stream, IntoHandleError<C>> {
         let inbound = &self.halves.1.inbound;
         let mut read_ahead = inbound.reader.decoder().buffered();
         // A pipe message begun (even an empty one not yet received): its rest would reach the
@@ -1004,16 +1020,13 @@ impl<C: Codec + Clone> Connection<C> {
         let (tx, rx) = self.halves;
         drop(rx);
         match Arc::try_unwrap(tx.stream) {
-            Ok(stream) => Ok(OwnedHandle::from(stream)),
+            Ok(stream) => Ok(stream),
             // Unreachable: the receiver, the only other owner, was dropped above and the halves
-            // are private. A duplicate of the handle is the right answer all the same.
-            Err(shared) => match shared.handle().try_clone_to_owned() {
-                Ok(handle) => Ok(handle),
-                Err(e) => Err(IntoHandleError {
-                    connection: Box::new(Self::from_shared(shared, tx.codec)),
-                    error: Error::Io(e),
-                }),
-            },
+            // are private. The connection comes back whole all the same.
+            Err(shared) => Err(IntoHandleError {
+                connection: Box::new(Self::from_shared(shared, tx.codec)),
+                error: Error::Io(io::Error::other("the stream is shared")),
+            }),
         }
     }
 }
@@ -1175,6 +1188,15 @@ pub struct IntoHandleError<C = DefaultCodec> {
 }
 
 impl<C> IntoHandleError<C> {
+    /// The connection, given back, and why it could not be handed over (for other shells'
+    /// conversions, such as conn-tokio's).
+    pub fn new(connection: Connection<C>, error: Error) -> Self {
+        Self {
+            connection: Box::new(connection),
+            error,
+        }
+    }
+
     /// Why the handle was not given up ([`Error::HandOver`] or [`Error::Closed`]).
     pub fn error(&self) -> &Error {
         &self.error

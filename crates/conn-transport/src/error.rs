@@ -222,7 +222,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_io(e: io::Error, operation: Operation) -> Self {
+    /// The error an I/O failure during `operation` is: out of descriptors, a timeout
+    /// (`WouldBlock` and `TimedOut`), or the OS error itself. For shells that drive
+    /// connections themselves (an async runtime's).
+    pub fn from_io(e: io::Error, operation: Operation) -> Self {
         if crate::os::is_out_of_fds(&e) {
             return Self::OutOfFds(e);
         }
@@ -232,7 +235,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_frame(e: FrameError, operation: Operation) -> Self {
+    /// The error a framing failure during `operation` is: end of file, a message over the
+    /// limit (CPython's "bad message length"), `BufferTooShort`, an I/O error, or the framing
+    /// error itself.
+    pub fn from_frame(e: FrameError, operation: Operation) -> Self {
         match e {
             FrameError::Eof => Self::Eof,
             FrameError::TooLarge { len, max } => Self::BadMessageLength { len, max },

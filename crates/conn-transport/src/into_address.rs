@@ -58,7 +58,7 @@ impl IntoAddress for (&str, u16) {
 
 /// CPython's `family` argument: `Ok` if no family was asked for, or if this OS has it and the
 /// address belongs to it.
-pub(crate) fn check_family(family: Option<Family>, address: &Address) -> Result<(), AddressError> {
+pub fn check_family(family: Option<Family>, address: &Address) -> Result<(), AddressError> {
     let Some(family) = family else {
         return Ok(());
     };

@@ -16,6 +16,14 @@ mod pipe;
 pub mod process;
 mod scheduler;
 mod slab;
+
+/// The accept engine's sans-IO core and its keys, for other shells of the listener (conn-tokio's);
+/// not part of the API.
+#[doc(hidden)]
+pub mod engine {
+    pub use crate::scheduler::Scheduler;
+    pub use crate::slab::Key;
+}
 mod sys;
 mod wait;
 
@@ -24,7 +32,7 @@ pub use conn_framing::Pickle;
 pub use connection::{Connection, IntoHandleError, Receiver, Sender};
 pub use error::{Error, Operation, Result};
 pub use handle::{Handle, OwnedHandle};
-pub use into_address::IntoAddress;
+pub use into_address::{IntoAddress, check_family};
 pub use listener::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_HANDSHAKES, KEPT_HANDSHAKE_FAILURES, Listener,
     ListenerBuilder,

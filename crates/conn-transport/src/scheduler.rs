@@ -29,7 +29,7 @@ struct Pending<T> {
 
 /// The accept engine's state: `T` is a handshake in progress, `R` a connection ready to hand out.
 #[derive(Debug)]
-pub(crate) struct Scheduler<T, R> {
+pub struct Scheduler<T, R> {
     pending: Slab<Pending<T>>,
     max_pending: usize,
     ready: VecDeque<R>,
@@ -44,7 +44,7 @@ pub(crate) struct Scheduler<T, R> {
 
 impl<T, R> Scheduler<T, R> {
     /// An engine that lets at most `max_pending` handshakes run at once.
-    pub(crate) fn new(max_pending: usize) -> Self {
+    pub fn new(max_pending: usize) -> Self {
         Self {
             pending: Slab::default(),
             max_pending,
@@ -60,7 +60,7 @@ impl<T, R> Scheduler<T, R> {
     /// Starts tracking a handshake that must end by `deadline`; its key (a poller token with
     /// [`Key::token`]) addresses it until it ends. A client beyond the pending cap is refused,
     /// counted as a failure, and given back to be closed.
-    pub(crate) fn admit(&mut self, handshake: T, deadline: Option<Instant>) -> Result<Key, T> {
+    pub fn admit(&mut self, handshake: T, deadline: Option<Instant>) -> Result<Key, T> {
         if self.pending.len() >= self.max_pending {
             self.fail(Error::TooManyPendingHandshakes {
                 max: self.max_pending,
@@ -77,37 +77,37 @@ impl<T, R> Scheduler<T, R> {
 
     /// The handshake a readiness report with `token` is for; `None` for a report about a
     /// handshake that has ended (its key is spent, even if its slot is in use again).
-    pub(crate) fn on_readable(&mut self, token: usize) -> Option<&mut T> {
+    pub fn on_readable(&mut self, token: usize) -> Option<&mut T> {
         self.pending
             .get_mut(Key::from_token(token))
             .map(|p| &mut p.handshake)
     }
 
     /// The handshake under `key`.
-    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         self.pending.get_mut(key).map(|p| &mut p.handshake)
     }
 
     /// Ends the handshake under `key` (it succeeded, or the shell gives it up), handing it back.
-    pub(crate) fn finish(&mut self, key: Key) -> Option<T> {
+    pub fn finish(&mut self, key: Key) -> Option<T> {
         self.pending.remove(key).map(|p| p.handshake)
     }
 
     /// Ends the handshake under `key` as failed for `reason`, handing it back to be closed.
-    pub(crate) fn fail_pending(&mut self, key: Key, reason: Error) -> Option<T> {
+    pub fn fail_pending(&mut self, key: Key, reason: Error) -> Option<T> {
         let handshake = self.finish(key)?;
         self.fail(reason);
         Some(handshake)
     }
 
     /// The earliest deadline of the handshakes in progress.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Instant> {
         self.pending.iter().filter_map(|(_, p)| p.deadline).min()
     }
 
     /// How long a wait at `now` may last: at most `wait` (`None`: no limit), and no later than
     /// the next deadline.
-    pub(crate) fn wait_limit(&self, wait: Option<Duration>, now: Instant) -> Option<Duration> {
+    pub fn wait_limit(&self, wait: Option<Duration>, now: Instant) -> Option<Duration> {
         let until_deadline = self
             .next_deadline()
             .map(|d| d.saturating_duration_since(now));
@@ -120,7 +120,7 @@ impl<T, R> Scheduler<T, R> {
 
     /// Ends every handshake whose deadline has come by `now`, each counted as timed out, and
     /// hands them back to be closed.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<T> {
+    pub fn expire(&mut self, now: Instant) -> Vec<T> {
         let expired = self
             .pending
             .take_where(|p| p.deadline.is_some_and(|d| now >= d));
@@ -133,18 +133,18 @@ impl<T, R> Scheduler<T, R> {
     }
 
     /// How many handshakes are in progress.
-    pub(crate) fn in_progress(&self) -> usize {
+    pub fn in_progress(&self) -> usize {
         self.pending.len()
     }
 
     /// The listening socket was reported readable (or a round of accepts was cut short).
-    pub(crate) fn listener_readable(&mut self) {
+    pub fn listener_readable(&mut self) {
         self.listener_ready = true;
     }
 
     /// Whether `accept(2)` should be tried at `now`: not while backing off; afterwards, once
     /// whether or not the socket was reported; otherwise only when it was.
-    pub(crate) fn may_accept(&self, now: Instant) -> bool {
+    pub fn may_accept(&self, now: Instant) -> bool {
         match self.backoff {
             Some((until, _)) => now >= until,
             None => self.listener_ready,
@@ -152,19 +152,19 @@ impl<T, R> Scheduler<T, R> {
     }
 
     /// `accept(2)` gave a client: any backoff is over.
-    pub(crate) fn accepted(&mut self) {
+    pub fn accepted(&mut self) {
         self.backoff = None;
     }
 
     /// `accept(2)` found no client waiting.
-    pub(crate) fn drained(&mut self) {
+    pub fn drained(&mut self) {
         self.listener_ready = false;
     }
 
     /// `accept(2)` failed for want of descriptors at `now`: no accept before the instant
     /// returned (the backoff doubles each time, from [`FIRST_FD_BACKOFF`] to
     /// [`MAX_FD_BACKOFF`]).
-    pub(crate) fn out_of_fds(&mut self, now: Instant) -> Instant {
+    pub fn out_of_fds(&mut self, now: Instant) -> Instant {
         let next = self
             .backoff
             .map_or(FIRST_FD_BACKOFF, |(_, d)| (d * 2).min(MAX_FD_BACKOFF));
@@ -174,23 +174,23 @@ impl<T, R> Scheduler<T, R> {
     }
 
     /// A connection ready to be handed out by `accept`.
-    pub(crate) fn push_ready(&mut self, ready: R) {
+    pub fn push_ready(&mut self, ready: R) {
         self.ready.push_back(ready);
     }
 
     /// The oldest connection ready to be handed out.
-    pub(crate) fn pop_ready(&mut self) -> Option<R> {
+    pub fn pop_ready(&mut self) -> Option<R> {
         self.ready.pop_front()
     }
 
     /// Whether `accept` would return at once.
-    pub(crate) fn has_ready(&self) -> bool {
+    pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
 
     /// A client's handshake failed (or it was refused): counted, and its reason kept, the
     /// oldest kept reason dropped (and counted) beyond [`KEPT_FAILURES`].
-    pub(crate) fn fail(&mut self, reason: Error) {
+    pub fn fail(&mut self, reason: Error) {
         self.failures += 1;
         if self.reasons.len() >= KEPT_FAILURES {
             self.reasons.pop_front();
@@ -200,27 +200,27 @@ impl<T, R> Scheduler<T, R> {
     }
 
     /// How many handshakes have failed.
-    pub(crate) fn failures(&self) -> u64 {
+    pub fn failures(&self) -> u64 {
         self.failures
     }
 
     /// The oldest kept reason, taken.
-    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+    pub fn take_failure(&mut self) -> Option<Error> {
         self.reasons.pop_front()
     }
 
     /// Every kept reason, oldest first, taken.
-    pub(crate) fn take_failures(&mut self) -> Vec<Error> {
+    pub fn take_failures(&mut self) -> Vec<Error> {
         self.reasons.drain(..).collect()
     }
 
     /// How many reasons were dropped to keep the list bounded.
-    pub(crate) fn failures_dropped(&self) -> u64 {
+    pub fn failures_dropped(&self) -> u64 {
         self.reasons_dropped
     }
 
     /// Forgets every handshake in progress and every ready connection (the listener closes).
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.pending.clear();
         self.ready.clear();
     }

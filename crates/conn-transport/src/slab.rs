@@ -5,7 +5,7 @@
 
 /// A key into a [`Slab`]: a slot and the generation the slot had when the value went in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct Key {
+pub struct Key {
     slot: u32,
     generation: u32,
 }
@@ -14,7 +14,7 @@ impl Key {
     /// The poller token of this key: slot and generation together where `usize` holds both
     /// (on 32-bit targets the slot alone; the generation is then checked nowhere but here).
     /// Never `usize::MAX`, which callers may keep for a token of their own.
-    pub(crate) fn token(self) -> usize {
+    pub fn token(self) -> usize {
         #[cfg(target_pointer_width = "64")]
         {
             ((self.generation as usize) << 32) | self.slot as usize
@@ -26,7 +26,7 @@ impl Key {
     }
 
     /// The key a token was made from.
-    pub(crate) fn from_token(token: usize) -> Self {
+    pub fn from_token(token: usize) -> Self {
         #[cfg(target_pointer_width = "64")]
         {
             Self {

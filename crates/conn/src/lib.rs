@@ -10,6 +10,9 @@ pub use conn_auth as auth;
 pub use conn_framing as framing;
 /// The pickle layer (`conn-pickle`): Python values, decoding limits, serde for pickles.
 pub use conn_pickle as pickle;
+/// The same connections under tokio (`conn-tokio`), with the `tokio` feature.
+#[cfg(feature = "tokio")]
+pub use conn_tokio as tokio;
 /// The socket-and-pipe layer (`conn-transport`): connections, listeners, waiting, and its OS
 /// layer (`transport::os`: streams, OS listeners, pollers).
 pub use conn_transport as transport;

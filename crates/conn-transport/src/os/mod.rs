@@ -45,6 +45,6 @@ pub fn inherit_in_child(
 
 /// Whether `e` says the process (`EMFILE`) or the whole system (`ENFILE`) is out of file
 /// descriptors: retrying at once cannot succeed, so a serve loop must back off.
-pub(crate) fn is_out_of_fds(e: &std::io::Error) -> bool {
+pub fn is_out_of_fds(e: &std::io::Error) -> bool {
     sys::calls::is_out_of_fds(e)
 }

@@ -1,0 +1,434 @@
+//! `Connection`: CPython's `Connection` under tokio, over the same framing core as the blocking
+//! one (`conn_framing::Decoder`).
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use conn_framing::{Codec, Decoder, Header, Need, Pickle};
+use conn_pickle::Value as PyValue;
+use conn_transport::{Error, Operation, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::io::Io;
+
+/// A connection to a peer, under tokio: CPython's `Connection` (`send` / `recv` through the
+/// codec, `send_bytes` / `recv_bytes`, `poll` as [`readable`](Self::readable)), with the wire
+/// bytes of the blocking `conn::Connection`. [`into_split`](Self::into_split) gives owned
+/// halves for two tasks.
+///
+/// # Cancellation
+///
+/// | method | if its future is dropped before it completes |
+/// |---|---|
+/// | `recv`, `recv_bytes`, `recv_bytes_max`, `recv_value`, `recv_bytes_into`, `readable` | nothing is lost: bytes already read stay buffered, and the next receive returns the whole message |
+/// | `send`, `send_bytes`, `send_value` | if part of the message was written, the connection can no longer send ([`Error::HandOver`]'s reason: the peer would be out of step), as after a blocking send's timeout; if nothing was written, nothing happened |
+/// | `close` | the connection is closed when the future is dropped |
+///
+/// Timeouts are the caller's: wrap a call in `tokio::time::timeout`, which cancels it as above.
+pub struct Connection<C = Pickle> {
+    tx: Sender<C>,
+    rx: Receiver<C>,
+}
+
+/// The sending half of a [`Connection`] (see [`Connection::into_split`]).
+pub struct Sender<C = Pickle> {
+    io: Arc<Io>,
+    codec: C,
+    /// A send was cut off part way: the peer would read the rest as a new message.
+    broken: bool,
+    /// The encode buffer, kept between sends while small.
+    encoded: Vec<u8>,
+}
+
+/// The receiving half of a [`Connection`] (see [`Connection::into_split`]).
+pub struct Receiver<C = Pickle> {
+    io: Arc<Io>,
+    codec: C,
+    decoder: Decoder,
+    at_eof: bool,
+}
+
+/// An encode buffer larger than this is not kept between sends.
+const KEEP_SEND_BUFFER: usize = 1 << 20;
+
+impl<C: Codec + Clone> Connection<C> {
+    /// A connection over a registered stream.
+    pub(crate) fn from_io(io: Io, codec: C) -> Self {
+        let io = Arc::new(io);
+        Self {
+            tx: Sender {
+                io: Arc::clone(&io),
+                codec: codec.clone(),
+                broken: false,
+                encoded: Vec::new(),
+            },
+            rx: Receiver {
+                io,
+                codec,
+                decoder: Decoder::new(),
+                at_eof: false,
+            },
+        }
+    }
+
+    /// Takes over a blocking connection's stream, registered with the current runtime (call it
+    /// inside one), with its codec and message limit. Refused, with the blocking connection
+    /// given back, when it holds bytes read ahead or was cut off mid-send, as
+    /// [`into_owned_handle`](conn_transport::Connection::into_owned_handle) refuses.
+    pub fn from_blocking(
+        conn: conn_transport::Connection<C>,
+    ) -> std::result::Result<Self, conn_transport::IntoHandleError<C>> {
+        let codec = conn.codec().clone();
+        let max = conn.max_message();
+        let stream = conn.into_stream()?;
+        match Io::new(stream) {
+            Ok(io) => {
+                let mut c = Self::from_io(io, codec);
+                c.set_max_message(max);
+                Ok(c)
+            }
+            Err((e, stream)) => {
+                let mut back = conn_transport::Connection::from_stream(stream, codec);
+                back.set_max_message(max);
+                Err(conn_transport::IntoHandleError::new(back, Error::Io(e)))
+            }
+        }
+    }
+
+    /// Gives the stream back as a blocking connection, taken off the runtime, with its codec
+    /// and message limit. Refused (the connection given back) when bytes were read ahead or a
+    /// send was cut off part way.
+    pub fn into_blocking(self) -> std::result::Result<conn_transport::Connection<C>, Box<Self>> {
+        let Self { tx, rx } = self;
+        if tx.broken || !rx.decoder.between_frames() {
+            return Err(Box::new(Self { tx, rx }));
+        }
+        let Sender { io: tx_io, .. } = tx;
+        drop(tx_io);
+        let Receiver {
+            io, codec, decoder, ..
+        } = rx;
+        match Arc::try_unwrap(io) {
+            Ok(io) => {
+                let mut conn = conn_transport::Connection::from_stream(io.into_stream(), codec);
+                conn.set_max_message(decoder.max_message());
+                Ok(conn)
+            }
+            // Both halves were taken apart above: the stream has no other owner.
+            Err(io) => Err(Box::new(Self::from_parts(io, codec, decoder))),
+        }
+    }
+
+    fn from_parts(io: Arc<Io>, codec: C, decoder: Decoder) -> Self {
+        Self {
+            tx: Sender {
+                io: Arc::clone(&io),
+                codec: codec.clone(),
+                broken: false,
+                encoded: Vec::new(),
+            },
+            rx: Receiver {
+                io,
+                codec,
+                decoder,
+                at_eof: false,
+            },
+        }
+    }
+}
+
+impl<C: Codec> Connection<C> {
+    /// Sends a value through the codec (CPython's `send(obj)`).
+    pub async fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.tx.send(value).await
+    }
+
+    /// Sends one message of raw bytes (CPython's `send_bytes`).
+    pub async fn send_bytes(&mut self, buf: &[u8]) -> Result<()> {
+        self.tx.send_bytes(buf).await
+    }
+
+    /// Receives a value through the codec (CPython's `recv()`).
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+        self.rx.recv().await
+    }
+
+    /// Receives one message's bytes (CPython's `recv_bytes()`).
+    pub async fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+        self.rx.recv_bytes().await
+    }
+
+    /// Receives one message's bytes, refusing one longer than `maxlength` (CPython's
+    /// `recv_bytes(maxlength)`: the connection is then out of step).
+    pub async fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>> {
+        self.rx.recv_bytes_max(maxlength).await
+    }
+
+    /// Receives one message into `buf` and returns its length (CPython's `recv_bytes_into`);
+    /// one that does not fit is returned whole in [`Error::BufferTooShort`].
+    pub async fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.rx.recv_bytes_into(buf).await
+    }
+
+    /// Waits until a receive would not wait: a whole message is buffered, or end of file or an
+    /// error is there to report (CPython's `poll(None)`; `poll(t)` is this under
+    /// `tokio::time::timeout`).
+    pub async fn readable(&mut self) -> Result<()> {
+        self.rx.readable().await
+    }
+
+    /// Sets the longest message accepted; longer ones are [`Error::BadMessageLength`].
+    pub fn set_max_message(&mut self, max: u64) {
+        self.rx.decoder.set_max_message(max);
+    }
+
+    /// Splits the connection into owned halves, for one task sending and another receiving.
+    pub fn into_split(self) -> (Sender<C>, Receiver<C>) {
+        (self.tx, self.rx)
+    }
+
+    /// Puts two halves of the same connection back together; halves of different connections
+    /// are given back.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the two halves, given back as they came"
+    )]
+    pub fn reunite(
+        tx: Sender<C>,
+        rx: Receiver<C>,
+    ) -> std::result::Result<Self, Box<(Sender<C>, Receiver<C>)>> {
+        if Arc::ptr_eq(&tx.io, &rx.io) {
+            Ok(Self { tx, rx })
+        } else {
+            Err(Box::new((tx, rx)))
+        }
+    }
+
+    /// Closes the connection (CPython's `close()`): the peer sees end of file. Unread buffered
+    /// messages are discarded.
+    pub async fn close(self) -> Result<()> {
+        let Self { tx, rx } = self;
+        drop(rx);
+        drop(tx);
+        Ok(())
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.tx.codec
+    }
+
+    /// Whether a send was cut off part way, so the connection can no longer send.
+    pub fn is_broken(&self) -> bool {
+        self.tx.broken
+    }
+
+    /// The stream underneath.
+    pub(crate) fn stream(&self) -> &conn_transport::os::Stream {
+        self.tx.io.stream()
+    }
+
+    /// Sends messages one after another in as few writes as possible (the handshake's verdict
+    /// and challenge leave together).
+    pub(crate) async fn send_all(&mut self, messages: &[Vec<u8>]) -> Result<()> {
+        let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        self.tx.write_frames(&slices).await
+    }
+}
+
+impl Connection<Pickle> {
+    /// Sends a Python value as a pickle.
+    pub async fn send_value(&mut self, value: &PyValue) -> Result<()> {
+        self.send(value).await
+    }
+
+    /// Receives a pickle as a Python value (nothing runs, nothing is lost).
+    pub async fn recv_value(&mut self) -> Result<PyValue> {
+        self.recv().await
+    }
+}
+
+impl<C: Codec> Sender<C> {
+    /// Sends a value through the codec; see [`Connection::send`].
+    pub async fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let mut encoded = std::mem::take(&mut self.encoded);
+        encoded.clear();
+        let result = match self.codec.encode_into(value, &mut encoded) {
+            Ok(()) => self.write_frames(&[&encoded]).await,
+            Err(e) => Err(Error::Codec(e)),
+        };
+        if encoded.capacity() <= KEEP_SEND_BUFFER {
+            self.encoded = encoded;
+        }
+        result
+    }
+
+    /// Sends one message of raw bytes; see [`Connection::send_bytes`].
+    pub async fn send_bytes(&mut self, buf: &[u8]) -> Result<()> {
+        self.write_frames(&[buf]).await
+    }
+
+    /// Whether a send was cut off part way (see [`Connection::is_broken`]).
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Writes frames, each header with its payload, in vectored writes. The connection is
+    /// marked broken from the first byte until the last: a future dropped in between leaves it
+    /// so.
+    async fn write_frames(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        if self.broken {
+            return Err(Error::HandOver {
+                read_ahead: 0,
+                cut_off: true,
+            });
+        }
+        let headers: Vec<Header> = payloads
+            .iter()
+            .map(|p| Header::new(p.len() as u64))
+            .collect();
+        let mut slices: Vec<IoSlice<'_>> = headers
+            .iter()
+            .zip(payloads)
+            .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
+            .collect();
+        let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+        let mut started = false;
+        while !bufs.is_empty() {
+            let n = match self.io.write_vectored(bufs).await {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                other => other,
+            };
+            match n {
+                Ok(n) => {
+                    if !started {
+                        started = true;
+                        self.broken = true;
+                    }
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) => return Err(Error::from_io(e, Operation::Write)),
+            }
+        }
+        self.broken = false;
+        Ok(())
+    }
+}
+
+impl<C: Codec> Receiver<C> {
+    /// Receives a value through the codec; see [`Connection::recv`].
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+        self.frame_ready(None).await?;
+        let frame = self
+            .decoder
+            .next_frame_ref(None)
+            .map_err(|e| Error::from_frame(e, Operation::Read))?
+            .unwrap_or_default();
+        let value = self.codec.decode(frame).map_err(Error::Codec);
+        self.decoder.release_if_idle();
+        value
+    }
+
+    /// Receives one message's bytes; see [`Connection::recv_bytes`].
+    pub async fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+        self.take_frame(None).await
+    }
+
+    /// Receives one message's bytes, refusing one longer than `maxlength`; see
+    /// [`Connection::recv_bytes_max`].
+    pub async fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>> {
+        self.take_frame(Some(maxlength as u64)).await
+    }
+
+    /// Receives one message into `buf`; see [`Connection::recv_bytes_into`].
+    pub async fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let message = self.take_frame(None).await?;
+        if message.len() > buf.len() {
+            return Err(Error::BufferTooShort { message });
+        }
+        buf[..message.len()].copy_from_slice(&message);
+        Ok(message.len())
+    }
+
+    /// Waits until a receive would not wait; see [`Connection::readable`].
+    pub async fn readable(&mut self) -> Result<()> {
+        match self.frame_ready(None).await {
+            // The receive reports it.
+            Err(_) | Ok(()) => Ok(()),
+        }
+    }
+
+    async fn take_frame(&mut self, maxlength: Option<u64>) -> Result<Vec<u8>> {
+        self.frame_ready(maxlength).await?;
+        let frame = self
+            .decoder
+            .next_frame_ref(maxlength)
+            .map_err(|e| Error::from_frame(e, Operation::Read))?
+            .unwrap_or_default()
+            .to_vec();
+        self.decoder.release_if_idle();
+        Ok(frame)
+    }
+
+    /// Reads until the next frame is whole, or says why it cannot be (end of file inside or
+    /// between frames, a limit, an I/O error). Cancel-safe: every byte read is in the decoder
+    /// before the next await.
+    async fn frame_ready(&mut self, maxlength: Option<u64>) -> Result<()> {
+        loop {
+            match self.decoder.need(maxlength) {
+                Ok(Need::Nothing) => return Ok(()),
+                // Taking the frame reports it (and puts the stream out of step).
+                Err(_) => {
+                    return self
+                        .decoder
+                        .next_frame_ref(maxlength)
+                        .map(|_| ())
+                        .map_err(|e| Error::from_frame(e, Operation::Read));
+                }
+                Ok(Need::Header { .. } | Need::Body { .. }) => {}
+            }
+            if self.at_eof {
+                return Err(match self.decoder.finish() {
+                    Ok(()) => Error::Eof,
+                    Err(e) => Error::from_frame(e, Operation::Read),
+                });
+            }
+            let n = self
+                .io
+                .read(self.decoder.spare(true))
+                .await
+                .map_err(|e| Error::from_io(e, Operation::Read))?;
+            self.decoder.commit(n);
+            if n == 0 {
+                self.at_eof = true;
+            }
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Connection<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("kind", &self.tx.io.stream().kind())
+            .field("buffered", &self.rx.decoder.buffered())
+            .field("broken", &self.tx.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> std::fmt::Debug for Sender<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> std::fmt::Debug for Receiver<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("buffered", &self.decoder.buffered())
+            .finish_non_exhaustive()
+    }
+}

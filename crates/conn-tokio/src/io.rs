@@ -1,0 +1,203 @@
+//! The one place conn-tokio meets the OS: the blocking layer's [`Stream`] and [`Listener`]
+//! (`conn_transport::os`) registered with tokio's reactor. Reads and writes are the
+//! transport's own non-blocking calls (so a Unix socket keeps descriptors that arrive with the
+//! bytes read ahead, and writes never raise `SIGPIPE`), tried when the reactor says the handle
+//! is ready; nothing blocks a runtime thread.
+//!
+//! Windows is not built yet: its streams wait on Win32 events, which tokio's reactor does not
+//! take, so every constructor here says `Unsupported` there.
+
+use std::io::{self, IoSlice};
+
+use conn_address::Address;
+use conn_transport::os::{Listener, Stream};
+
+#[cfg(unix)]
+use tokio::io::unix::AsyncFd;
+
+/// A stream registered with the reactor.
+#[derive(Debug)]
+pub(crate) struct Io {
+    #[cfg(unix)]
+    fd: AsyncFd<Stream>,
+    #[cfg(windows)]
+    stream: Stream,
+}
+
+/// Registers an owned stream or listener with the current runtime's reactor; outside a runtime
+/// (where tokio would panic) an error, with the object given back.
+#[cfg(unix)]
+#[expect(
+    unsafe_code,
+    reason = "tokio's registration is unsafe: the fd must outlive it"
+)]
+fn register<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, (io::Error, T)> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err((
+            io::Error::other("conn-tokio needs a tokio runtime: call this inside one"),
+            inner,
+        ));
+    }
+    // SAFETY: `T` is conn-transport's `Stream` or `Listener`, which owns its fd: the fd is open
+    // until `T` is dropped, which happens only after the `AsyncFd` gives `T` up (drop or
+    // `into_inner`), and `as_raw_fd` always returns that same fd.
+    unsafe { AsyncFd::register(inner) }.map_err(|e| {
+        let (inner, error) = e.into_parts();
+        (error, inner)
+    })
+}
+
+#[cfg(windows)]
+fn not_built() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "conn-tokio is not built for Windows yet",
+    )
+}
+
+impl Io {
+    /// Registers `stream` with the current runtime's reactor (outside a runtime: an error,
+    /// with the stream given back).
+    pub(crate) fn new(stream: Stream) -> Result<Self, (io::Error, Stream)> {
+        #[cfg(unix)]
+        {
+            register(stream).map(|fd| Self { fd })
+        }
+        #[cfg(windows)]
+        {
+            Err((not_built(), stream))
+        }
+    }
+
+    /// The stream.
+    pub(crate) fn stream(&self) -> &Stream {
+        #[cfg(unix)]
+        {
+            self.fd.get_ref()
+        }
+        #[cfg(windows)]
+        {
+            &self.stream
+        }
+    }
+
+    /// The stream, taken off the reactor.
+    pub(crate) fn into_stream(self) -> Stream {
+        #[cfg(unix)]
+        {
+            self.fd.into_inner()
+        }
+        #[cfg(windows)]
+        {
+            self.stream
+        }
+    }
+
+    /// Reads what has arrived into `buf`, waiting until something has (0 at end of file).
+    /// Cancel-safe: a read either happened whole before the future returned or not at all.
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        loop {
+            let mut ready = self.fd.readable().await?;
+            match ready.try_io(|fd| fd.get_ref().read_nonblocking(buf)) {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+        #[cfg(windows)]
+        {
+            let _ = buf;
+            Err(not_built())
+        }
+    }
+
+    /// Writes as much of `bufs` as fits, waiting until something does.
+    pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(unix)]
+        loop {
+            let mut ready = self.fd.writable().await?;
+            match ready.try_io(|fd| fd.get_ref().write_vectored_nonblocking(bufs)) {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+        #[cfg(windows)]
+        {
+            let _ = bufs;
+            Err(not_built())
+        }
+    }
+}
+
+/// A listening socket registered with the reactor.
+#[derive(Debug)]
+pub(crate) struct Accepting {
+    #[cfg(unix)]
+    fd: AsyncFd<Listener>,
+    #[cfg(windows)]
+    listener: Listener,
+}
+
+impl Accepting {
+    /// Binds `address` with `backlog` and registers it with the current runtime's reactor.
+    pub(crate) fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
+        let listener = Listener::bind(address, backlog)?;
+        #[cfg(unix)]
+        {
+            register(listener).map(|fd| Self { fd }).map_err(|(e, _)| e)
+        }
+        #[cfg(windows)]
+        {
+            drop(listener);
+            Err(not_built())
+        }
+    }
+
+    /// The listener.
+    pub(crate) fn listener(&self) -> &Listener {
+        #[cfg(unix)]
+        {
+            self.fd.get_ref()
+        }
+        #[cfg(windows)]
+        {
+            &self.listener
+        }
+    }
+
+    /// The listener, taken off the reactor.
+    pub(crate) fn into_listener(self) -> Listener {
+        #[cfg(unix)]
+        {
+            self.fd.into_inner()
+        }
+        #[cfg(windows)]
+        {
+            self.listener
+        }
+    }
+
+    /// The next client in the backlog, waiting until one comes. Cancel-safe.
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<Address>)> {
+        #[cfg(unix)]
+        loop {
+            let mut ready = self.fd.readable().await?;
+            let taken = ready.try_io(|fd| match fd.get_ref().try_accept() {
+                Ok(Some(client)) => Ok(client),
+                Ok(None) => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            });
+            match taken {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+        #[cfg(windows)]
+        {
+            Err(not_built())
+        }
+    }
+}
