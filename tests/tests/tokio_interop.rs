@@ -1,0 +1,140 @@
+//! conn-tokio against CPython 3.6–3.13 (`data/connection_peer.py`): an async listener serving
+//! three CPython clients at once on TCP, a Unix path and (Linux) an abstract name, and an async
+//! client against CPython's `Listener` on each. Python 2 is left out: conn pickles with
+//! protocol 4.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use conn_address::{Address, Family};
+use conn_tests::harness::{self, per_python};
+use conn_tests::hex::{hex, unhex};
+use conn_tests::python::{Python, PythonPeer};
+use conn_tokio::{Client, Connection, Listener};
+use tokio::time::timeout;
+
+const SCRIPT: &str = include_str!("../data/connection_peer.py");
+const STEP: Duration = Duration::from_secs(60);
+const KEY: &[u8] = b"async key";
+
+/// The families of this OS, as the peer script names them.
+fn families(py: &Python) -> Vec<&'static str> {
+    let mut out = vec!["inet", "unix"];
+    // The script names an abstract listener with time.time_ns (3.7+).
+    if cfg!(target_os = "linux") && py.at_least(3, 7) {
+        out.push("abstract");
+    }
+    out
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One conversation with the peer's command loop: objects and bytes echoed, then goodbye.
+async fn talk(conn: &mut Connection, who: &str) {
+    let value = (who.to_owned(), vec![1_i64, 2, 3], 2.5_f64);
+    conn.send(&("echo_obj",)).await.unwrap();
+    conn.send(&value).await.unwrap();
+    let back: (String, Vec<i64>, f64) = conn.recv().await.unwrap();
+    assert_eq!(back, value, "{who}");
+    conn.send(&("echo_bytes",)).await.unwrap();
+    let bytes = vec![0x5a_u8; 70_000];
+    conn.send_bytes(&bytes).await.unwrap();
+    assert_eq!(conn.recv_bytes().await.unwrap(), bytes, "{who}");
+    conn.send(&("bye",)).await.unwrap();
+}
+
+fn finish(mut peer: PythonPeer, what: &str) {
+    assert_eq!(peer.line(STEP).unwrap(), "DONE", "{what}");
+    peer.finish(STEP).unwrap();
+}
+
+fn async_listener_serves_three_python_clients_at_once(py: &Python) {
+    runtime().block_on(async {
+        for family in families(py) {
+            let builder = Listener::builder().authkey(KEY);
+            let mut listener = match family {
+                "inet" => builder.address("127.0.0.1:0"),
+                "unix" => builder.family(Family::Unix),
+                _ => builder.address(format!("@conn-tokio-py-{}", std::process::id()).as_str()),
+            }
+            .bind()
+            .unwrap();
+            let where_ = match listener.address() {
+                Address::Inet { port, .. } => port.to_string(),
+                Address::UnixPath(p) => p.to_string_lossy().into_owned(),
+                Address::UnixAbstract(name) => hex(name),
+                other => panic!("{other:?}"),
+            };
+            let peers: Vec<PythonPeer> = (0..3)
+                .map(|_| {
+                    py.spawn(SCRIPT, &["connect", family, &where_, &hex(KEY)])
+                        .unwrap()
+                })
+                .collect();
+            let mut served = tokio::task::JoinSet::new();
+            for i in 0..3 {
+                let mut conn = timeout(STEP, listener.accept()).await.unwrap().unwrap();
+                let who = format!("{py} {family} client {i}");
+                served.spawn(async move { talk(&mut conn, &who).await });
+            }
+            while let Some(done) = timeout(STEP, served.join_next()).await.unwrap() {
+                done.unwrap();
+            }
+            for peer in peers {
+                finish(peer, family);
+            }
+            listener.close().await.unwrap();
+        }
+    });
+}
+
+fn async_client_talks_to_python_listener(py: &Python) {
+    runtime().block_on(async {
+        for family in families(py) {
+            let mut peer = py.spawn(SCRIPT, &["listen", family, &hex(KEY)]).unwrap();
+            let line = peer.line(STEP).unwrap();
+            let mut parts = line.splitn(3, ' ');
+            assert_eq!(parts.next(), Some("ADDR"), "{py}: {line}");
+            let kind = parts.next().unwrap();
+            let value = parts.next().unwrap();
+            let address = match kind {
+                "inet" => Address::from(std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    value.parse::<u16>().unwrap(),
+                ))),
+                "unix" => Address::unix_path(value).unwrap(),
+                _ => Address::unix_abstract(unhex(value)).unwrap(),
+            };
+            let mut conn = Client::builder(address)
+                .authkey(KEY)
+                .connect()
+                .await
+                .unwrap();
+            talk(&mut conn, &format!("{py} {family} listener")).await;
+            finish(peer, family);
+        }
+    });
+}
+
+fn main() -> ExitCode {
+    harness::main(
+        vec![
+            per_python(
+                "async_listener_serves_three_python_clients_at_once",
+                async_listener_serves_three_python_clients_at_once,
+            )
+            .since(3, 0, "conn pickles with protocol 4"),
+            per_python(
+                "async_client_talks_to_python_listener",
+                async_client_talks_to_python_listener,
+            )
+            .since(3, 0, "conn pickles with protocol 4"),
+        ],
+        vec![],
+    )
+}
