@@ -1,7 +1,7 @@
 //! The seed's listener/client pair, each side against the other: Rust server ↔ Rust client,
 //! Rust server ↔ CPython's client, CPython's server ↔ Rust client, for every CPython found. The
-//! Rust sides are the `seed_server` / `seed_client` examples of the `conn` crate, which
-//! `cargo test --workspace` builds.
+//! Rust sides are the `seed_server` / `seed_client` examples of the `conn` crate and their tokio
+//! twins `tokio_server` / `tokio_client` of `conn-tokio`, which `cargo test --workspace` builds.
 
 use std::process::{Child, Command};
 
@@ -10,8 +10,12 @@ use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 use std::process::ExitCode;
 
-fn rust_server(port: u16) -> (Child, String) {
-    let mut cmd = Command::new(example("seed_server"));
+/// The Rust servers and clients of the seed: blocking and under tokio.
+const SERVERS: [&str; 2] = ["seed_server", "tokio_server"];
+const CLIENTS: [&str; 2] = ["seed_client", "tokio_client"];
+
+fn server_example(name: &str, port: u16) -> (Child, String) {
+    let mut cmd = Command::new(example(name));
     cmd.arg(format!("127.0.0.1:{port}"));
     start_server(&mut cmd)
 }
@@ -23,9 +27,9 @@ fn python_server(py: &Python, port: u16) -> (Child, String) {
     start_server(&mut cmd)
 }
 
-fn rust_client(port: u16) -> String {
-    let child = spawn(Command::new(example("seed_client")).arg(format!("127.0.0.1:{port}")));
-    output(child, "seed_client")
+fn client_example(name: &str, port: u16) -> String {
+    let child = spawn(Command::new(example(name)).arg(format!("127.0.0.1:{port}")));
+    output(child, name)
 }
 
 fn python_client(py: &Python, port: u16) -> String {
@@ -38,55 +42,64 @@ fn python_client(py: &Python, port: u16) -> String {
 }
 
 fn rust_server_rust_client() {
-    let port = free_port();
-    let (server, first) = rust_server(port);
-    assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
-    let out = rust_client(port);
-    assert_eq!(
-        out,
-        "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n"
-    );
-    let rest = output(server, "seed_server");
-    assert!(
-        rest.starts_with("connection accepted from 127.0.0.1:"),
-        "{rest}"
-    );
+    for server_name in SERVERS {
+        for client_name in CLIENTS {
+            let port = free_port();
+            let (server, first) = server_example(server_name, port);
+            assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
+            let out = client_example(client_name, port);
+            assert_eq!(
+                out,
+                "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
+                "{server_name} and {client_name}"
+            );
+            let rest = output(server, server_name);
+            assert!(
+                rest.starts_with("connection accepted from 127.0.0.1:"),
+                "{server_name}: {rest}"
+            );
+        }
+    }
 }
 
 fn rust_server_python_client(py: &Python) {
-    let port = free_port();
-    let (server, _) = rust_server(port);
-    let out = python_client(py, port);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines,
-        [
-            "[2.25, None, 'junk', <class 'float'>]",
-            "b'hello'",
-            "8",
-            "array('i', [42, 1729, 0, 0, 0])"
-        ],
-        "{py}"
-    );
-    output(server, "seed_server");
+    for name in SERVERS {
+        let port = free_port();
+        let (server, _) = server_example(name, port);
+        let out = python_client(py, port);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "[2.25, None, 'junk', <class 'float'>]",
+                "b'hello'",
+                "8",
+                "array('i', [42, 1729, 0, 0, 0])"
+            ],
+            "{name} with {py}"
+        );
+        output(server, name);
+    }
 }
 
 fn python_server_rust_client(py: &Python) {
-    let port = free_port();
-    let (server, first) = python_server(py, port);
-    assert_eq!(first.trim(), "listening", "{py}");
-    let out = rust_client(port);
-    // The class `float` arrives as an inert global and prints as Python prints it.
-    assert_eq!(
-        out,
-        "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
-        "{py}"
-    );
-    let rest = output(server, "seed_server.py");
-    assert!(
-        rest.starts_with("connection accepted from ('127.0.0.1', "),
-        "{py}: {rest}"
-    );
+    for name in CLIENTS {
+        let port = free_port();
+        let (server, first) = python_server(py, port);
+        assert_eq!(first.trim(), "listening", "{py}");
+        let out = client_example(name, port);
+        // The class `float` arrives as an inert global and prints as Python prints it.
+        assert_eq!(
+            out,
+            "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n",
+            "{name} with {py}"
+        );
+        let rest = output(server, "seed_server.py");
+        assert!(
+            rest.starts_with("connection accepted from ('127.0.0.1', "),
+            "{name} with {py}: {rest}"
+        );
+    }
 }
 
 fn main() -> ExitCode {
