@@ -1,7 +1,7 @@
 //! conn-tokio against CPython 3.6–3.13 (`data/connection_peer.py`): an async listener serving
 //! three CPython clients at once on TCP, a Unix path and (Linux) an abstract name, and an async
-//! client against CPython's `Listener` on each. Python 2 is left out: conn pickles with
-//! protocol 4.
+//! client against CPython's `Listener` on each, and descriptors both ways with
+//! `multiprocessing.reduction`. Python 2 is left out: conn pickles with protocol 4.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -121,6 +121,51 @@ fn async_client_talks_to_python_listener(py: &Python) {
     });
 }
 
+/// Descriptors both ways with CPython's `multiprocessing.reduction` over a Unix socket: one
+/// from Python between two messages (it arrives while we read ahead), two to Python
+/// (`recvfds(sock, 2)`).
+fn async_descriptors_both_ways(py: &Python) {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsFd, OwnedFd};
+    runtime().block_on(async {
+        let mut peer = py.spawn(SCRIPT, &["listen", "unix", &hex(KEY)]).unwrap();
+        let line = peer.line(STEP).unwrap();
+        let path = line
+            .strip_prefix("ADDR unix ")
+            .unwrap_or_else(|| panic!("{py}: {line}"));
+        let mut conn = Client::builder(Address::unix_path(path).unwrap())
+            .authkey(KEY)
+            .connect()
+            .await
+            .unwrap();
+        conn.send(&("send_handle",)).await.unwrap();
+        assert_eq!(conn.recv_bytes().await.unwrap(), b"before", "{py}");
+        let fd = OwnedFd::from(conn.recv_handle().await.unwrap());
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "from python", "{py}");
+        assert_eq!(conn.recv_bytes().await.unwrap(), b"after", "{py}");
+
+        conn.send(&("recv_handles", 2)).await.unwrap();
+        let (r1, mut w1) = std::io::pipe().unwrap();
+        let (r2, mut w2) = std::io::pipe().unwrap();
+        w1.write_all(b"one").unwrap();
+        w2.write_all(b"two").unwrap();
+        drop((w1, w2));
+        conn.send_handles(&[r1.as_fd().into(), r2.as_fd().into()])
+            .await
+            .unwrap();
+        let got: Vec<serde_bytes::ByteBuf> = conn.recv().await.unwrap();
+        assert_eq!(
+            got,
+            [&b"one"[..], &b"two"[..]].map(serde_bytes::ByteBuf::from),
+            "{py}"
+        );
+        conn.send(&("bye",)).await.unwrap();
+        finish(peer, "descriptors");
+    });
+}
+
 fn main() -> ExitCode {
     harness::main(
         vec![
@@ -134,6 +179,11 @@ fn main() -> ExitCode {
                 async_client_talks_to_python_listener,
             )
             .since(3, 0, "conn pickles with protocol 4"),
+            per_python("async_descriptors_both_ways", async_descriptors_both_ways).since(
+                3,
+                0,
+                "conn pickles with protocol 4",
+            ),
         ],
         vec![],
     )

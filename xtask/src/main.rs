@@ -294,7 +294,10 @@ fn ci_steps(msrv: &str) -> Vec<Step> {
         },
         Step {
             name: "test",
-            commands: vec![cargo(&["test", "--workspace"])],
+            // The README's `cargo test --workspace` runs the default features first (in
+            // .ci/run); this run turns every feature on (conn's tokio re-export, conn-tokio's
+            // tokio-util codec, the postcard codec).
+            commands: vec![cargo(&["test", "--workspace", "--all-features"])],
         },
         Step {
             name: "windows",

@@ -10,6 +10,12 @@ use conn_transport::{Error, Operation, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(unix)]
+use conn_transport::os::HANDLES_ACKNOWLEDGED;
+use conn_transport::os::Stream;
+#[cfg(unix)]
+use conn_transport::{Handle, OwnedHandle};
+
 use crate::io::Io;
 
 /// A connection to a peer, under tokio: CPython's `Connection` (`send` / `recv` through the
@@ -225,7 +231,7 @@ impl<C: Codec> Connection<C> {
     }
 
     /// The stream underneath.
-    pub(crate) fn stream(&self) -> &conn_transport::os::Stream {
+    pub(crate) fn stream(&self) -> &Stream {
         self.tx.io.stream()
     }
 
@@ -234,6 +240,137 @@ impl<C: Codec> Connection<C> {
     pub(crate) async fn send_all(&mut self, messages: &[Vec<u8>]) -> Result<()> {
         let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         self.tx.write_frames(&slices).await
+    }
+}
+
+/// Descriptor passing, wire-compatible with CPython's `multiprocessing.reduction` (Unix
+/// sockets): a one-byte message (the count, mod 256) carrying the descriptors; on macOS the
+/// receiver answers `b"A"` and the sender waits for it, as CPython does there.
+#[cfg(unix)]
+impl<C: Codec> Connection<C> {
+    /// Sends file descriptors (CPython's `reduction.sendfds`); see the blocking
+    /// `send_handles`. Cancel-safe: the one byte goes whole or not at all.
+    pub async fn send_handles(&mut self, handles: &[Handle<'_>]) -> Result<()> {
+        if self.tx.broken {
+            return Err(Error::HandOver {
+                read_ahead: 0,
+                cut_off: true,
+            });
+        }
+        let count = [(handles.len() % 256) as u8];
+        match self.tx.io.send_handles(&count, handles).await {
+            Ok(1) => {}
+            Ok(_) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+            Err(e) => return Err(Error::from_io(e, Operation::Write)),
+        }
+        if HANDLES_ACKNOWLEDGED {
+            let mut ack = [0u8; 1];
+            let n = self
+                .tx
+                .io
+                .read(&mut ack)
+                .await
+                .map_err(|e| Error::from_io(e, Operation::Read))?;
+            match (n, ack[0]) {
+                (0, _) => return Err(Error::Eof),
+                (_, b'A') => {}
+                _ => {
+                    return Err(Error::Io(io::Error::other(
+                        "the peer did not acknowledge the descriptors",
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one file descriptor (CPython's `reduction.send_handle`).
+    pub async fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
+        self.send_handles(&[handle]).await
+    }
+
+    /// Receives at most `max` file descriptors sent with `send_handles` or CPython's
+    /// `sendfds` / `send_handle`, in step with the messages around them: descriptors that came
+    /// with bytes read ahead are kept by the stream (at most its unclaimed limit) and claimed
+    /// here. A plain byte where descriptors were expected, or more than `max`, is
+    /// [`Error::HandleTransfer`]; descriptors closed on arrival over the limit are
+    /// [`Error::HandlesDropped`]. Cancel-safe.
+    pub async fn recv_handles(&mut self, max: usize) -> Result<Vec<OwnedHandle>> {
+        let dropped = |stream: &Stream| match stream.take_dropped_handles() {
+            (0, false) => Ok(()),
+            (dropped, truncated) => Err(Error::HandlesDropped {
+                dropped,
+                truncated,
+                max: stream.max_unclaimed_handles(),
+            }),
+        };
+        dropped(self.rx.io.stream())?;
+        let (count, handles) = match self.rx.decoder.take_raw_byte() {
+            Some(count) => (
+                count,
+                self.rx
+                    .io
+                    .stream()
+                    .take_received_handles()
+                    .unwrap_or_default(),
+            ),
+            None if self.rx.at_eof => return Err(Error::Eof),
+            None => {
+                let mut one = [0u8; 1];
+                let n = self
+                    .rx
+                    .io
+                    .read(&mut one)
+                    .await
+                    .map_err(|e| Error::from_io(e, Operation::Read))?;
+                let handles = self
+                    .rx
+                    .io
+                    .stream()
+                    .take_received_handles()
+                    .unwrap_or_default();
+                if n == 0 && handles.is_empty() {
+                    self.rx.at_eof = true;
+                    return Err(Error::Eof);
+                }
+                dropped(self.rx.io.stream())?;
+                (one[0], handles)
+            }
+        };
+        if HANDLES_ACKNOWLEDGED {
+            let ack = [IoSlice::new(b"A")];
+            self.tx
+                .io
+                .write_vectored(&ack)
+                .await
+                .map_err(|e| Error::from_io(e, Operation::Write))?;
+        }
+        let received = handles.len();
+        if received == 0 || received % 256 != usize::from(count) || received > max {
+            return Err(Error::HandleTransfer {
+                announced: count,
+                received,
+                max,
+            });
+        }
+        Ok(handles)
+    }
+
+    /// Receives one file descriptor (CPython's `reduction.recv_handle`).
+    pub async fn recv_handle(&mut self) -> Result<OwnedHandle> {
+        let mut handles = self.recv_handles(1).await?;
+        handles.pop().ok_or(Error::HandleTransfer {
+            announced: 0,
+            received: 0,
+            max: 1,
+        })
+    }
+
+    /// Sets how many descriptors that arrive unasked with bytes read ahead are kept for a
+    /// later [`recv_handles`](Self::recv_handles) (default 64); beyond it they are closed on
+    /// arrival and reported.
+    pub fn set_max_unclaimed_handles(&mut self, max: usize) {
+        self.rx.io.stream().set_max_unclaimed_handles(max);
     }
 }
 

@@ -112,6 +112,24 @@ impl Io {
         }
     }
 
+    /// Sends `data` with `handles` attached once the socket has room (Unix sockets): a short
+    /// message, which goes whole or not at all.
+    #[cfg(unix)]
+    pub(crate) async fn send_handles(
+        &self,
+        data: &[u8],
+        handles: &[conn_transport::Handle<'_>],
+    ) -> io::Result<usize> {
+        loop {
+            let mut ready = self.fd.writable().await?;
+            match ready.try_io(|fd| fd.get_ref().send_handles(data, handles)) {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+    }
+
     /// Writes as much of `bufs` as fits, waiting until something does.
     pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         #[cfg(unix)]

@@ -3,6 +3,8 @@
 #![deny(unsafe_code)]
 
 mod client;
+#[cfg(feature = "codec")]
+mod codec;
 mod connection;
 mod handshake;
 mod io;
@@ -10,6 +12,8 @@ mod listener;
 mod pipe;
 
 pub use client::{Client, ClientBuilder};
+#[cfg(feature = "codec")]
+pub use codec::FrameCodec;
 pub use conn_transport::{Error, Operation, Result};
 pub use connection::{Connection, Receiver, Sender};
 pub use listener::{Listener, ListenerBuilder};
