@@ -308,6 +308,22 @@ fn hostile_clients_delay_no_one() {
             .unwrap();
         let sock = l.address().socket_addr().unwrap();
         let mut bad = Vec::new();
+        // Clients that drip a byte every 50 ms (of a header that never ends) until dropped.
+        let sock_drip = sock;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_drip = std::sync::Arc::clone(&stop);
+        let drip = std::thread::spawn(move || {
+            let mut drippers: Vec<_> = (0..4)
+                .map(|_| std::net::TcpStream::connect(sock_drip).unwrap())
+                .collect();
+            while !stop_drip.load(std::sync::atomic::Ordering::Relaxed) {
+                for d in &mut drippers {
+                    let _ = d.write_all(&[0xff]);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            drippers
+        });
         for i in 0..40 {
             let mut s = std::net::TcpStream::connect(sock).unwrap();
             match i % 4 {
@@ -341,8 +357,15 @@ fn hostile_clients_delay_no_one() {
         // The bad ones end by their deadline at the latest, while accept is awaited.
         let nothing = timeout(Duration::from_millis(1500), l.accept()).await;
         assert!(nothing.is_err());
-        assert_eq!(l.handshake_failures(), 40);
+        assert_eq!(
+            l.handshake_failures(),
+            44,
+            "{:?}",
+            l.take_handshake_failures()
+        );
         assert_eq!(l.pending_handshakes(), 0);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(drip.join().unwrap());
         drop(bad);
     });
 }
@@ -497,5 +520,69 @@ fn descriptors_cross_in_step_with_messages() {
             ours.recv_handles(1).await,
             Err(Error::HandleTransfer { received: 0, .. })
         ));
+    });
+}
+
+/// `accept` cancelled again and again while a client connects and authenticates: the client
+/// is not lost, the next `accept` returns it.
+#[test]
+fn a_cancelled_accept_loses_no_client() {
+    current_thread().block_on(async {
+        let mut l = Listener::builder()
+            .address("127.0.0.1:0")
+            .authkey("k")
+            .bind()
+            .unwrap();
+        let address = l.address().clone();
+        let client = tokio::spawn(async move {
+            let mut c = Client::builder(address)
+                .authkey("k")
+                .connect()
+                .await
+                .unwrap();
+            c.send(&"kept").await.unwrap();
+            c
+        });
+        let mut cancelled = 0;
+        let mut conn = loop {
+            match timeout(Duration::from_micros(200), l.accept()).await {
+                Ok(conn) => break conn.unwrap(),
+                Err(_) => cancelled += 1,
+            }
+            assert!(cancelled < 100_000, "never accepted");
+        };
+        assert!(
+            cancelled > 0,
+            "accept was never cancelled: the test proved nothing"
+        );
+        assert_eq!(conn.recv::<String>().await.unwrap(), "kept");
+        drop(timeout(T, client).await.unwrap().unwrap());
+    });
+}
+
+/// `recv_handles` cancelled before anything came loses nothing: the next call gets the
+/// descriptor, and the messages around it stay in step.
+#[test]
+fn a_cancelled_descriptor_receive_loses_nothing() {
+    use std::io::Read;
+    use std::os::fd::{AsFd, OwnedFd};
+    current_thread().block_on(async {
+        let (ours, mut theirs) = conn_transport::pipe().unwrap();
+        let mut ours = Connection::from_blocking(ours).unwrap();
+        assert!(
+            timeout(Duration::from_millis(20), ours.recv_handles(1))
+                .await
+                .is_err()
+        );
+        let (r, mut w) = std::io::pipe().unwrap();
+        w.write_all(b"late").unwrap();
+        drop(w);
+        theirs.send_handle(r.as_fd().into()).unwrap();
+        theirs.send_bytes(b"next").unwrap();
+        let fd = OwnedFd::from(ours.recv_handle().await.unwrap());
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "late");
+        assert_eq!(ours.recv_bytes().await.unwrap(), b"next");
     });
 }
