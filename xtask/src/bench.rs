@@ -85,6 +85,7 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
     let runs = if quick { 3 } else { 7 };
     let conn = conn_imp(bin, "conn");
     let raw = conn_imp(bin, "raw");
+    let tokio = conn_imp(bin, "conn-tokio");
     let with_py = |mut v: Vec<Imp>| {
         v.extend(pythons.iter().cloned());
         v
@@ -93,12 +94,16 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
     let pings = if quick { 3000 } else { 10000 };
     for transport in ["pipe", "unix", "tcp"] {
         for size in [64, 4096] {
+            let mut imps = vec![conn.clone(), raw.clone()];
+            if transport != "pipe" {
+                imps.push(tokio.clone());
+            }
             out.push(Config {
                 workload: "pingpong",
                 transport,
                 size,
                 count: pings,
-                imps: with_py(vec![conn.clone(), raw.clone()]),
+                imps: with_py(imps),
                 runs,
             });
         }
@@ -115,6 +120,9 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             let mut imps = vec![conn.clone(), raw.clone()];
             if transport != "tcp" && size >= 65536 {
                 imps.extend(peers.iter().cloned());
+            }
+            if transport == "pipe" && (size == 4096 || size == 1 << 20) {
+                imps.push(tokio.clone());
             }
             out.push(Config {
                 workload: "stream",
@@ -168,7 +176,11 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             transport: "tcp",
             size,
             count: if quick { 2000 } else { 8000 },
-            imps: with_py(vec![conn.clone()]),
+            imps: with_py(if size == 100 {
+                vec![conn.clone(), tokio.clone()]
+            } else {
+                vec![conn.clone()]
+            }),
             runs,
         });
     }
@@ -364,7 +376,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| workload | unit | conn | raw floor | ipc-channel | ceiling | {} | conn / raw | conn / ipc-channel | conn / CPython |",
+        "| workload | unit | conn | conn-tokio | raw floor | ipc-channel | ceiling | {} | conn / raw | conn / ipc-channel | conn / CPython |",
         pythons
             .iter()
             .map(|p| p.name.clone())
@@ -373,7 +385,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|{}---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|{}---:|---:|---:|",
         "---:|".repeat(pythons.len())
     );
     for row in rows {
@@ -393,6 +405,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
             row.label.clone(),
             row.unit.clone(),
             conn_cell,
+            cell(get(row, "conn-tokio")),
             cell(raw),
             cell(ipc),
             cell(get(row, "ceiling")),
@@ -429,12 +442,28 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                 if let (Some(c), Some(r)) = (get(row, "conn"), get(row, "raw")) {
                     check(format!("{} conn/raw time", row.label), c / r, 1.05, true);
                 }
+                if let (Some(t), Some(c)) = (get(row, "conn-tokio"), get(row, "conn")) {
+                    check(
+                        format!("{} conn-tokio/conn time", row.label),
+                        t / c,
+                        1.2,
+                        true,
+                    );
+                }
             }
             "stream" => {
                 if let (Some(c), Some(r)) = (get(row, "conn"), get(row, "raw")) {
                     check(
                         format!("{} conn/raw throughput", row.label),
                         c / r,
+                        0.9,
+                        false,
+                    );
+                }
+                if let (Some(t), Some(c)) = (get(row, "conn-tokio"), get(row, "conn")) {
+                    check(
+                        format!("{} conn-tokio/conn throughput", row.label),
+                        t / c,
                         0.9,
                         false,
                     );
@@ -474,6 +503,14 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                 }
             }
             "accept" if row.label.ends_with(" 100") => {
+                if let (Some(t), Some(c)) = (get(row, "conn-tokio"), get(row, "conn")) {
+                    check(
+                        "accept with 100 clients conn-tokio/conn connections per second".into(),
+                        t / c,
+                        1.0,
+                        false,
+                    );
+                }
                 if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
                     check(
                         "accept with 100 clients conn/CPython connections per second".into(),

@@ -377,8 +377,13 @@ fn measure(args: &Args) {
         "codec" => return measure_codec(args),
         "wait" | "waitset" => return measure_wait(args),
         "handshake" => return measure_handshake(args),
+        "accept" if args.imp == "conn-tokio" => return measure_accept_tokio(args),
         "accept" => return measure_accept(args),
         _ => {}
+    }
+    if args.imp == "conn-tokio" {
+        let (stream, child) = link(args, one_way(&args.workload));
+        return measure_tokio(args, stream, child);
     }
     let (stream, mut child) = link(args, one_way(&args.workload));
     // Only ping-pong sends from this side; the rss workload must not hold a payload of its own.
@@ -558,6 +563,107 @@ fn measure_accept(args: &Args) {
     let _ = load.wait();
 }
 
+// ---- conn under tokio (conn-tokio): the same workloads, one current-thread runtime --------
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An async connection over the benchmark's stream.
+fn tokio_conn(s: Stream) -> conn::tokio::Connection {
+    conn::tokio::Connection::from_blocking(conn_of(s, Pickle::new())).unwrap()
+}
+
+fn measure_tokio(args: &Args, stream: Stream, mut child: Child) {
+    runtime().block_on(async {
+        let mut c = tokio_conn(stream);
+        let mut buf = vec![0u8; args.size];
+        match args.workload.as_str() {
+            "pingpong" => {
+                let payload = vec![0x5au8; args.size];
+                for _ in 0..WARMUP {
+                    c.send_bytes(&payload).await.unwrap();
+                    c.recv_bytes_into(&mut buf).await.unwrap();
+                }
+                let t = Instant::now();
+                for _ in 0..args.count {
+                    c.send_bytes(&payload).await.unwrap();
+                    c.recv_bytes_into(&mut buf).await.unwrap();
+                }
+                let s = t.elapsed().as_secs_f64();
+                report(args, s, s * 1e6 / args.count as f64, "us/rt");
+            }
+            "stream" => {
+                c.recv_bytes_into(&mut buf).await.unwrap();
+                let t = Instant::now();
+                for _ in 1..args.count {
+                    c.recv_bytes_into(&mut buf).await.unwrap();
+                }
+                let s = t.elapsed().as_secs_f64();
+                let mib = (args.size * (args.count - 1)) as f64 / (1 << 20) as f64;
+                report(args, s, mib / s, "MiB/s");
+            }
+            w => panic!("conn-tokio has no {w} workload"),
+        }
+        drop(c);
+    });
+    let _ = child.wait();
+}
+
+fn peer_tokio(args: &Args, stream: Stream) {
+    runtime().block_on(async {
+        let mut c = tokio_conn(stream);
+        match args.workload.as_str() {
+            "pingpong" => {
+                let mut buf = vec![0u8; args.size];
+                while let Ok(n) = c.recv_bytes_into(&mut buf).await {
+                    c.send_bytes(&buf[..n]).await.unwrap();
+                }
+            }
+            "stream" => {
+                let payload = vec![0x5au8; args.size];
+                for _ in 0..args.count {
+                    c.send_bytes(&payload).await.unwrap();
+                }
+            }
+            w => panic!("no conn-tokio peer for {w}"),
+        }
+    });
+}
+
+fn measure_accept_tokio(args: &Args) {
+    runtime().block_on(async {
+        let mut listener = conn::tokio::Listener::builder()
+            .address("127.0.0.1:0")
+            .authkey("secret password")
+            .backlog(args.size as i32)
+            .bind()
+            .unwrap();
+        let address = listener.address().to_string();
+        let mut load = Command::new(std::env::current_exe().unwrap())
+            .args(["clients", &address, &args.size.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..args.size.min(100) {
+            drop(listener.accept().await.unwrap());
+        }
+        let t = Instant::now();
+        for _ in 0..args.count {
+            drop(listener.accept().await.unwrap());
+        }
+        let s = t.elapsed().as_secs_f64();
+        report(args, s, args.count as f64 / s, "conn/s");
+        drop(listener);
+        let _ = load.kill();
+        let _ = load.wait();
+    });
+}
+
 fn measure_handshake(args: &Args) {
     let mut builder = conn::Listener::builder()
         .authkey("secret password")
@@ -656,6 +762,9 @@ fn peer(args: &Args) {
         return;
     }
     let stream = peer_link(args, one_way(&args.workload));
+    if args.imp == "conn-tokio" {
+        return peer_tokio(args, stream);
+    }
     match (args.workload.as_str(), args.imp.as_str()) {
         ("pingpong", "conn") => {
             let mut c = conn_of(stream, Pickle::new());
