@@ -61,21 +61,7 @@ const KEEP_SEND_BUFFER: usize = 1 << 20;
 impl<C: Codec + Clone> Connection<C> {
     /// A connection over a registered stream.
     pub(crate) fn from_io(io: Io, codec: C) -> Self {
-        let io = Arc::new(io);
-        Self {
-            tx: Sender {
-                io: Arc::clone(&io),
-                codec: codec.clone(),
-                broken: false,
-                encoded: Vec::new(),
-            },
-            rx: Receiver {
-                io,
-                codec,
-                decoder: Decoder::new(),
-                at_eof: false,
-            },
-        }
+        Self::from_parts(Arc::new(io), codec, Decoder::new())
     }
 
     /// Takes over a blocking connection's stream, registered with the current runtime (call it

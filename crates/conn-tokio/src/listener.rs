@@ -215,17 +215,7 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
             let may_accept = backoff.is_none();
             tokio::select! {
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    if let Ok((key, result, peer)) = joined {
-                        match result {
-                            Ok(conn) => {
-                                self.engine.finish(key);
-                                self.engine.push_ready((conn, peer));
-                            }
-                            Err(e) => {
-                                self.engine.fail_pending(key, e);
-                            }
-                        }
-                    }
+                    self.finished(joined);
                 }
                 accepted = io.accept(), if may_accept => match accepted {
                     Ok((stream, peer)) => {
@@ -258,23 +248,29 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
         while !self.engine.has_ready() {
             tokio::select! {
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    if let Ok((key, result, peer)) = joined {
-                        match result {
-                            Ok(conn) => {
-                                self.engine.finish(key);
-                                self.engine.push_ready((conn, peer));
-                            }
-                            Err(e) => {
-                                self.engine.fail_pending(key, e);
-                            }
-                        }
-                    }
+                    self.finished(joined);
                 }
                 () = tokio::time::sleep_until(until) => break,
             }
         }
         self.backoff = None;
         self.engine.has_ready()
+    }
+
+    /// A handshake task ended: its connection is ready, or its failure is counted. (A task
+    /// that did not finish, aborted or panicked, leaves nothing to count: its client is gone.)
+    fn finished(&mut self, joined: std::result::Result<Finished<C>, tokio::task::JoinError>) {
+        if let Ok((key, result, peer)) = joined {
+            match result {
+                Ok(conn) => {
+                    self.engine.finish(key);
+                    self.engine.push_ready((conn, peer));
+                }
+                Err(e) => {
+                    self.engine.fail_pending(key, e);
+                }
+            }
+        }
     }
 
     /// A new client: ready at once without an authkey; otherwise its handshake starts in a
