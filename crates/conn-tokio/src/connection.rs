@@ -29,6 +29,8 @@ use crate::io::Io;
 /// |---|---|
 /// | `recv`, `recv_bytes`, `recv_bytes_max`, `recv_value`, `recv_bytes_into`, `readable` | nothing is lost: bytes already read stay buffered, and the next receive returns the whole message |
 /// | `send`, `send_bytes`, `send_value` | if part of the message was written, the connection can no longer send ([`Error::HandOver`]'s reason: the peer would be out of step), as after a blocking send's timeout; if nothing was written, nothing happened |
+/// | `recv_handles`, `recv_handle` (Unix) | nothing is lost: the count byte and its descriptors are taken together or not at all |
+/// | `send_handles`, `send_handle` (Unix) | the one byte with its descriptors goes whole or not at all |
 /// | `close` | the connection is closed when the future is dropped |
 ///
 /// Timeouts are the caller's: wrap a call in `tokio::time::timeout`, which cancels it as above.
@@ -407,6 +409,12 @@ impl<C: Codec> Sender<C> {
                 cut_off: true,
             });
         }
+        // One message, the usual case: header and payload from the stack, no allocation.
+        if let [payload] = payloads {
+            let header = Header::new(payload.len() as u64);
+            let mut slices = [IoSlice::new(header.as_bytes()), IoSlice::new(payload)];
+            return self.write_slices(&mut slices).await;
+        }
         let headers: Vec<Header> = payloads
             .iter()
             .map(|p| Header::new(p.len() as u64))
@@ -416,7 +424,12 @@ impl<C: Codec> Sender<C> {
             .zip(payloads)
             .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
             .collect();
-        let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+        self.write_slices(&mut slices).await
+    }
+
+    /// Writes every byte of `bufs`, marking the connection broken from the first byte to the
+    /// last (a future dropped in between leaves it so).
+    async fn write_slices(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<()> {
         let mut started = false;
         while !bufs.is_empty() {
             let n = match self.io.write_vectored(bufs).await {
