@@ -4,6 +4,7 @@
 //! `multiprocessing.reduction`. Python 2 is left out: conn pickles with protocol 4.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use conn_address::{Address, Family};
@@ -16,6 +17,8 @@ use tokio::time::timeout;
 const SCRIPT: &str = include_str!("../data/connection_peer.py");
 const STEP: Duration = Duration::from_secs(60);
 const KEY: &[u8] = b"async key";
+/// Numbers the abstract names of this process's listeners.
+static NAMES: AtomicUsize = AtomicUsize::new(0);
 
 /// The families of this OS, as the peer script names them.
 fn families(py: &Python) -> Vec<&'static str> {
@@ -60,7 +63,15 @@ fn async_listener_serves_three_python_clients_at_once(py: &Python) {
             let mut listener = match family {
                 "inet" => builder.address("127.0.0.1:0"),
                 "unix" => builder.family(Family::Unix),
-                _ => builder.address(format!("@conn-tokio-py-{}", std::process::id()).as_str()),
+                // One name per listener: the versions' cases run at once in this process.
+                _ => builder.address(
+                    format!(
+                        "@conn-tokio-py-{}-{}",
+                        std::process::id(),
+                        NAMES.fetch_add(1, Ordering::Relaxed)
+                    )
+                    .as_str(),
+                ),
             }
             .bind()
             .unwrap();
