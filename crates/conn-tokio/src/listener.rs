@@ -1,6 +1,7 @@
 //! `Listener`: CPython's `Listener` under tokio, whose `accept` runs every pending handshake
 //! concurrently, each in a task of its own under its deadline.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use conn_address::{
@@ -53,6 +54,9 @@ pub struct Listener<C = Pickle> {
     codec: C,
     engine: Scheduler<(), (Connection<C>, Option<Address>)>,
     tasks: JoinSet<Finished<C>>,
+    /// The engine's key of each running handshake task, for a task that ends without its
+    /// result (it panicked): its slot is freed and the failure counted all the same.
+    task_keys: HashMap<tokio::task::Id, Key>,
     /// Out of descriptors: no accept before this instant.
     backoff: Option<Instant>,
 }
@@ -194,6 +198,7 @@ impl<C> ListenerBuilder<C> {
             codec: self.codec,
             engine,
             tasks: JoinSet::new(),
+            task_keys: HashMap::new(),
             backoff: None,
         })
     }
@@ -214,7 +219,7 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
             let backoff = self.backoff;
             let may_accept = backoff.is_none();
             tokio::select! {
-                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.finished(joined);
                 }
                 accepted = io.accept(), if may_accept => match accepted {
@@ -247,7 +252,7 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
         };
         while !self.engine.has_ready() {
             tokio::select! {
-                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.finished(joined);
                 }
                 () = tokio::time::sleep_until(until) => break,
@@ -259,15 +264,27 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
 
     /// A handshake task ended: its connection is ready, or its failure is counted. (A task
     /// that did not finish, aborted or panicked, leaves nothing to count: its client is gone.)
-    fn finished(&mut self, joined: std::result::Result<Finished<C>, tokio::task::JoinError>) {
-        if let Ok((key, result, peer)) = joined {
-            match result {
-                Ok(conn) => {
-                    self.engine.finish(key);
-                    self.engine.push_ready((conn, peer));
+    fn finished(
+        &mut self,
+        joined: std::result::Result<(tokio::task::Id, Finished<C>), tokio::task::JoinError>,
+    ) {
+        match joined {
+            Ok((id, (key, result, peer))) => {
+                self.task_keys.remove(&id);
+                match result {
+                    Ok(conn) => {
+                        self.engine.finish(key);
+                        self.engine.push_ready((conn, peer));
+                    }
+                    Err(e) => {
+                        self.engine.fail_pending(key, e);
+                    }
                 }
-                Err(e) => {
-                    self.engine.fail_pending(key, e);
+            }
+            Err(e) => {
+                if let Some(key) = self.task_keys.remove(&e.id()) {
+                    let reason = std::io::Error::other("the handshake task ended without a result");
+                    self.engine.fail_pending(key, Error::Io(reason));
                 }
             }
         }
@@ -302,7 +319,7 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
         };
         let mut conn = Connection::from_io(io, self.codec.clone());
         let (policy, timeout, max) = (self.policy, self.handshake_timeout, self.max_message);
-        self.tasks.spawn(async move {
+        let task = self.tasks.spawn(async move {
             let handshake = crate::handshake::serve(&mut conn, &key, policy);
             let result = match timeout {
                 None => handshake.await,
@@ -322,6 +339,7 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
             });
             (slot, result, peer)
         });
+        self.task_keys.insert(task.id(), slot);
     }
 }
 
@@ -362,6 +380,7 @@ impl<C> Listener<C> {
     /// drop aborts them).
     fn shut(&mut self) -> Result<()> {
         self.engine.clear();
+        self.task_keys.clear();
         let Some(io) = self.io.take() else {
             return Ok(());
         };
