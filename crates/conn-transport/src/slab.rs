@@ -3,7 +3,7 @@
 //! travels as a poller token, so that a report still queued for a removed value (its handle may
 //! live on in a duplicate) never reaches the value now in its slot.
 
-/// A key into a [`Slab`]: a slot and the generation the slot had when the value went in.
+/// A key into a slab: a slot and the generation the slot had when the value went in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     slot: u32,
