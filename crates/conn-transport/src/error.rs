@@ -1,5 +1,5 @@
-//! `Error`: every failure of the facade, each variant named after the Python exception it
-//! stands for.
+//! `Error`: every failure of a connection, listener, client or wait, each variant named after
+//! the Python exception it stands for.
 
 use std::fmt;
 use std::io;
@@ -36,7 +36,8 @@ impl fmt::Display for Operation {
     }
 }
 
-/// The facade's error. Each variant says which exception CPython raises for the same case.
+/// The connection layer's error (the facade's too). Each variant says which exception CPython
+/// raises for the same case.
 ///
 /// `Display` is a sentence for an end user; `Debug` (what `fn main() -> Result<…>` prints) is
 /// the variant's name and that sentence, never nested structures or message bytes.
@@ -320,5 +321,5 @@ impl fmt::Debug for Error {
     }
 }
 
-/// `Result` with the facade's [`Error`].
+/// `Result` with this layer's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
