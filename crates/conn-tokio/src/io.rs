@@ -13,6 +13,8 @@ use conn_address::Address;
 use conn_transport::os::{Listener, Stream};
 
 #[cfg(unix)]
+use tokio::io::Interest;
+#[cfg(unix)]
 use tokio::io::unix::AsyncFd;
 
 /// A stream registered with the reactor.
@@ -45,6 +47,18 @@ fn register<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, (io::Error,
         let (inner, error) = e.into_parts();
         (error, inner)
     })
+}
+
+/// Runs a non-blocking call again while it is interrupted by a signal; tokio's `async_io`
+/// retries `WouldBlock` (after waiting for readiness), every other outcome is the caller's.
+#[cfg(unix)]
+fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 #[cfg(windows)]
@@ -94,16 +108,15 @@ impl Io {
     }
 
     /// Reads what has arrived into `buf`, waiting until something has (0 at end of file).
-    /// Cancel-safe: a read either happened whole before the future returned or not at all.
+    /// Cancel-safe: a read either happened whole before the future returned or not at all
+    /// (tokio's `async_io` calls the non-blocking read only when the reactor says ready, and
+    /// waits again after `WouldBlock`).
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(unix)]
-        loop {
-            let mut ready = self.fd.readable().await?;
-            match ready.try_io(|fd| fd.get_ref().read_nonblocking(buf)) {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(result) => return result,
-                Err(_would_block) => {}
-            }
+        {
+            self.fd
+                .async_io(Interest::READABLE, |s| retry(|| s.read_nonblocking(buf)))
+                .await
         }
         #[cfg(windows)]
         {
@@ -120,26 +133,22 @@ impl Io {
         data: &[u8],
         handles: &[conn_transport::Handle<'_>],
     ) -> io::Result<usize> {
-        loop {
-            let mut ready = self.fd.writable().await?;
-            match ready.try_io(|fd| fd.get_ref().send_handles(data, handles)) {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(result) => return result,
-                Err(_would_block) => {}
-            }
-        }
+        self.fd
+            .async_io(Interest::WRITABLE, |s| {
+                retry(|| s.send_handles(data, handles))
+            })
+            .await
     }
 
     /// Writes as much of `bufs` as fits, waiting until something does.
     pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         #[cfg(unix)]
-        loop {
-            let mut ready = self.fd.writable().await?;
-            match ready.try_io(|fd| fd.get_ref().write_vectored_nonblocking(bufs)) {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(result) => return result,
-                Err(_would_block) => {}
-            }
+        {
+            self.fd
+                .async_io(Interest::WRITABLE, |s| {
+                    retry(|| s.write_vectored_nonblocking(bufs))
+                })
+                .await
         }
         #[cfg(windows)]
         {
@@ -200,18 +209,12 @@ impl Accepting {
     /// The next client in the backlog, waiting until one comes. Cancel-safe.
     pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<Address>)> {
         #[cfg(unix)]
-        loop {
-            let mut ready = self.fd.readable().await?;
-            let taken = ready.try_io(|fd| match fd.get_ref().try_accept() {
-                Ok(Some(client)) => Ok(client),
-                Ok(None) => Err(io::ErrorKind::WouldBlock.into()),
-                Err(e) => Err(e),
-            });
-            match taken {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(result) => return result,
-                Err(_would_block) => {}
-            }
+        {
+            self.fd
+                .async_io(Interest::READABLE, |l| {
+                    retry(|| l.try_accept()?.ok_or(io::ErrorKind::WouldBlock.into()))
+                })
+                .await
         }
         #[cfg(windows)]
         {
