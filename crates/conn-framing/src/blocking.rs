@@ -217,18 +217,7 @@ impl<R: Read> FrameReader<R> {
         let large = self.wait_frame(None)?;
         let Need::Body { len, .. } = self.core.need_or_poison(None)? else {
             // Whole and buffered.
-            let frame = self.core.next_frame_ref(None)?.unwrap_or_default();
-            let n = frame.len();
-            let result = if n <= dst.len() {
-                dst[..n].copy_from_slice(frame);
-                Ok(n)
-            } else {
-                Err(FrameError::BufferTooShort {
-                    message: frame.to_vec(),
-                })
-            };
-            self.core.release_if_idle();
-            return result;
+            return Ok(self.core.next_frame_into(dst)?.unwrap_or_default());
         };
         debug_assert!(large);
         match usize::try_from(len) {

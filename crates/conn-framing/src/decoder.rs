@@ -269,6 +269,27 @@ impl Decoder {
         }
     }
 
+    /// Copies the next whole frame into `dst` and returns its length (CPython's
+    /// `recv_bytes_into`), `Ok(None)` if more bytes are needed. A frame that does not fit is
+    /// taken all the same and returned in [`FrameError::BufferTooShort`]: the stream stays in
+    /// step. The buffer is released if that emptied it.
+    pub fn next_frame_into(&mut self, dst: &mut [u8]) -> Result<Option<usize>, FrameError> {
+        let Some(frame) = self.next_frame_ref(None)? else {
+            return Ok(None);
+        };
+        let n = frame.len();
+        let result = if n <= dst.len() {
+            dst[..n].copy_from_slice(frame);
+            Ok(Some(n))
+        } else {
+            Err(FrameError::BufferTooShort {
+                message: frame.to_vec(),
+            })
+        };
+        self.release_if_idle();
+        result
+    }
+
     /// Consumes the header of the frame at the front and the body bytes buffered so far,
     /// returning the payload length and those bytes, for a reader that puts the rest of a large
     /// body straight into its destination. The decoder is poisoned until

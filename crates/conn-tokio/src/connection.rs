@@ -480,22 +480,11 @@ impl<C: Codec> Receiver<C> {
     /// Receives one message into `buf`; see [`Connection::recv_bytes_into`].
     pub async fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.frame_ready(None).await?;
-        let frame = self
+        let n = self
             .decoder
-            .next_frame_ref(None)
-            .map_err(|e| Error::from_frame(e, Operation::Read))?
-            .unwrap_or_default();
-        let n = frame.len();
-        let result = if n <= buf.len() {
-            buf[..n].copy_from_slice(frame);
-            Ok(n)
-        } else {
-            Err(Error::BufferTooShort {
-                message: frame.to_vec(),
-            })
-        };
-        self.decoder.release_if_idle();
-        result
+            .next_frame_into(buf)
+            .map_err(|e| Error::from_frame(e, Operation::Read))?;
+        Ok(n.unwrap_or_default())
     }
 
     /// Waits until a receive would not wait; see [`Connection::readable`].
