@@ -11,6 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 #[cfg(unix)]
+use conn_transport::engine::{acknowledgement, claimed_handles, dropped_handles, single_handle};
+#[cfg(unix)]
 use conn_transport::os::HANDLES_ACKNOWLEDGED;
 use conn_transport::os::Stream;
 #[cfg(unix)]
@@ -259,15 +261,7 @@ impl<C: Codec> Connection<C> {
                 .read(&mut ack)
                 .await
                 .map_err(|e| Error::from_io(e, Operation::Read))?;
-            match (n, ack[0]) {
-                (0, _) => return Err(Error::Eof),
-                (_, b'A') => {}
-                _ => {
-                    return Err(Error::Io(io::Error::other(
-                        "the peer did not acknowledge the descriptors",
-                    )));
-                }
-            }
+            acknowledgement(n, ack[0])?;
         }
         Ok(())
     }
@@ -284,15 +278,7 @@ impl<C: Codec> Connection<C> {
     /// [`Error::HandleTransfer`]; descriptors closed on arrival over the limit are
     /// [`Error::HandlesDropped`]. Cancel-safe.
     pub async fn recv_handles(&mut self, max: usize) -> Result<Vec<OwnedHandle>> {
-        let dropped = |stream: &Stream| match stream.take_dropped_handles() {
-            (0, false) => Ok(()),
-            (dropped, truncated) => Err(Error::HandlesDropped {
-                dropped,
-                truncated,
-                max: stream.max_unclaimed_handles(),
-            }),
-        };
-        dropped(self.rx.io.stream())?;
+        dropped_handles(self.rx.io.stream())?;
         let (count, handles) = match self.rx.decoder.take_raw_byte() {
             Some(count) => (
                 count,
@@ -321,7 +307,7 @@ impl<C: Codec> Connection<C> {
                     self.rx.at_eof = true;
                     return Err(Error::Eof);
                 }
-                dropped(self.rx.io.stream())?;
+                dropped_handles(self.rx.io.stream())?;
                 (one[0], handles)
             }
         };
@@ -333,25 +319,12 @@ impl<C: Codec> Connection<C> {
                 .await
                 .map_err(|e| Error::from_io(e, Operation::Write))?;
         }
-        let received = handles.len();
-        if received == 0 || received % 256 != usize::from(count) || received > max {
-            return Err(Error::HandleTransfer {
-                announced: count,
-                received,
-                max,
-            });
-        }
-        Ok(handles)
+        claimed_handles(count, handles, max)
     }
 
     /// Receives one file descriptor (CPython's `reduction.recv_handle`).
     pub async fn recv_handle(&mut self) -> Result<OwnedHandle> {
-        let mut handles = self.recv_handles(1).await?;
-        handles.pop().ok_or(Error::HandleTransfer {
-            announced: 0,
-            received: 0,
-            max: 1,
-        })
+        single_handle(self.recv_handles(1).await?)
     }
 
     /// Sets how many descriptors that arrive unasked with bytes read ahead are kept for a

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::messages::MessageCursor;
+use crate::transfer::{claimed_handles, dropped_handles, single_handle};
 use crate::{DefaultCodec, Error, Operation, Pickle, PyValue, Result};
 
 /// An encode buffer larger than this is not kept between sends.
@@ -196,13 +197,7 @@ impl<C: Codec> Sender<C> {
                 other => break other.map_err(|e| Error::from_io(e, Operation::Read))?,
             }
         };
-        match (n, ack[0]) {
-            (0, _) => Err(Error::Eof),
-            (_, b'A') => Ok(()),
-            _ => Err(Error::Io(io::Error::other(
-                "did not receive acknowledgement of the file descriptors",
-            ))),
-        }
+        crate::transfer::acknowledgement(n, ack[0])
     }
 
     /// Sends one file descriptor (CPython's `send_handle`); see
@@ -486,15 +481,7 @@ impl<C: Codec> Receiver<C> {
             return Err(Error::from_io(e, Operation::Read));
         }
         let stream = Arc::clone(&self.inbound.reader.get_ref().stream);
-        let dropped = |stream: &Stream| match stream.take_dropped_handles() {
-            (0, false) => Ok(()),
-            (dropped, truncated) => Err(Error::HandlesDropped {
-                dropped,
-                truncated,
-                max: stream.max_unclaimed_handles(),
-            }),
-        };
-        dropped(&stream)?;
+        dropped_handles(&stream)?;
         let (count, handles) = match self.inbound.reader.decoder_mut().take_raw_byte() {
             Some(count) => (count, stream.take_received_handles().unwrap_or_default()),
             None if self.inbound.at_eof => return Err(Error::Eof),
@@ -517,7 +504,7 @@ impl<C: Codec> Receiver<C> {
                     self.inbound.at_eof = true;
                     return Err(Error::Eof);
                 }
-                dropped(&stream)?;
+                dropped_handles(&stream)?;
                 (one[0], handles)
             }
         };
@@ -527,26 +514,13 @@ impl<C: Codec> Receiver<C> {
             io::Write::write_all(&mut ack, b"A")
                 .map_err(|e| Error::from_io(e, Operation::Write))?;
         }
-        let received = handles.len();
-        if received == 0 || received % 256 != usize::from(count) || received > max {
-            return Err(Error::HandleTransfer {
-                announced: count,
-                received,
-                max,
-            });
-        }
-        Ok(handles)
+        claimed_handles(count, handles, max)
     }
 
     /// Receives one file descriptor (CPython's `multiprocessing.reduction.recv_handle(conn)`);
     /// see [`recv_handles`](Self::recv_handles).
     pub fn recv_handle(&mut self) -> Result<OwnedHandle> {
-        let mut handles = self.recv_handles(1)?;
-        handles.pop().ok_or(Error::HandleTransfer {
-            announced: 0,
-            received: 0,
-            max: 1,
-        })
+        single_handle(self.recv_handles(1)?)
     }
 
     /// Receives one message and decodes it with the codec (CPython's `recv()`), straight from

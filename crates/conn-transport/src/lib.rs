@@ -16,13 +16,15 @@ mod pipe;
 pub mod process;
 mod scheduler;
 mod slab;
+mod transfer;
 
-/// The accept engine's sans-IO core and its keys, for other shells of the listener (conn-tokio's);
-/// not part of the API.
+/// Sans-IO pieces shared with other shells of the connection layer (conn-tokio's): the accept
+/// engine with its keys, and the checks of a descriptor transfer; not part of the API.
 #[doc(hidden)]
 pub mod engine {
     pub use crate::scheduler::Scheduler;
     pub use crate::slab::Key;
+    pub use crate::transfer::{acknowledgement, claimed_handles, dropped_handles, single_handle};
 }
 mod sys;
 mod wait;
