@@ -5,4 +5,5 @@ pub mod examples;
 pub mod framed;
 pub mod harness;
 pub mod hex;
+pub mod peer;
 pub mod python;

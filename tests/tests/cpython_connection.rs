@@ -4,14 +4,14 @@
 //! objects of every basic Python type in both directions, recv_bytes_into and BufferTooShort,
 //! maxlength, poll, empty messages and EOF.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use conn::auth::AuthError;
-use conn::{Address, Client, Connection, Error, Family, Listener, Pickle, PickleProtocol, PyValue};
+use conn::{Client, Connection, Error, Family, Listener, Pickle, PickleProtocol, PyValue};
 use conn_tests::harness::{self, once_or_ignored, per_python};
-use conn_tests::hex::{hex, unhex};
+use conn_tests::hex::hex;
+use conn_tests::peer::{connect_arg, listening_at};
 use conn_tests::python::{Python, PythonPeer};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -61,19 +61,7 @@ fn python_listens(
     let mut peer = py
         .spawn(SCRIPT, &["listen", fam.arg(), &key_arg(py_key)])
         .unwrap();
-    let line = peer.line(STEP).unwrap();
-    let mut parts = line.splitn(3, ' ');
-    assert_eq!(parts.next(), Some("ADDR"), "{py}: {line}");
-    let kind = parts.next().unwrap();
-    let value = parts.next().unwrap();
-    let address = match kind {
-        "inet" => Address::from(SocketAddr::from((
-            [127, 0, 0, 1],
-            value.parse::<u16>().unwrap(),
-        ))),
-        "unix" => Address::unix_path(value).unwrap(),
-        _ => Address::unix_abstract(unhex(value)).unwrap(),
-    };
+    let address = listening_at(&peer.line(STEP).unwrap());
     let mut client = Client::builder(address).codec(codec(py));
     if let Some(k) = rs_key {
         client = client.authkey(k);
@@ -109,12 +97,7 @@ fn rust_listens(
         builder = builder.authkey(k);
     }
     let mut listener = builder.bind().unwrap();
-    let where_ = match listener.address() {
-        Address::Inet { port, .. } => port.to_string(),
-        Address::UnixPath(p) => p.to_string_lossy().into_owned(),
-        Address::UnixAbstract(name) => hex(name),
-        other => panic!("{other:?}"),
-    };
+    let where_ = connect_arg(listener.address());
     let peer = py
         .spawn(SCRIPT, &["connect", fam.arg(), &where_, &key_arg(py_key)])
         .unwrap();

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use conn_address::{Address, Family};
+use conn_address::Family;
 use conn_tests::harness::{self, per_python};
-use conn_tests::hex::{hex, unhex};
+use conn_tests::hex::hex;
+use conn_tests::peer::{connect_arg, listening_at};
 use conn_tests::python::{Python, PythonPeer};
 use conn_tokio::{Client, Connection, Listener};
 use tokio::time::timeout;
@@ -75,12 +76,7 @@ fn async_listener_serves_three_python_clients_at_once(py: &Python) {
             }
             .bind()
             .unwrap();
-            let where_ = match listener.address() {
-                Address::Inet { port, .. } => port.to_string(),
-                Address::UnixPath(p) => p.to_string_lossy().into_owned(),
-                Address::UnixAbstract(name) => hex(name),
-                other => panic!("{other:?}"),
-            };
+            let where_ = connect_arg(listener.address());
             let peers: Vec<PythonPeer> = (0..3)
                 .map(|_| {
                     py.spawn(SCRIPT, &["connect", family, &where_, &hex(KEY)])
@@ -108,19 +104,7 @@ fn async_client_talks_to_python_listener(py: &Python) {
     runtime().block_on(async {
         for family in families(py) {
             let mut peer = py.spawn(SCRIPT, &["listen", family, &hex(KEY)]).unwrap();
-            let line = peer.line(STEP).unwrap();
-            let mut parts = line.splitn(3, ' ');
-            assert_eq!(parts.next(), Some("ADDR"), "{py}: {line}");
-            let kind = parts.next().unwrap();
-            let value = parts.next().unwrap();
-            let address = match kind {
-                "inet" => Address::from(std::net::SocketAddr::from((
-                    [127, 0, 0, 1],
-                    value.parse::<u16>().unwrap(),
-                ))),
-                "unix" => Address::unix_path(value).unwrap(),
-                _ => Address::unix_abstract(unhex(value)).unwrap(),
-            };
+            let address = listening_at(&peer.line(STEP).unwrap());
             let mut conn = Client::builder(address)
                 .authkey(KEY)
                 .connect()
@@ -140,11 +124,8 @@ fn async_descriptors_both_ways(py: &Python) {
     use std::os::fd::{AsFd, OwnedFd};
     runtime().block_on(async {
         let mut peer = py.spawn(SCRIPT, &["listen", "unix", &hex(KEY)]).unwrap();
-        let line = peer.line(STEP).unwrap();
-        let path = line
-            .strip_prefix("ADDR unix ")
-            .unwrap_or_else(|| panic!("{py}: {line}"));
-        let mut conn = Client::builder(Address::unix_path(path).unwrap())
+        let address = listening_at(&peer.line(STEP).unwrap());
+        let mut conn = Client::builder(address)
             .authkey(KEY)
             .connect()
             .await
