@@ -11,22 +11,10 @@ mod common;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use common::{highest_open_fd, set_nofile};
+use common::{cpu_time, highest_open_fd, set_nofile};
 use conn_tokio::{Error, Listener};
-
-/// This process's user + system CPU time, read through an fd opened beforehand.
-fn cpu_time(stat: &File) -> Duration {
-    let mut buf = [0u8; 1024];
-    let n = stat.read_at(&mut buf, 0).unwrap();
-    let text = String::from_utf8_lossy(&buf[..n]);
-    let rest = &text[text.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
 
 #[test]
 fn an_async_serve_loop_out_of_fds_backs_off_and_recovers() {
