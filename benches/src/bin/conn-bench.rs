@@ -535,6 +535,30 @@ fn clients() {
 
 /// The `accept` workload: accepted, authenticated connections per second with SIZE clients
 /// at once.
+/// The accept workloads' load: a `clients` process of this binary with SIZE clients connecting,
+/// authenticating and hanging up in a loop; stopped when dropped.
+struct Load(Child);
+
+impl Load {
+    fn start(address: &str, clients: usize) -> Self {
+        Self(
+            Command::new(std::env::current_exe().unwrap())
+                .args(["clients", address, &clients.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn measure_accept(args: &Args) {
     let mut listener = conn::Listener::builder()
         .address("127.0.0.1:0")
@@ -543,12 +567,7 @@ fn measure_accept(args: &Args) {
         .bind()
         .unwrap();
     let address = listener.address().to_string();
-    let mut load = Command::new(std::env::current_exe().unwrap())
-        .args(["clients", &address, &args.size.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let load = Load::start(&address, args.size);
     for _ in 0..args.size.min(100) {
         drop(listener.accept().unwrap());
     }
@@ -559,8 +578,7 @@ fn measure_accept(args: &Args) {
     let s = t.elapsed().as_secs_f64();
     report(args, s, args.count as f64 / s, "conn/s");
     drop(listener);
-    let _ = load.kill();
-    let _ = load.wait();
+    drop(load);
 }
 
 // ---- conn under tokio (conn-tokio): the same workloads, one current-thread runtime --------
@@ -643,12 +661,7 @@ fn measure_accept_tokio(args: &Args) {
             .bind()
             .unwrap();
         let address = listener.address().to_string();
-        let mut load = Command::new(std::env::current_exe().unwrap())
-            .args(["clients", &address, &args.size.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let load = Load::start(&address, args.size);
         for _ in 0..args.size.min(100) {
             drop(listener.accept().await.unwrap());
         }
@@ -659,8 +672,7 @@ fn measure_accept_tokio(args: &Args) {
         let s = t.elapsed().as_secs_f64();
         report(args, s, args.count as f64 / s, "conn/s");
         drop(listener);
-        let _ = load.kill();
-        let _ = load.wait();
+        drop(load);
     });
 }
 
