@@ -57,8 +57,6 @@ pub struct Listener<C = Pickle> {
     /// The engine's key of each running handshake task, for a task that ends without its
     /// result (it panicked): its slot is freed and the failure counted all the same.
     task_keys: HashMap<tokio::task::Id, Key>,
-    /// Out of descriptors: no accept before this instant.
-    backoff: Option<Instant>,
 }
 
 /// Settings for a [`Listener`].
@@ -199,7 +197,6 @@ impl<C> ListenerBuilder<C> {
             engine,
             tasks: JoinSet::new(),
             task_keys: HashMap::new(),
-            backoff: None,
         })
     }
 }
@@ -216,8 +213,14 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
                 return Ok(conn);
             }
             let io = self.io.as_ref().ok_or(Error::ListenerClosed)?;
-            let backoff = self.backoff;
-            let may_accept = backoff.is_none();
+            // Out of descriptors, the engine says when accepting may be tried again.
+            let now = Instant::now().into_std();
+            let may_accept = self.engine.may_accept(now);
+            let backoff = self
+                .engine
+                .accept_after()
+                .filter(|_| !may_accept)
+                .map(Instant::from_std);
             tokio::select! {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.finished(joined);
@@ -228,28 +231,22 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
                         self.admit(stream, peer);
                     }
                     Err(e) if is_out_of_fds(&e) => {
-                        let until = self.engine.out_of_fds(Instant::now().into_std());
-                        self.backoff = Some(Instant::from_std(until));
+                        let until = Instant::from_std(self.engine.out_of_fds(Instant::now().into_std()));
                         // Report it once the backoff is over, unless a client gets through.
-                        let more = self.wait_backoff().await;
-                        if !more {
+                        if !self.wait_backoff(until).await {
                             return Err(Error::OutOfFds(e));
                         }
                     }
                     Err(e) => return Err(Error::from_io(e, Operation::Accept)),
                 },
-                () = sleep_until(backoff), if backoff.is_some() => {
-                    self.backoff = None;
-                }
+                // A backoff left by an accept cancelled while it waited.
+                () = sleep_until(backoff), if backoff.is_some() => {}
             }
         }
     }
 
     /// Waits out the backoff while handshakes go on; true if a connection became ready.
-    async fn wait_backoff(&mut self) -> bool {
-        let Some(until) = self.backoff else {
-            return self.engine.has_ready();
-        };
+    async fn wait_backoff(&mut self, until: Instant) -> bool {
         while !self.engine.has_ready() {
             tokio::select! {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
@@ -258,12 +255,11 @@ impl<C: Codec + Clone + Send + Sync + 'static> Listener<C> {
                 () = tokio::time::sleep_until(until) => break,
             }
         }
-        self.backoff = None;
         self.engine.has_ready()
     }
 
-    /// A handshake task ended: its connection is ready, or its failure is counted. (A task
-    /// that did not finish, aborted or panicked, leaves nothing to count: its client is gone.)
+    /// A handshake task ended: its connection is ready, or its failure is counted (a task that
+    /// ended without its result, a panic, counts as failed and frees its slot).
     fn finished(
         &mut self,
         joined: std::result::Result<(tokio::task::Id, Finished<C>), tokio::task::JoinError>,

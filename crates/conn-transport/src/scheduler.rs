@@ -151,6 +151,12 @@ impl<T, R> Scheduler<T, R> {
         }
     }
 
+    /// The instant the current backoff ends (it may have passed: the backoff then still sets
+    /// the next one's length until a client is accepted); `None` if not backing off.
+    pub fn accept_after(&self) -> Option<Instant> {
+        self.backoff.map(|(until, _)| until)
+    }
+
     /// `accept(2)` gave a client: any backoff is over.
     pub fn accepted(&mut self) {
         self.backoff = None;
