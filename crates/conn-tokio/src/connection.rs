@@ -4,7 +4,7 @@
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
-use conn_framing::{Codec, Decoder, Header, Need, Pickle};
+use conn_framing::{Codec, Decoder, Header, MessageRead, Need, Pickle};
 use conn_pickle::Value as PyValue;
 use conn_transport::{Error, Operation, Result};
 use serde::Serialize;
@@ -382,6 +382,9 @@ impl<C: Codec> Sender<C> {
                 cut_off: true,
             });
         }
+        if self.io.kind().keeps_messages() {
+            return self.write_messages(payloads).await;
+        }
         // One message, the usual case: header and payload from the stack, no allocation.
         if let [payload] = payloads {
             let header = Header::new(payload.len() as u64);
@@ -398,6 +401,21 @@ impl<C: Codec> Sender<C> {
             .flat_map(|(h, p)| [IoSlice::new(h.as_bytes()), IoSlice::new(p)])
             .collect();
         self.write_slices(&mut slices).await
+    }
+
+    /// Writes each payload as one pipe message (a message-mode pipe has no headers: a
+    /// message's length is the pipe's), marking the connection broken from the first message
+    /// to the last.
+    async fn write_messages(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        for payload in payloads {
+            self.broken = true;
+            self.io
+                .write_message(payload)
+                .await
+                .map_err(|e| Error::from_io(e, Operation::Write))?;
+        }
+        self.broken = false;
+        Ok(())
     }
 
     /// Writes every byte of `bufs`, marking the connection broken from the first byte to the
@@ -503,13 +521,22 @@ impl<C: Codec> Receiver<C> {
                     Err(e) => Error::from_frame(e, Operation::Read),
                 });
             }
-            let n = self
-                .io
-                .read(self.decoder.spare(true))
-                .await
-                .map_err(|e| Error::from_io(e, Operation::Read))?;
-            self.decoder.commit(n);
-            if n == 0 {
+            let spare = self.decoder.spare(true);
+            let got = if self.io.kind().keeps_messages() {
+                self.io.read_message(spare).await
+            } else {
+                self.io
+                    .read(spare)
+                    .await
+                    .map(|len| MessageRead { len, begins: None })
+            }
+            .map_err(|e| Error::from_io(e, Operation::Read))?;
+            if let Some(total) = got.begins {
+                self.decoder.begin_message(total);
+            }
+            self.decoder.commit(got.len);
+            // A zero-length message (`begins: Some(0)`) is a message, not the end.
+            if got.len == 0 && got.begins.is_none() {
                 self.at_eof = true;
             }
         }

@@ -1,224 +1,35 @@
-//! The one place conn-tokio meets the OS: the blocking layer's [`Stream`] and [`Listener`]
-//! (`conn_transport::os`) registered with tokio's reactor. Reads and writes are the
-//! transport's own non-blocking calls (so a Unix socket keeps descriptors that arrive with the
-//! bytes read ahead, and writes never raise `SIGPIPE`), tried when the reactor says the handle
-//! is ready; nothing blocks a runtime thread.
+//! The one place conn-tokio meets the OS: the blocking layer's streams and listeners
+//! (`conn_transport::os`) driven without blocking a runtime thread. Per OS:
 //!
-//! Windows is not built yet: its streams wait on Win32 events, which tokio's reactor does not
-//! take, so every constructor here says `Unsupported` there.
-
-use std::io::{self, IoSlice};
-
-use conn_address::Address;
-use conn_transport::os::{Listener, Stream};
+//! - Unix (`unix.rs`): registered with tokio's reactor (`AsyncFd`).
+//! - Windows (`windows.rs`): TCP sockets handed to tokio's `TcpStream`; message-mode pipes and
+//!   listeners awaited on their Win32 events (`conn_transport::engine::EventWait`), since
+//!   tokio's named pipes read through 4 KiB buffers that lose message boundaries.
+//!
+//! Each gives `Io` (a connected stream: `new`, `kind`, `into_stream`, byte reads and writes,
+//! whole-message reads and writes on message-mode pipes) and `Accepting` (a listener: `bind`,
+//! `listener`, `into_listener`, `accept`), every async method cancel-safe.
 
 #[cfg(unix)]
-use tokio::io::Interest;
-#[cfg(unix)]
-use tokio::io::unix::AsyncFd;
-
-/// A stream registered with the reactor.
-#[derive(Debug)]
-pub(crate) struct Io {
-    #[cfg(unix)]
-    fd: AsyncFd<Stream>,
-    #[cfg(windows)]
-    stream: Stream,
-}
-
-/// Registers an owned stream or listener with the current runtime's reactor; outside a runtime
-/// (where tokio would panic) an error, with the object given back.
-#[cfg(unix)]
-#[expect(
-    unsafe_code,
-    reason = "tokio's registration is unsafe: the fd must outlive it"
-)]
-fn register<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, (io::Error, T)> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Err((
-            io::Error::other("conn-tokio needs a tokio runtime: call this inside one"),
-            inner,
-        ));
-    }
-    // SAFETY: `T` is conn-transport's `Stream` or `Listener`, which owns its fd: the fd is open
-    // until `T` is dropped, which happens only after the `AsyncFd` gives `T` up (drop or
-    // `into_inner`), and `as_raw_fd` always returns that same fd.
-    unsafe { AsyncFd::register(inner) }.map_err(|e| {
-        let (inner, error) = e.into_parts();
-        (error, inner)
-    })
-}
-
-/// Runs a non-blocking call again while it is interrupted by a signal; tokio's `async_io`
-/// retries `WouldBlock` (after waiting for readiness), every other outcome is the caller's.
-#[cfg(unix)]
-fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match call() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
-}
-
+mod unix;
 #[cfg(windows)]
-fn not_built() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "conn-tokio is not built for Windows yet",
+mod windows;
+
+#[cfg(unix)]
+pub(crate) use unix::{Accepting, Io};
+#[cfg(windows)]
+pub(crate) use windows::{Accepting, Io};
+
+/// The error of a message call on a byte stream.
+#[cfg(unix)]
+fn no_message_pipes() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "message-mode pipes exist on Windows only",
     )
 }
 
-impl Io {
-    /// Registers `stream` with the current runtime's reactor (outside a runtime: an error,
-    /// with the stream given back).
-    pub(crate) fn new(stream: Stream) -> Result<Self, (io::Error, Stream)> {
-        #[cfg(unix)]
-        {
-            register(stream).map(|fd| Self { fd })
-        }
-        #[cfg(windows)]
-        {
-            Err((not_built(), stream))
-        }
-    }
-
-    /// The stream.
-    pub(crate) fn stream(&self) -> &Stream {
-        #[cfg(unix)]
-        {
-            self.fd.get_ref()
-        }
-        #[cfg(windows)]
-        {
-            &self.stream
-        }
-    }
-
-    /// The stream, taken off the reactor.
-    pub(crate) fn into_stream(self) -> Stream {
-        #[cfg(unix)]
-        {
-            self.fd.into_inner()
-        }
-        #[cfg(windows)]
-        {
-            self.stream
-        }
-    }
-
-    /// Reads what has arrived into `buf`, waiting until something has (0 at end of file).
-    /// Cancel-safe: a read either happened whole before the future returned or not at all
-    /// (tokio's `async_io` calls the non-blocking read only when the reactor says ready, and
-    /// waits again after `WouldBlock`).
-    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        #[cfg(unix)]
-        {
-            self.fd
-                .async_io(Interest::READABLE, |s| retry(|| s.read_nonblocking(buf)))
-                .await
-        }
-        #[cfg(windows)]
-        {
-            let _ = buf;
-            Err(not_built())
-        }
-    }
-
-    /// Sends `data` with `handles` attached once the socket has room (Unix sockets): a short
-    /// message, which goes whole or not at all.
-    #[cfg(unix)]
-    pub(crate) async fn send_handles(
-        &self,
-        data: &[u8],
-        handles: &[conn_transport::Handle<'_>],
-    ) -> io::Result<usize> {
-        self.fd
-            .async_io(Interest::WRITABLE, |s| {
-                retry(|| s.send_handles(data, handles))
-            })
-            .await
-    }
-
-    /// Writes as much of `bufs` as fits, waiting until something does.
-    pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        #[cfg(unix)]
-        {
-            self.fd
-                .async_io(Interest::WRITABLE, |s| {
-                    retry(|| s.write_vectored_nonblocking(bufs))
-                })
-                .await
-        }
-        #[cfg(windows)]
-        {
-            let _ = bufs;
-            Err(not_built())
-        }
-    }
-}
-
-/// A listening socket registered with the reactor.
-#[derive(Debug)]
-pub(crate) struct Accepting {
-    #[cfg(unix)]
-    fd: AsyncFd<Listener>,
-    #[cfg(windows)]
-    listener: Listener,
-}
-
-impl Accepting {
-    /// Binds `address` with `backlog` and registers it with the current runtime's reactor.
-    pub(crate) fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
-        let listener = Listener::bind(address, backlog)?;
-        #[cfg(unix)]
-        {
-            register(listener).map(|fd| Self { fd }).map_err(|(e, _)| e)
-        }
-        #[cfg(windows)]
-        {
-            drop(listener);
-            Err(not_built())
-        }
-    }
-
-    /// The listener.
-    pub(crate) fn listener(&self) -> &Listener {
-        #[cfg(unix)]
-        {
-            self.fd.get_ref()
-        }
-        #[cfg(windows)]
-        {
-            &self.listener
-        }
-    }
-
-    /// The listener, taken off the reactor.
-    pub(crate) fn into_listener(self) -> Listener {
-        #[cfg(unix)]
-        {
-            self.fd.into_inner()
-        }
-        #[cfg(windows)]
-        {
-            self.listener
-        }
-    }
-
-    /// The next client in the backlog, waiting until one comes. Cancel-safe.
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<Address>)> {
-        #[cfg(unix)]
-        {
-            self.fd
-                .async_io(Interest::READABLE, |l| {
-                    retry(|| l.try_accept()?.ok_or(io::ErrorKind::WouldBlock.into()))
-                })
-                .await
-        }
-        #[cfg(windows)]
-        {
-            Err(not_built())
-        }
-    }
+/// The error outside a runtime (where tokio would panic).
+fn no_runtime() -> std::io::Error {
+    std::io::Error::other("conn-tokio needs a tokio runtime: call this inside one")
 }

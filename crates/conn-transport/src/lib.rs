@@ -19,11 +19,15 @@ mod slab;
 mod transfer;
 
 /// Sans-IO pieces shared with other shells of the connection layer (conn-tokio's): the accept
-/// engine with its keys, and the checks of a descriptor transfer; not part of the API.
+/// engine with its keys, the checks of a descriptor transfer, the reader of message-mode pipes
+/// and, on Windows, the waker of a task on a Win32 event; not part of the API.
 #[doc(hidden)]
 pub mod engine {
+    pub use crate::messages::MessageCursor;
     pub use crate::scheduler::Scheduler;
     pub use crate::slab::Key;
+    #[cfg(windows)]
+    pub use crate::sys::wake::EventWait;
     pub use crate::transfer::{acknowledgement, claimed_handles, dropped_handles, single_handle};
 }
 mod sys;

@@ -16,7 +16,7 @@ use crate::os::{MessagePart, Stream};
 /// ([`Decoder::begin_message`](conn_framing::Decoder::begin_message)). A zero-length message
 /// is a message, not the end.
 #[derive(Debug, Default)]
-pub(crate) struct MessageCursor {
+pub struct MessageCursor {
     /// Bytes of the current message still in the pipe.
     left: u64,
     /// A message did not match its reported size: message boundaries are lost for good.
@@ -42,7 +42,7 @@ impl MessageCursor {
     /// bytes there, so a read that returns less than asked for means, as on a socket, that
     /// nothing more has arrived. `len: 0, begins: None` is end of file (mid-message: the
     /// decoder reports the cut message).
-    pub(crate) fn read(
+    pub fn read(
         &mut self,
         stream: &Stream,
         buf: &mut [u8],

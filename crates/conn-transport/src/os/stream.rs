@@ -288,6 +288,35 @@ impl Stream {
     }
 }
 
+/// What an async shell needs on Windows, where readiness is a Win32 event (see
+/// [`EventWait`](crate::engine::EventWait)); not part of the API.
+#[cfg(windows)]
+#[doc(hidden)]
+impl Stream {
+    /// Starts sending `message` as one pipe message without waiting (message-mode pipes; one
+    /// write at a time). The stream keeps the bytes until the write is over; dropping the
+    /// stream first cancels it.
+    pub fn start_message(&self, message: Vec<u8>) -> io::Result<()> {
+        self.inner.start_message(message)
+    }
+
+    /// Ready when the write of [`start_message`](Self::start_message) is over (`Ok`: the whole
+    /// message went); until then the task of `cx` is woken when it is.
+    pub fn poll_message_sent(
+        &self,
+        wait: &mut crate::engine::EventWait,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.inner.poll_message_sent(wait, cx)
+    }
+
+    /// A second handle to the TCP socket, for another reactor to watch (made non-blocking,
+    /// as this stream's is); `None` for a pipe end.
+    pub fn try_clone_tcp(&self) -> io::Result<Option<std::net::TcpStream>> {
+        self.inner.try_clone_tcp()
+    }
+}
+
 /// Reads as its shared reference does.
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -11,3 +11,4 @@ pub(crate) mod poller;
 pub(crate) mod probe;
 pub(crate) mod sentinel;
 pub(crate) mod stream;
+pub(crate) mod wake;

@@ -29,7 +29,8 @@ use windows_sys::Win32::System::Pipes::{
 };
 
 use super::calls::{self, Event, Outcome};
-use super::probe::{Ov, Probe, Source};
+use super::probe::{Ov, Probe, Raw, Source};
+use super::wake::EventWait;
 use crate::common::{connect_tcp, unsupported};
 use crate::os::{MessagePart, PIPE_CONNECT_TIMEOUT, StreamKind};
 use crate::{Handle, deadline_after, time_left};
@@ -38,8 +39,9 @@ use crate::{Handle, deadline_after, time_left};
 enum Inner {
     Tcp(TcpStream),
     Pipe {
-        handle: StdOwnedHandle,
+        /// Before the handle, so that a write under way is stopped before it closes.
         writer: Mutex<Writer>,
+        handle: StdOwnedHandle,
     },
 }
 
@@ -48,6 +50,21 @@ enum Inner {
 struct Writer {
     event: Event,
     ov: Ov,
+    /// The pipe handle (owned by the stream).
+    handle: Raw,
+    /// The bytes of a write started by `start_message` and not yet collected, kept here until
+    /// the write is over (a `Vec`'s bytes do not move with it).
+    in_flight: Option<Vec<u8>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.in_flight.is_some() {
+            // SAFETY: the write was started on the handle (still open: see `Inner::Pipe`)
+            // with this OVERLAPPED; it is stopped before its bytes go.
+            let _ = unsafe { calls::cancel_and_wait(self.handle.0, self.ov.ptr()) };
+        }
+    }
 }
 
 /// A connected, blocking stream. `Read` and `Write` are implemented for `&Stream` too, so one
@@ -273,6 +290,8 @@ impl Stream {
         let writer = Writer {
             ov: Ov::new(&event),
             event,
+            handle: Raw(handle.as_raw_handle()),
+            in_flight: None,
         };
         Ok(Self {
             inner: Inner::Pipe {
@@ -404,23 +423,12 @@ impl Stream {
         message: &[u8],
         timeout: Option<Duration>,
     ) -> io::Result<()> {
-        let Inner::Pipe { handle, writer } = &self.inner else {
-            return Err(crate::common::not_a_message_pipe());
-        };
-        if self.kind == StreamKind::MessagePipeReader {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "cannot write to the read end of a pipe",
-            ));
-        }
-        let len = u32::try_from(message.len()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a Windows pipe message is at most 4 GiB - 1",
-            )
-        })?;
-        let h = handle.as_raw_handle();
+        let (writer, len) = self.message_writer(message.len())?;
         let mut w = lock(writer);
+        if w.in_flight.is_some() {
+            return Err(write_under_way());
+        }
+        let h = w.handle.0;
         let ov = w.ov.fresh();
         // SAFETY: `message` and the OVERLAPPED outlive the operation: it is waited for (or
         // cancelled and waited for) before this function returns.
@@ -445,6 +453,100 @@ impl Stream {
                 Err(io::ErrorKind::WriteZero.into())
             }
             Outcome::Failed(code) => Err(io::Error::from_raw_os_error(code as i32)),
+        }
+    }
+
+    /// The writer of a message-mode pipe that may write, and `len` as one `WriteFile`'s count.
+    fn message_writer(&self, len: usize) -> io::Result<(&Mutex<Writer>, u32)> {
+        let Inner::Pipe { writer, .. } = &self.inner else {
+            return Err(crate::common::not_a_message_pipe());
+        };
+        if self.kind == StreamKind::MessagePipeReader {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot write to the read end of a pipe",
+            ));
+        }
+        let len = u32::try_from(len).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Windows pipe message is at most 4 GiB - 1",
+            )
+        })?;
+        Ok((writer, len))
+    }
+
+    /// Starts sending `message` as one pipe message without waiting; the stream keeps its
+    /// bytes until the write is over ([`poll_message_sent`](Self::poll_message_sent) collects
+    /// it; dropping the stream first cancels it). One write at a time.
+    pub(crate) fn start_message(&self, message: Vec<u8>) -> io::Result<()> {
+        let (writer, len) = self.message_writer(message.len())?;
+        let mut w = lock(writer);
+        if w.in_flight.is_some() {
+            return Err(write_under_way());
+        }
+        let h = w.handle.0;
+        let ptr = message.as_ptr();
+        // The bytes stay where they are while the `Vec` is held in `in_flight`.
+        w.in_flight = Some(message);
+        let ov = w.ov.fresh();
+        // SAFETY: the bytes and the OVERLAPPED are kept by the writer until the write is
+        // collected, or cancelled and waited out when the writer drops (before the handle).
+        let ok = unsafe { WriteFile(h, ptr, len, std::ptr::null_mut(), ov) };
+        if ok == 0 {
+            let code = calls::last_code();
+            if code != ERROR_IO_PENDING {
+                w.in_flight = None;
+                return Err(io::Error::from_raw_os_error(code as i32));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ready when the write started by [`start_message`](Self::start_message) is over: `Ok`
+    /// when the whole message went (or no write was under way); until then the task of `cx`
+    /// is woken when it is.
+    pub(crate) fn poll_message_sent(
+        &self,
+        wait: &mut EventWait,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::task::Poll;
+        let Inner::Pipe { writer, .. } = &self.inner else {
+            return Poll::Ready(Err(crate::common::not_a_message_pipe()));
+        };
+        loop {
+            let mut w = lock(writer);
+            let Some(len) = w.in_flight.as_ref().map(Vec::len) else {
+                return Poll::Ready(Ok(()));
+            };
+            // SAFETY: the write was started on the pipe handle with this OVERLAPPED and its
+            // bytes are held in `in_flight`.
+            let outcome = unsafe { calls::overlapped_result(w.handle.0, w.ov.ptr(), false) };
+            let result = match outcome {
+                Outcome::Pending => {
+                    let event = w.event.raw();
+                    drop(w);
+                    match wait.poll_event(event, cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        other => return other,
+                    }
+                }
+                Outcome::Done(n) if n as usize == len => Ok(()),
+                Outcome::Done(_) | Outcome::More(_) => Err(io::ErrorKind::WriteZero.into()),
+                Outcome::Failed(code) => Err(io::Error::from_raw_os_error(code as i32)),
+            };
+            w.in_flight = None;
+            return Poll::Ready(result);
+        }
+    }
+
+    /// A second handle to the TCP socket (`WSADuplicateSocket`), for another reactor to
+    /// watch while this stream keeps its own; `None` for a pipe end.
+    pub(crate) fn try_clone_tcp(&self) -> io::Result<Option<TcpStream>> {
+        match &self.inner {
+            Inner::Tcp(s) => s.try_clone().map(Some),
+            Inner::Pipe { .. } => Ok(None),
         }
     }
 
@@ -594,6 +696,20 @@ fn whole_messages() -> io::Error {
     )
 }
 
+fn write_under_way() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "a write started without waiting is still under way on this pipe",
+    )
+}
+
+/// Ends a socket's tie to a readiness event (`WSAEventSelect`), so that the event may close
+/// while the socket lives on; the socket stays non-blocking.
+fn untie_socket(s: &TcpStream) {
+    // SAFETY: an open socket; a null event with no network events cancels the association.
+    unsafe { WSAEventSelect(s.as_raw_socket() as SOCKET, 0, 0) };
+}
+
 fn handles_unsupported() -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
@@ -647,7 +763,10 @@ impl From<Stream> for crate::OwnedHandle {
         // Stop the probe's reads first; the handle itself stays open.
         drop(probe);
         match inner {
-            Inner::Tcp(t) => Self::from_socket(OwnedSocket::from(t)),
+            Inner::Tcp(t) => {
+                untie_socket(&t);
+                Self::from_socket(OwnedSocket::from(t))
+            }
             Inner::Pipe { handle, .. } => Self::from_object(handle),
         }
     }
