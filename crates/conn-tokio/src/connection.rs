@@ -1,10 +1,13 @@
 //! `Connection`: CPython's `Connection` under tokio, over the same framing core as the blocking
 //! one (`conn_framing::Decoder`).
 
+#[cfg(unix)]
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
-use conn_framing::{Codec, Decoder, Header, MessageRead, Need, Pickle};
+#[cfg(unix)]
+use conn_framing::Header;
+use conn_framing::{Codec, Decoder, MessageRead, Need, Pickle};
 use conn_pickle::Value as PyValue;
 use conn_transport::{Error, Operation, Result};
 use serde::Serialize;
@@ -382,9 +385,25 @@ impl<C: Codec> Sender<C> {
                 cut_off: true,
             });
         }
-        if self.io.kind().keeps_messages() {
-            return self.write_messages(payloads).await;
+        #[cfg(windows)]
+        {
+            // Whole writes that keep their bytes (see `io/windows.rs`); `broken` is set once
+            // the first write is under way, so a dropped future leaves it set, and a send that
+            // completes clears it.
+            self.io
+                .write_frames(payloads, &mut self.broken)
+                .await
+                .map_err(|e| Error::from_io(e, Operation::Write))?;
+            self.broken = false;
+            Ok(())
         }
+        #[cfg(unix)]
+        self.write_frames_vectored(payloads).await
+    }
+
+    /// Writes frames as vectored writes of headers and payloads, no copy.
+    #[cfg(unix)]
+    async fn write_frames_vectored(&mut self, payloads: &[&[u8]]) -> Result<()> {
         // One message, the usual case: header and payload from the stack, no allocation.
         if let [payload] = payloads {
             let header = Header::new(payload.len() as u64);
@@ -403,23 +422,9 @@ impl<C: Codec> Sender<C> {
         self.write_slices(&mut slices).await
     }
 
-    /// Writes each payload as one pipe message (a message-mode pipe has no headers: a
-    /// message's length is the pipe's), marking the connection broken from the first message
-    /// to the last.
-    async fn write_messages(&mut self, payloads: &[&[u8]]) -> Result<()> {
-        for payload in payloads {
-            self.broken = true;
-            self.io
-                .write_message(payload)
-                .await
-                .map_err(|e| Error::from_io(e, Operation::Write))?;
-        }
-        self.broken = false;
-        Ok(())
-    }
-
     /// Writes every byte of `bufs`, marking the connection broken from the first byte to the
     /// last (a future dropped in between leaves it so).
+    #[cfg(unix)]
     async fn write_slices(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<()> {
         let mut started = false;
         while !bufs.is_empty() {

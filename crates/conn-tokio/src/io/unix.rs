@@ -74,11 +74,6 @@ impl Io {
         Err(super::no_message_pipes())
     }
 
-    /// Message-mode pipes are Windows' only: `Unsupported` (see `kind`).
-    pub(crate) async fn write_message(&self, _message: &[u8]) -> io::Result<()> {
-        Err(super::no_message_pipes())
-    }
-
     /// Reads what has arrived into `buf`, waiting until something has (0 at end of file).
     /// Cancel-safe: a read either happened whole before the future returned or not at all
     /// (tokio's `async_io` calls the non-blocking read only when the reactor says ready, and

@@ -1,18 +1,19 @@
-//! Windows: a TCP socket is watched by tokio's `TcpStream` through a second handle (its
-//! reactor watches sockets well); a message-mode pipe end stays the transport's `Stream`, read
-//! and written through its own overlapped calls, with each wait an [`EventWait`] on the Win32
-//! event the transport signals (a thread-pool wait that wakes the task). Listeners of both
-//! families are awaited the same way. tokio's `NamedPipeServer`/`NamedPipeClient` are not used: their reads go through 4 KiB
-//! buffers that lose message boundaries, and a zero-length message reads as end of file.
+//! Windows: streams (TCP sockets and message-mode pipe ends) and listeners stay the
+//! transport's own, read without blocking and written with overlapped sends that keep their
+//! bytes; each wait is an [`EventWait`] on the Win32 event the transport signals (a
+//! thread-pool wait that wakes the task). tokio's reactor is not used: its named pipes read
+//! through 4 KiB buffers that lose message boundaries (a zero-length message reads as end of
+//! file), and under Wine 8 its sockets stall under a burst of clients (1000 concurrent echo
+//! clients of plain tokio TCP never finished), where the event waits served them.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
 use conn_address::Address;
-use conn_framing::MessageRead;
+use conn_framing::{Header, MessageRead};
 use conn_transport::engine::{EventWait, MessageCursor};
 use conn_transport::os::{Listener, Stream, StreamKind};
 
@@ -20,23 +21,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A connected stream.
+/// A connected stream with its waits.
 #[derive(Debug)]
-pub(crate) enum Io {
-    /// tokio's `TcpStream` over a second handle to the socket; the transport's stream keeps
-    /// the first, so that giving the stream back can never fail.
-    Tcp {
-        tcp: tokio::net::TcpStream,
-        stream: Stream,
-    },
-    Pipe(Pipe),
-}
-
-/// A message-mode pipe end with its waits.
-#[derive(Debug)]
-pub(crate) struct Pipe {
-    /// The reader's place in the current message and its wait (first, with `write`: a wait
-    /// must go before the events it waits on, which the stream owns).
+pub(crate) struct Io {
+    /// The reader's place in the current pipe message and its wait (first, with `write`: a
+    /// wait must go before the events it waits on, which the stream owns).
     read: Mutex<(MessageCursor, EventWait)>,
     write: Mutex<EventWait>,
     stream: Stream,
@@ -49,82 +38,67 @@ impl Io {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err((super::no_runtime(), stream));
         }
-        match stream.try_clone_tcp() {
-            Ok(Some(socket)) => match tokio::net::TcpStream::from_std(socket) {
-                Ok(tcp) => Ok(Self::Tcp { tcp, stream }),
-                Err(e) => Err((e, stream)),
-            },
-            Ok(None) => Ok(Self::Pipe(Pipe {
-                read: Mutex::new((MessageCursor::default(), EventWait::new())),
-                write: Mutex::new(EventWait::new()),
-                stream,
-            })),
-            Err(e) => Err((e, stream)),
-        }
+        Ok(Self {
+            read: Mutex::new((MessageCursor::default(), EventWait::new())),
+            write: Mutex::new(EventWait::new()),
+            stream,
+        })
     }
 
     /// The stream.
     pub(crate) fn stream(&self) -> &Stream {
-        match self {
-            Self::Tcp { stream, .. } | Self::Pipe(Pipe { stream, .. }) => stream,
-        }
-    }
-
-    /// The stream, taken off the runtime.
-    pub(crate) fn into_stream(self) -> Stream {
-        match self {
-            Self::Tcp { tcp, stream } => {
-                drop(tcp);
-                stream
-            }
-            Self::Pipe(p) => p.stream,
-        }
+        &self.stream
     }
 
     /// What the stream is.
     pub(crate) fn kind(&self) -> StreamKind {
-        self.stream().kind()
+        self.stream.kind()
+    }
+
+    /// The stream, taken off the runtime.
+    pub(crate) fn into_stream(self) -> Stream {
+        let Self {
+            read,
+            write,
+            stream,
+        } = self;
+        drop((read, write));
+        stream
     }
 
     /// Reads what has arrived into `buf`, waiting until something has (0 at end of file).
-    /// TCP only. Cancel-safe: the read happens whole between two awaits or not at all.
+    /// Sockets only. Cancel-safe: the read happens whole between two awaits or not at all.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let tcp = self.tcp()?;
-        loop {
-            tcp.readable().await?;
-            match tcp.try_read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return other,
+        poll_fn(|cx| {
+            let mut guard = lock(&self.read);
+            loop {
+                match self.stream.read_nonblocking(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => return Poll::Ready(other),
+                }
+                match guard.1.poll_handle(self.stream.handle(), cx) {
+                    Poll::Ready(Ok(())) => {}
+                    other => return other.map(|r| r.map(|()| 0)),
+                }
             }
-        }
-    }
-
-    /// Writes as much of `bufs` as fits, waiting until something does. TCP only.
-    pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let tcp = self.tcp()?;
-        loop {
-            tcp.writable().await?;
-            match tcp.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return other,
-            }
-        }
+        })
+        .await
     }
 
     /// Reads the next part of a pipe message into `buf`, saying where messages begin (see
     /// `MessageCursor`). Cancel-safe: bytes are taken from the transport only when the call
     /// returns them.
     pub(crate) async fn read_message(&self, buf: &mut [u8]) -> io::Result<MessageRead> {
-        let pipe = self.pipe()?;
         poll_fn(|cx| {
-            let mut guard = lock(&pipe.read);
+            let mut guard = lock(&self.read);
             let (cursor, wait) = &mut *guard;
             loop {
-                match cursor.read(&pipe.stream, buf, Some(Duration::ZERO)) {
+                match cursor.read(&self.stream, buf, Some(Duration::ZERO)) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     other => return Poll::Ready(other),
                 }
-                match wait.poll_handle(pipe.stream.handle(), cx) {
+                match wait.poll_handle(self.stream.handle(), cx) {
                     Poll::Ready(Ok(())) => {}
                     other => {
                         return other.map(|r| {
@@ -140,32 +114,35 @@ impl Io {
         .await
     }
 
-    /// Sends `message` as one pipe message. The bytes are copied: a write the future no longer
-    /// waits for (cancelled) goes on from the stream's own copy.
-    pub(crate) async fn write_message(&self, message: &[u8]) -> io::Result<()> {
-        let pipe = self.pipe()?;
-        pipe.stream.start_message(message.to_vec())?;
-        poll_fn(|cx| pipe.stream.poll_message_sent(&mut lock(&pipe.write), cx)).await
+    /// Writes frames: on a message-mode pipe each payload as one message (a pipe message has
+    /// no header: its length is the pipe's), on a socket the frames, each header with its
+    /// payload, in one overlapped send. `started` is set once the first write is under way;
+    /// the bytes are copied, so a write whose future is dropped goes on from the stream's
+    /// copy.
+    pub(crate) async fn write_frames(
+        &self,
+        payloads: &[&[u8]],
+        started: &mut bool,
+    ) -> io::Result<()> {
+        if self.kind().keeps_messages() {
+            for payload in payloads {
+                self.write_whole(payload.to_vec(), started).await?;
+            }
+            return Ok(());
+        }
+        let total = payloads.iter().map(|p| p.len() + 12).sum();
+        let mut bytes = Vec::with_capacity(total);
+        for payload in payloads {
+            bytes.extend_from_slice(Header::new(payload.len() as u64).as_bytes());
+            bytes.extend_from_slice(payload);
+        }
+        self.write_whole(bytes, started).await
     }
 
-    fn tcp(&self) -> io::Result<&tokio::net::TcpStream> {
-        match self {
-            Self::Tcp { tcp, .. } => Ok(tcp),
-            Self::Pipe(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a message-mode pipe takes whole messages",
-            )),
-        }
-    }
-
-    fn pipe(&self) -> io::Result<&Pipe> {
-        match self {
-            Self::Pipe(p) => Ok(p),
-            Self::Tcp { .. } => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a TCP stream has no messages",
-            )),
-        }
+    async fn write_whole(&self, bytes: Vec<u8>, started: &mut bool) -> io::Result<()> {
+        self.stream.start_write(bytes)?;
+        *started = true;
+        poll_fn(|cx| self.stream.poll_written(&mut lock(&self.write), cx)).await
     }
 }
 

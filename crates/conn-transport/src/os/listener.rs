@@ -27,8 +27,10 @@ impl Listener {
     /// a stale file — fails with `AddrInUse`, as in CPython; nothing is unlinked first.
     ///
     /// **Windows:**
-    /// Binds and listens on `address`: TCP (the OS's backlog: std's 128; `backlog` is not
-    /// used) or a named pipe (`backlog` is not used either, as in CPython).
+    /// Binds and listens on `address`: TCP with `backlog`, but never less than std's 128
+    /// (Windows refuses a client beyond the backlog outright, where Linux lets it try again, so
+    /// CPython's default of 1 would turn a burst of clients away), or a named pipe (`backlog`
+    /// is not used, as in CPython).
     pub fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
         sys::listener::Listener::bind(address, backlog).map(|inner| Self { inner })
     }

@@ -293,27 +293,22 @@ impl Stream {
 #[cfg(windows)]
 #[doc(hidden)]
 impl Stream {
-    /// Starts sending `message` as one pipe message without waiting (message-mode pipes; one
-    /// write at a time). The stream keeps the bytes until the write is over; dropping the
-    /// stream first cancels it.
-    pub fn start_message(&self, message: Vec<u8>) -> io::Result<()> {
-        self.inner.start_message(message)
+    /// Starts writing `bytes` without waiting: on a message-mode pipe as one message, on a
+    /// socket as one overlapped send that completes once the OS has taken every byte. The
+    /// stream keeps the bytes until the write is over; dropping the stream first cancels it.
+    /// One write at a time.
+    pub fn start_write(&self, bytes: Vec<u8>) -> io::Result<()> {
+        self.inner.start_write(bytes)
     }
 
-    /// Ready when the write of [`start_message`](Self::start_message) is over (`Ok`: the whole
-    /// message went); until then the task of `cx` is woken when it is.
-    pub fn poll_message_sent(
+    /// Ready when the write of [`start_write`](Self::start_write) is over (`Ok`: every byte
+    /// went); until then the task of `cx` is woken when it is.
+    pub fn poll_written(
         &self,
         wait: &mut crate::engine::EventWait,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        self.inner.poll_message_sent(wait, cx)
-    }
-
-    /// A second handle to the TCP socket, for another reactor to watch (made non-blocking,
-    /// as this stream's is); `None` for a pipe end.
-    pub fn try_clone_tcp(&self) -> io::Result<Option<std::net::TcpStream>> {
-        self.inner.try_clone_tcp()
+        self.inner.poll_written(wait, cx)
     }
 }
 

@@ -210,6 +210,79 @@ pub(crate) unsafe fn overlapped_result(h: HANDLE, ov: *const OVERLAPPED, wait: b
     }
 }
 
+/// The state of an overlapped operation on socket `s` (`WSAGetOverlappedResult`), waiting
+/// for it if `wait`.
+///
+/// # Safety
+/// `ov` must be the `OVERLAPPED` of an operation started on `s`, alive until it completes.
+pub(crate) unsafe fn socket_overlapped_result(
+    s: SOCKET,
+    ov: *const OVERLAPPED,
+    wait: bool,
+) -> Outcome {
+    let (mut n, mut flags) = (0u32, 0u32);
+    // SAFETY: the caller's contract.
+    let ok = unsafe {
+        windows_sys::Win32::Networking::WinSock::WSAGetOverlappedResult(
+            s,
+            ov,
+            &mut n,
+            i32::from(wait),
+            &mut flags,
+        )
+    };
+    if ok != 0 {
+        return Outcome::Done(n);
+    }
+    // SAFETY: no arguments; the calling thread's last Winsock error.
+    match unsafe { windows_sys::Win32::Networking::WinSock::WSAGetLastError() } {
+        windows_sys::Win32::Networking::WinSock::WSA_IO_INCOMPLETE => Outcome::Pending,
+        code => Outcome::Failed(code as u32),
+    }
+}
+
+/// Starts an overlapped send of `len` bytes at `ptr` on socket `s` (several buffers for a
+/// write past 4 GiB); `Ok` if it completed or is under way.
+///
+/// # Safety
+/// The bytes and `ov` must stay valid until the operation is over.
+pub(crate) unsafe fn start_send(
+    s: SOCKET,
+    ptr: *const u8,
+    len: usize,
+    ov: *mut OVERLAPPED,
+) -> io::Result<()> {
+    use windows_sys::Win32::Networking::WinSock::{SOCKET_ERROR, WSA_IO_PENDING, WSABUF, WSASend};
+    let chunk = u32::MAX as usize;
+    let bufs: Vec<WSABUF> = (0..len.div_ceil(chunk).max(1))
+        .map(|i| WSABUF {
+            len: (len - i * chunk).min(chunk) as u32,
+            // SAFETY: inside the caller's bytes (WSASend only reads through it).
+            buf: unsafe { ptr.add(i * chunk) }.cast_mut(),
+        })
+        .collect();
+    // SAFETY: the caller's contract; the WSABUF array is read during the call only.
+    let r = unsafe {
+        WSASend(
+            s,
+            bufs.as_ptr(),
+            bufs.len() as u32,
+            std::ptr::null_mut(),
+            0,
+            ov,
+            None,
+        )
+    };
+    if r == SOCKET_ERROR {
+        // SAFETY: no arguments; the calling thread's last Winsock error.
+        let code = unsafe { windows_sys::Win32::Networking::WinSock::WSAGetLastError() };
+        if code != WSA_IO_PENDING {
+            return Err(io::Error::from_raw_os_error(code));
+        }
+    }
+    Ok(())
+}
+
 /// Cancels the operation of `ov` on `h` and waits until it has finished (it may have
 /// completed meanwhile: the outcome says how).
 ///

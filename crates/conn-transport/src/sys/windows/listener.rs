@@ -21,6 +21,16 @@ use crate::common::{resolve_ipv4, unsupported};
 use crate::os::StreamKind;
 use crate::{Handle, deadline_after, time_left};
 
+/// A TCP socket bound to `target` and listening with `backlog` or 128, whichever is more
+/// (std's `bind` always asks 128), not inheritable.
+fn listen_tcp(target: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+    socket.bind(&target.into())?;
+    socket.listen(backlog.max(128))?;
+    Ok(socket.into())
+}
+
 #[derive(Debug)]
 enum Inner {
     Tcp(TcpListener),
@@ -54,10 +64,11 @@ impl Drop for ShutProbe {
 }
 
 impl Listener {
-    /// Binds and listens on `address`: TCP (the OS's backlog: std's 128; `backlog` is not
-    /// used) or a named pipe (`backlog` is not used either, as in CPython).
+    /// Binds and listens on `address`: TCP with `backlog`, but never less than std's 128
+    /// (Windows refuses a client beyond the backlog outright, where Linux lets it try again, so
+    /// CPython's default of 1 would turn a burst of clients away), or a named pipe (`backlog`
+    /// is not used, as in CPython).
     pub(crate) fn bind(address: &Address, backlog: i32) -> io::Result<Self> {
-        let _ = backlog;
         address
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -67,7 +78,7 @@ impl Listener {
                     Host::Ip(ip) => (*ip, *port).into(),
                     Host::Name(name) => resolve_ipv4(name, *port)?[0],
                 };
-                let listener = TcpListener::bind(target)?;
+                let listener = listen_tcp(target, backlog)?;
                 let probe = socket_probe(listener.as_raw_socket() as SOCKET, FD_ACCEPT)?;
                 listener.set_nonblocking(true)?;
                 let bound = Address::from(listener.local_addr()?);

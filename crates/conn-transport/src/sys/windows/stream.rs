@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use conn_address::{Address, Family, arbitrary_address};
 use windows_sys::Win32::Foundation::{
-    ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GENERIC_READ, GENERIC_WRITE,
+    ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GENERIC_READ, GENERIC_WRITE, HANDLE,
     INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Networking::WinSock::{FD_CLOSE, FD_READ, SOCKET, WSAEventSelect};
@@ -38,31 +38,66 @@ use crate::{Handle, deadline_after, time_left};
 #[derive(Debug)]
 enum Inner {
     Tcp(TcpStream),
-    Pipe {
-        /// Before the handle, so that a write under way is stopped before it closes.
-        writer: Mutex<Writer>,
-        handle: StdOwnedHandle,
-    },
+    Pipe { handle: StdOwnedHandle },
 }
 
-/// A pipe's write machinery: one overlapped write at a time.
+/// The overlapped write machinery: one write at a time. A pipe has it from the start (every
+/// pipe write is overlapped); a socket gets it at its first write started without waiting.
 #[derive(Debug)]
 struct Writer {
     event: Event,
     ov: Ov,
-    /// The pipe handle (owned by the stream).
-    handle: Raw,
-    /// The bytes of a write started by `start_message` and not yet collected, kept here until
+    /// What is written to (owned by the stream).
+    target: Target,
+    /// The bytes of a write started by `start_write` and not yet collected, kept here until
     /// the write is over (a `Vec`'s bytes do not move with it).
     in_flight: Option<Vec<u8>>,
+}
+
+/// A writer's pipe handle or socket.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Pipe(Raw),
+    Socket(SOCKET),
+}
+
+impl Writer {
+    fn new(target: Target) -> io::Result<Self> {
+        let event = Event::new()?;
+        Ok(Self {
+            ov: Ov::new(&event),
+            event,
+            target,
+            in_flight: None,
+        })
+    }
+
+    /// The state of the write under way, waiting for it if `wait`.
+    ///
+    /// # Safety
+    /// A write must have been started on the target with this writer's OVERLAPPED.
+    unsafe fn outcome(&self, wait: bool) -> Outcome {
+        match self.target {
+            // SAFETY: the caller's contract.
+            Target::Pipe(h) => unsafe { calls::overlapped_result(h.0, self.ov.ptr(), wait) },
+            // SAFETY: the caller's contract.
+            Target::Socket(s) => unsafe { calls::socket_overlapped_result(s, self.ov.ptr(), wait) },
+        }
+    }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
         if self.in_flight.is_some() {
-            // SAFETY: the write was started on the handle (still open: see `Inner::Pipe`)
-            // with this OVERLAPPED; it is stopped before its bytes go.
-            let _ = unsafe { calls::cancel_and_wait(self.handle.0, self.ov.ptr()) };
+            let h = match self.target {
+                Target::Pipe(h) => h.0,
+                Target::Socket(s) => s as HANDLE,
+            };
+            // SAFETY: the write was started on the target (still open: the writer goes
+            // first, see `Stream`) with this OVERLAPPED; it is stopped before its bytes go.
+            unsafe { windows_sys::Win32::System::IO::CancelIoEx(h, self.ov.ptr()) };
+            // SAFETY: as above.
+            let _ = unsafe { self.outcome(true) };
         }
     }
 }
@@ -73,6 +108,9 @@ impl Drop for Writer {
 pub(crate) struct Stream {
     /// First, so that it drops (and stops the probe's reads) before the handle closes.
     probe: ShutOnDrop,
+    /// Before `inner`, so that a write under way is stopped before the handle closes.
+    /// Boxed: most sockets never have one, and a stream is moved around by value.
+    writer: Mutex<Option<Box<Writer>>>,
     inner: Inner,
     kind: StreamKind,
     read_timeout: Mutex<Option<Duration>>,
@@ -271,6 +309,7 @@ impl Stream {
         let probe = socket_probe(stream.as_raw_socket() as SOCKET, FD_READ | FD_CLOSE)?;
         stream.set_nonblocking(true)?;
         Ok(Self {
+            writer: Mutex::new(None),
             inner: Inner::Tcp(stream),
             kind: StreamKind::Tcp,
             probe: ShutOnDrop(Arc::new(probe)),
@@ -281,23 +320,15 @@ impl Stream {
 
     /// Wraps a connected message-mode pipe end.
     pub(crate) fn pipe_end(handle: StdOwnedHandle, kind: StreamKind) -> io::Result<Self> {
-        let event = Event::new()?;
         let probe = if kind == StreamKind::MessagePipeWriter {
             Probe::new(Event::new()?, Source::Never)
         } else {
             Probe::pipe(handle.as_raw_handle())?
         };
-        let writer = Writer {
-            ov: Ov::new(&event),
-            event,
-            handle: Raw(handle.as_raw_handle()),
-            in_flight: None,
-        };
+        let writer = Writer::new(Target::Pipe(Raw(handle.as_raw_handle())))?;
         Ok(Self {
-            inner: Inner::Pipe {
-                handle,
-                writer: Mutex::new(writer),
-            },
+            writer: Mutex::new(Some(Box::new(writer))),
+            inner: Inner::Pipe { handle },
             kind,
             probe: ShutOnDrop(Arc::new(probe)),
             read_timeout: Mutex::new(None),
@@ -423,12 +454,18 @@ impl Stream {
         message: &[u8],
         timeout: Option<Duration>,
     ) -> io::Result<()> {
-        let (writer, len) = self.message_writer(message.len())?;
-        let mut w = lock(writer);
+        let len = self.message_len(message.len())?;
+        let mut guard = lock(&self.writer);
+        let Some(w) = guard.as_mut() else {
+            return Err(crate::common::not_a_message_pipe());
+        };
         if w.in_flight.is_some() {
             return Err(write_under_way());
         }
-        let h = w.handle.0;
+        let Target::Pipe(h) = w.target else {
+            return Err(crate::common::not_a_message_pipe());
+        };
+        let h = h.0;
         let ov = w.ov.fresh();
         // SAFETY: `message` and the OVERLAPPED outlive the operation: it is waited for (or
         // cancelled and waited for) before this function returns.
@@ -456,77 +493,98 @@ impl Stream {
         }
     }
 
-    /// The writer of a message-mode pipe that may write, and `len` as one `WriteFile`'s count.
-    fn message_writer(&self, len: usize) -> io::Result<(&Mutex<Writer>, u32)> {
-        let Inner::Pipe { writer, .. } = &self.inner else {
+    /// `len` as one pipe message's `WriteFile` count, on a message-mode pipe that may write.
+    fn message_len(&self, len: usize) -> io::Result<u32> {
+        if !matches!(self.inner, Inner::Pipe { .. }) {
             return Err(crate::common::not_a_message_pipe());
-        };
+        }
         if self.kind == StreamKind::MessagePipeReader {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "cannot write to the read end of a pipe",
             ));
         }
-        let len = u32::try_from(len).map_err(|_| {
+        u32::try_from(len).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a Windows pipe message is at most 4 GiB - 1",
             )
-        })?;
-        Ok((writer, len))
+        })
     }
 
-    /// Starts sending `message` as one pipe message without waiting; the stream keeps its
-    /// bytes until the write is over ([`poll_message_sent`](Self::poll_message_sent) collects
-    /// it; dropping the stream first cancels it). One write at a time.
-    pub(crate) fn start_message(&self, message: Vec<u8>) -> io::Result<()> {
-        let (writer, len) = self.message_writer(message.len())?;
-        let mut w = lock(writer);
+    /// Starts writing `bytes` without waiting: on a pipe as one message (one `WriteFile`), on
+    /// a socket as one overlapped `WSASend` (which completes once the OS has taken every
+    /// byte). The stream keeps the bytes until the write is over
+    /// ([`poll_written`](Self::poll_written) collects it; dropping the stream first cancels
+    /// it). One write at a time: a second is refused while one is under way.
+    pub(crate) fn start_write(&self, bytes: Vec<u8>) -> io::Result<()> {
+        let mut guard = lock(&self.writer);
+        let target = match &self.inner {
+            Inner::Pipe { .. } => {
+                self.message_len(bytes.len())?;
+                None
+            }
+            Inner::Tcp(s) => Some(Target::Socket(s.as_raw_socket() as SOCKET)),
+        };
+        if guard.is_none() {
+            if let Some(target) = target {
+                *guard = Some(Box::new(Writer::new(target)?));
+            }
+        }
+        let Some(w) = guard.as_mut() else {
+            return Err(crate::common::not_a_message_pipe());
+        };
         if w.in_flight.is_some() {
             return Err(write_under_way());
         }
-        let h = w.handle.0;
-        let ptr = message.as_ptr();
         // The bytes stay where they are while the `Vec` is held in `in_flight`.
-        w.in_flight = Some(message);
+        let (ptr, len) = (bytes.as_ptr(), bytes.len());
+        w.in_flight = Some(bytes);
         let ov = w.ov.fresh();
-        // SAFETY: the bytes and the OVERLAPPED are kept by the writer until the write is
-        // collected, or cancelled and waited out when the writer drops (before the handle).
-        let ok = unsafe { WriteFile(h, ptr, len, std::ptr::null_mut(), ov) };
-        if ok == 0 {
-            let code = calls::last_code();
-            if code != ERROR_IO_PENDING {
-                w.in_flight = None;
-                return Err(io::Error::from_raw_os_error(code as i32));
+        let started = match w.target {
+            Target::Pipe(h) => {
+                // SAFETY: the bytes and the OVERLAPPED are kept by the writer until the write
+                // is collected, or cancelled and waited out when the writer drops (before the
+                // handle); `len` fits a u32 (checked above).
+                let ok = unsafe { WriteFile(h.0, ptr, len as u32, std::ptr::null_mut(), ov) };
+                match calls::last_code() {
+                    _ if ok != 0 => Ok(()),
+                    ERROR_IO_PENDING => Ok(()),
+                    code => Err(io::Error::from_raw_os_error(code as i32)),
+                }
             }
+            // SAFETY: as above, for the socket.
+            Target::Socket(s) => unsafe { calls::start_send(s, ptr, len, ov) },
+        };
+        if started.is_err() {
+            w.in_flight = None;
         }
-        Ok(())
+        started
     }
 
-    /// Ready when the write started by [`start_message`](Self::start_message) is over: `Ok`
-    /// when the whole message went (or no write was under way); until then the task of `cx`
-    /// is woken when it is.
-    pub(crate) fn poll_message_sent(
+    /// Ready when the write started by [`start_write`](Self::start_write) is over: `Ok` when
+    /// every byte went (or no write was under way); until then the task of `cx` is woken
+    /// when it is.
+    pub(crate) fn poll_written(
         &self,
         wait: &mut EventWait,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
         use std::task::Poll;
-        let Inner::Pipe { writer, .. } = &self.inner else {
-            return Poll::Ready(Err(crate::common::not_a_message_pipe()));
-        };
         loop {
-            let mut w = lock(writer);
+            let mut guard = lock(&self.writer);
+            let Some(w) = guard.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
             let Some(len) = w.in_flight.as_ref().map(Vec::len) else {
                 return Poll::Ready(Ok(()));
             };
-            // SAFETY: the write was started on the pipe handle with this OVERLAPPED and its
-            // bytes are held in `in_flight`.
-            let outcome = unsafe { calls::overlapped_result(w.handle.0, w.ov.ptr(), false) };
-            let result = match outcome {
+            // SAFETY: the write was started on the target with this OVERLAPPED and its bytes
+            // are held in `in_flight`.
+            let result = match unsafe { w.outcome(false) } {
                 Outcome::Pending => {
                     let event = w.event.raw();
-                    drop(w);
+                    drop(guard);
                     match wait.poll_event(event, cx) {
                         Poll::Ready(Ok(())) => continue,
                         other => return other,
@@ -538,15 +596,6 @@ impl Stream {
             };
             w.in_flight = None;
             return Poll::Ready(result);
-        }
-    }
-
-    /// A second handle to the TCP socket (`WSADuplicateSocket`), for another reactor to
-    /// watch while this stream keeps its own; `None` for a pipe end.
-    pub(crate) fn try_clone_tcp(&self) -> io::Result<Option<TcpStream>> {
-        match &self.inner {
-            Inner::Tcp(s) => s.try_clone().map(Some),
-            Inner::Pipe { .. } => Ok(None),
         }
     }
 
@@ -759,9 +808,15 @@ impl TryFrom<crate::OwnedHandle> for Stream {
 impl From<Stream> for crate::OwnedHandle {
     /// The socket or pipe handle. Bytes a pipe had read ahead into the probe are lost.
     fn from(s: Stream) -> Self {
-        let Stream { probe, inner, .. } = s;
-        // Stop the probe's reads first; the handle itself stays open.
+        let Stream {
+            probe,
+            writer,
+            inner,
+            ..
+        } = s;
+        // Stop the probe's reads and a write under way first; the handle itself stays open.
         drop(probe);
+        drop(writer);
         match inner {
             Inner::Tcp(t) => {
                 untie_socket(&t);
