@@ -1,6 +1,7 @@
 //! The Windows build of conn, run under Wine, against the Linux CPython interpreters over
-//! 127.0.0.1 (both roles, an authkey, objects, a zero-length message, megabytes each way), and
-//! the seed examples and the quickstart under Wine with named-pipe (AF_PIPE) addresses.
+//! 127.0.0.1 (both roles, an authkey, objects, a zero-length message, megabytes each way), the
+//! seed's listener under tokio with the seed's CPython client, and the seed examples (blocking
+//! and tokio) and the quickstart under Wine with named-pipe (AF_PIPE) addresses.
 //!
 //! `cargo xtask ci` (step `windows`) builds the Windows programs, prepares a Wine prefix and
 //! runs this target with `CONN_WINE_BUILD` set to the Windows build directory
@@ -101,19 +102,50 @@ fn quickstart_over_a_pipe() {
     }
 }
 
-/// The seed's listener and client, talking over a named pipe.
+/// What the seed's clients print for what the seed's servers send.
+const SEED_OUTPUT: &str =
+    "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n";
+
+/// The seed's listeners and clients, blocking and under tokio (`tokio_server.exe`,
+/// `tokio_client.exe`), each server with each client, over a named pipe.
 fn seed_over_a_pipe() {
-    let address = format!(r"\\.\pipe\conn-seed-{}-{}", std::process::id(), free_port());
-    let mut cmd = wine("examples/seed_server.exe");
-    cmd.arg(&address);
+    for server_name in ["seed_server", "tokio_server"] {
+        for client_name in ["seed_client", "tokio_client"] {
+            let address = format!(r"\\.\pipe\conn-seed-{}-{}", std::process::id(), free_port());
+            let mut cmd = wine(&format!("examples/{server_name}.exe"));
+            cmd.arg(&address);
+            let (server, first) = start_server(&mut cmd);
+            assert_eq!(first.trim(), format!("listening on {address}"));
+            let client = spawn(wine(&format!("examples/{client_name}.exe")).arg(&address));
+            assert_eq!(
+                output(client, client_name),
+                SEED_OUTPUT,
+                "{server_name} and {client_name}"
+            );
+            output(server, server_name);
+        }
+    }
+}
+
+/// The seed's listener under tokio (`tokio_server.exe`) under Wine, on TCP, with the seed's
+/// CPython client on Linux.
+fn wine_tokio_server_python_seed_client(py: &Python) {
+    let port = free_port();
+    let mut cmd = wine("examples/tokio_server.exe");
+    cmd.arg(format!("127.0.0.1:{port}"));
     let (server, first) = start_server(&mut cmd);
-    assert_eq!(first.trim(), format!("listening on {address}"));
-    let client = spawn(wine("examples/seed_client.exe").arg(&address));
-    assert_eq!(
-        output(client, "seed_client.exe"),
-        "[2.25, None, 'junk', <class 'float'>]\nb'hello'\n8\narray('i', [42, 1729, 0, 0, 0])\n"
+    assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
+    let client = spawn(
+        Command::new(&py.path)
+            .args(["-c", include_str!("../data/seed_client.py"), "127.0.0.1"])
+            .arg(port.to_string()),
     );
-    output(server, "seed_server.exe");
+    assert_eq!(output(client, "seed_client.py"), SEED_OUTPUT, "{py}");
+    let rest = output(server, "tokio_server.exe");
+    assert!(
+        rest.starts_with("connection accepted from 127.0.0.1:"),
+        "{rest}"
+    );
 }
 
 /// The seed's `wait` example: four worker processes, forty messages, four EOFs, four exits.
@@ -153,6 +185,11 @@ fn main() -> ExitCode {
         per_python(
             "wine_server_threads_serves_python_clients",
             wine_server_threads_serves_python_clients,
+        )
+        .since(3, 4, "conn pickles with protocol 4"),
+        per_python(
+            "wine_tokio_server_python_seed_client",
+            wine_tokio_server_python_seed_client,
         )
         .since(3, 4, "conn pickles with protocol 4"),
     ];

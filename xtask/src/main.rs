@@ -157,6 +157,10 @@ fn windows_commands(prefix: &std::path::Path) -> Vec<Command> {
         under_wine(&test, prefix),
         under_wine(&["build", "--quiet", "-p", "conn", "--examples"], prefix),
         under_wine(
+            &["build", "--quiet", "-p", "conn-tokio", "--examples"],
+            prefix,
+        ),
+        under_wine(
             &["build", "--quiet", "-p", "conn-tests", "--bin", "conn-peer"],
             prefix,
         ),
