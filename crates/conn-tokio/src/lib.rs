@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-// One `unsafe` call, tokio's fd registration (io.rs), with its SAFETY note.
+// One `unsafe` call, tokio's fd registration on Unix (io/unix.rs), with its SAFETY note.
 #![deny(unsafe_code)]
 
 mod client;
