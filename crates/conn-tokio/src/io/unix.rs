@@ -76,12 +76,26 @@ impl Io {
 
     /// Reads what has arrived into `buf`, waiting until something has (0 at end of file).
     /// Cancel-safe: a read either happened whole before the future returned or not at all
-    /// (tokio's `async_io` calls the non-blocking read only when the reactor says ready, and
-    /// waits again after `WouldBlock`).
+    /// (the non-blocking read is tried only when the reactor says ready, and the wait starts
+    /// again after `WouldBlock`). A short read that drained the socket forgets its readiness
+    /// at once, saving the next receive a `WouldBlock` read; one that stopped at a descriptor
+    /// transfer does not (more may be queued behind it). tokio forgets only readiness it has
+    /// not seen renewed since, so no wake-up is lost.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd
-            .async_io(Interest::READABLE, |s| retry(|| s.read_nonblocking(buf)))
-            .await
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| retry(|| fd.get_ref().read_nonblocking_drained(buf))) {
+                Ok(Ok((n, drained))) => {
+                    if drained && n > 0 {
+                        guard.clear_ready();
+                    }
+                    return Ok(n);
+                }
+                Ok(Err(e)) => return Err(e),
+                // `WouldBlock`: `try_io` forgot the readiness; wait again.
+                Err(_) => {}
+            }
+        }
     }
 
     /// Sends `data` with `handles` attached once the socket has room (Unix sockets): a short

@@ -288,6 +288,19 @@ impl Stream {
     }
 }
 
+/// What an async shell needs on Unix to keep its reactor's readiness exact; not part of the API.
+#[cfg(unix)]
+#[doc(hidden)]
+impl Stream {
+    /// [`read_nonblocking`](Self::read_nonblocking), also saying whether nothing more was
+    /// queued when the read ended: a short read that did not stop at a descriptor transfer (a
+    /// Unix socket's read ends after the bytes that carry fds, whatever follows them). A
+    /// reactor may then forget the stream's readiness without another read.
+    pub fn read_nonblocking_drained(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        self.inner.read_nonblocking_drained(buf)
+    }
+}
+
 /// What an async shell needs on Windows, where readiness is a Win32 event (see
 /// [`EventWait`](crate::engine::EventWait)); not part of the API.
 #[cfg(windows)]

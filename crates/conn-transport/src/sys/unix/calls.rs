@@ -408,6 +408,9 @@ pub(crate) struct Received {
     pub(crate) len: usize,
     pub(crate) fds: Vec<OwnedFd>,
     pub(crate) truncated: bool,
+    /// The read ended at a descriptor transfer (fds came, taken or dropped by the kernel):
+    /// more bytes may be queued even if the read was short.
+    pub(crate) at_transfer: bool,
 }
 
 /// `recvmsg` into `buf` with room for [`MAX_FDS_PER_MESSAGE`] fds: the bytes read and the fds
@@ -471,10 +474,12 @@ pub(crate) fn recv_with_fds(
             set_cloexec(std::os::fd::AsFd::as_fd(fd))?;
         }
     }
+    let at_transfer = !fds.is_empty() || msg.msg_flags & libc::MSG_CTRUNC != 0;
     Ok(Received {
         len: n as usize,
         fds,
         truncated: want_fds && msg.msg_flags & libc::MSG_CTRUNC != 0,
+        at_transfer,
     })
 }
 

@@ -259,12 +259,24 @@ impl Stream {
     /// One read that never blocks: `WouldBlock` if nothing has arrived, 0 at EOF. Sockets use
     /// `MSG_DONTWAIT` (one system call); a pipe is polled first.
     pub(crate) fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_nonblocking_drained(buf).map(|(n, _)| n)
+    }
+
+    /// [`read_nonblocking`](Self::read_nonblocking), also saying whether nothing more was
+    /// queued when the read ended: a short read that did not stop at a descriptor transfer (a
+    /// Unix socket's read ends after the bytes that carry fds, whatever follows them).
+    pub(crate) fn read_nonblocking_drained(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        let want = buf.len();
+        let short = |n: usize| (n, n < want);
         match &self.inner {
-            Inner::Tcp(_) => calls::recv_nonblocking(self.as_fd(), buf),
-            Inner::Unix(_) => self.recv_keeping_fds(buf, true),
+            Inner::Tcp(_) => calls::recv_nonblocking(self.as_fd(), buf).map(short),
+            Inner::Unix(_) => {
+                let (n, at_transfer) = self.recv_keeping_fds(buf, true)?;
+                Ok((n, n < want && !at_transfer))
+            }
             Inner::PipeReader(p) => {
                 if calls::poll_readable(self.as_fd(), Some(Duration::ZERO))? {
-                    (&*p).read(buf)
+                    (&*p).read(buf).map(short)
                 } else {
                     Err(io::ErrorKind::WouldBlock.into())
                 }
@@ -288,7 +300,8 @@ impl Stream {
     /// A read from a Unix socket that keeps the file descriptors arriving with the bytes, up
     /// to the connection's limit (see
     /// [`set_max_unclaimed_handles`](Self::set_max_unclaimed_handles)).
-    fn recv_keeping_fds(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
+    /// Also says whether the read ended at a descriptor transfer.
+    fn recv_keeping_fds(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<(usize, bool)> {
         let max = self.max_unclaimed.load(Ordering::Relaxed);
         let got = calls::recv_with_fds(self.as_fd(), buf, nonblocking, max > 0)?;
         if got.truncated {
@@ -304,7 +317,7 @@ impl Stream {
                 received.push_back(got.fds);
             }
         }
-        Ok(got.len)
+        Ok((got.len, got.at_transfer))
     }
 
     /// Sends `data` with `handles` attached (`SCM_RIGHTS`, one `sendmsg`), as CPython's
@@ -529,7 +542,7 @@ impl Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.inner {
             Inner::Tcp(s) => (&*s).read(buf),
-            Inner::Unix(_) => self.recv_keeping_fds(buf, false),
+            Inner::Unix(_) => self.recv_keeping_fds(buf, false).map(|(n, _)| n),
             Inner::PipeReader(p) => (&*p).read(buf),
             Inner::PipeWriter(_) => Err(read_from_write_end()),
         }
