@@ -86,6 +86,7 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
     let conn = conn_imp(bin, "conn");
     let raw = conn_imp(bin, "raw");
     let tokio = conn_imp(bin, "conn-tokio");
+    let tokio_raw = conn_imp(bin, "tokio-raw");
     let with_py = |mut v: Vec<Imp>| {
         v.extend(pythons.iter().cloned());
         v
@@ -97,6 +98,7 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             let mut imps = vec![conn.clone(), raw.clone()];
             if transport != "pipe" {
                 imps.push(tokio.clone());
+                imps.push(tokio_raw.clone());
             }
             out.push(Config {
                 workload: "pingpong",
@@ -376,7 +378,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| workload | unit | conn | conn-tokio | raw floor | ipc-channel | ceiling | {} | conn / raw | conn / ipc-channel | conn / CPython |",
+        "| workload | unit | conn | conn-tokio | raw floor | tokio floor | ipc-channel | ceiling | {} | conn / raw | conn / ipc-channel | conn / CPython |",
         pythons
             .iter()
             .map(|p| p.name.clone())
@@ -385,7 +387,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|{}---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|{}---:|---:|---:|",
         "---:|".repeat(pythons.len())
     );
     for row in rows {
@@ -407,6 +409,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
             conn_cell,
             cell(get(row, "conn-tokio")),
             cell(raw),
+            cell(get(row, "tokio-raw")),
             cell(ipc),
             cell(get(row, "ceiling")),
         ];
@@ -447,6 +450,14 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                         format!("{} conn-tokio/conn time", row.label),
                         t / c,
                         1.2,
+                        true,
+                    );
+                }
+                if let (Some(t), Some(f)) = (get(row, "conn-tokio"), get(row, "tokio-raw")) {
+                    check(
+                        format!("{} conn-tokio/tokio floor time", row.label),
+                        t / f,
+                        1.05,
                         true,
                     );
                 }

@@ -385,6 +385,27 @@ fn measure(args: &Args) {
         let (stream, child) = link(args, one_way(&args.workload));
         return measure_tokio(args, stream, child);
     }
+    if args.imp == "tokio-raw" {
+        let (stream, mut child) = link(args, one_way(&args.workload));
+        let s = runtime().block_on(async {
+            let mut r = TokioRaw::new(stream);
+            let payload = vec![0x5au8; args.size];
+            let mut buf = Vec::new();
+            for _ in 0..WARMUP {
+                r.send(&payload).await;
+                r.recv(&mut buf).await;
+            }
+            let t = Instant::now();
+            for _ in 0..args.count {
+                r.send(&payload).await;
+                r.recv(&mut buf).await;
+            }
+            t.elapsed().as_secs_f64()
+        });
+        report(args, s, s * 1e6 / args.count as f64, "us/rt");
+        let _ = child.wait();
+        return;
+    }
     let (stream, mut child) = link(args, one_way(&args.workload));
     // Only ping-pong sends from this side; the rss workload must not hold a payload of its own.
     let payload = if args.workload == "pingpong" {
@@ -652,6 +673,114 @@ fn peer_tokio(args: &Args, stream: Stream) {
     });
 }
 
+/// The async floor: plain tokio sockets (`tokio::net::UnixStream` / `TcpStream`, each
+/// readiness handled by tokio itself) framing as `Raw` does, a 64 KiB buffered reader and one
+/// vectored write per message.
+struct TokioRaw {
+    s: tokio::io::BufReader<TokioSocket>,
+}
+
+enum TokioSocket {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+impl tokio::io::AsyncRead for TokioSocket {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for TokioSocket {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Unix(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Unix(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl TokioRaw {
+    fn new(stream: Stream) -> Self {
+        let tcp = stream.kind() == conn::transport::os::StreamKind::Tcp;
+        let fd = OwnedFd::from(conn::OwnedHandle::from(stream));
+        let socket = if tcp {
+            let s = std::net::TcpStream::from(fd);
+            s.set_nonblocking(true).unwrap();
+            TokioSocket::Tcp(tokio::net::TcpStream::from_std(s).unwrap())
+        } else {
+            let s = std::os::unix::net::UnixStream::from(fd);
+            s.set_nonblocking(true).unwrap();
+            TokioSocket::Unix(tokio::net::UnixStream::from_std(s).unwrap())
+        };
+        Self {
+            s: tokio::io::BufReader::with_capacity(64 * 1024, socket),
+        }
+    }
+
+    async fn send(&mut self, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let header = (payload.len() as u32).to_be_bytes();
+        let mut slices = [IoSlice::new(&header), IoSlice::new(payload)];
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            let n = self.s.get_mut().write_vectored(bufs).await.unwrap();
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+    }
+
+    /// The next message into `buf`; false at end of file.
+    async fn recv(&mut self, buf: &mut Vec<u8>) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut header = [0u8; 4];
+        if self.s.read_exact(&mut header).await.is_err() {
+            return false;
+        }
+        buf.resize(u32::from_be_bytes(header) as usize, 0);
+        self.s.read_exact(buf).await.is_ok()
+    }
+}
+
 fn measure_accept_tokio(args: &Args) {
     runtime().block_on(async {
         let mut listener = conn::tokio::Listener::builder()
@@ -776,6 +905,15 @@ fn peer(args: &Args) {
     let stream = peer_link(args, one_way(&args.workload));
     if args.imp == "conn-tokio" {
         return peer_tokio(args, stream);
+    }
+    if args.imp == "tokio-raw" {
+        return runtime().block_on(async {
+            let mut r = TokioRaw::new(stream);
+            let mut buf = Vec::new();
+            while r.recv(&mut buf).await {
+                r.send(&buf).await;
+            }
+        });
     }
     match (args.workload.as_str(), args.imp.as_str()) {
         ("pingpong", "conn") => {
