@@ -1,6 +1,7 @@
 //! `conn`, the command line: talk to any `multiprocessing.connection` endpoint from a shell.
 //!
-//! `conn probe ADDRESS` connects and reports what the endpoint speaks (does it challenge,
+//! `conn connect ADDRESS [MESSAGE...]` sends messages and prints the replies; `conn listen
+//! ADDRESS` accepts clients and prints what they send. `conn probe ADDRESS` connects and reports what the endpoint speaks (does it challenge,
 //! legacy or `{digest}`, which digest, does our key pass, does it prove it knows the key, how
 //! long each step took) without sending a message. Keys never come from the command line
 //! (they would show in `ps` and shell history): `--authkey-env`, `--authkey-file` or
@@ -8,8 +9,12 @@
 
 #![deny(unsafe_code)]
 
+mod format;
+mod interrupt;
 mod key;
+mod literal;
 mod probe;
+mod session;
 mod text;
 
 use std::process::ExitCode;
@@ -38,6 +43,63 @@ enum Command {
     /// challenge, legacy (MD5) or {digest}, does our key pass, does the endpoint prove it knows
     /// the key, and how long each step took.
     Probe(ProbeArgs),
+    /// Connect, send messages and print what comes back. Messages are the arguments, or one
+    /// per line on stdin; on a terminal, an interactive prompt (one reply per line).
+    Connect(ConnectArgs),
+    /// Accept clients (several at once), print each message with the client's address, and
+    /// answer as told. Ctrl-C ends it.
+    Listen(ListenArgs),
+}
+
+#[derive(Args, Debug)]
+struct ConnectArgs {
+    /// The endpoint: HOST:PORT, [V6]:PORT, a socket path, @abstract, \\.\pipe\NAME.
+    address: String,
+    /// Messages to send, typed as --input says (default: Python literals, sent as pickles).
+    messages: Vec<String>,
+    /// How many replies to wait for (default: one per message sent).
+    #[arg(long, value_name = "N")]
+    recv: Option<usize>,
+    /// How long to wait for the connection, the handshake and each reply, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    timeout: f64,
+    /// What a message is typed as.
+    #[arg(long, value_enum, default_value_t = format::Input::Python)]
+    input: format::Input,
+    /// How replies are printed.
+    #[arg(long, value_enum, default_value_t = format::Format::Repr)]
+    format: format::Format,
+    /// The pickle protocol typed values are sent with (2 for Python 2 peers).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    protocol: u8,
+    #[command(flatten)]
+    key: key::KeyArgs,
+}
+
+#[derive(Args, Debug)]
+struct ListenArgs {
+    /// Where to listen: HOST:PORT, [V6]:PORT, a socket path, @abstract, \\.\pipe\NAME.
+    address: String,
+    /// Send each message back to its sender.
+    #[arg(long, conflicts_with = "reply")]
+    echo: bool,
+    /// Answer each message with this value (typed as --input says).
+    #[arg(long, value_name = "VALUE")]
+    reply: Option<String>,
+    /// Serve one client, then stop.
+    #[arg(long)]
+    once: bool,
+    /// What --reply is typed as.
+    #[arg(long, value_enum, default_value_t = format::Input::Python)]
+    input: format::Input,
+    /// How messages are printed.
+    #[arg(long, value_enum, default_value_t = format::Format::Repr)]
+    format: format::Format,
+    /// The pickle protocol --reply is sent with (2 for Python 2 peers).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    protocol: u8,
+    #[command(flatten)]
+    key: key::KeyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -107,6 +169,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Probe(args) => probe::run(&args),
+        Command::Connect(args) => session::connect(&args),
+        Command::Listen(args) => session::listen(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
