@@ -164,6 +164,80 @@ fn seed_wait_with_worker_processes() {
     assert_eq!(lines, expected);
 }
 
+/// `conn.exe` (the command line) under Wine against a Linux CPython listener over TCP: `probe`
+/// finds the challenge and our key accepted, `connect` sends objects and prints the replies.
+fn wine_conn_command_line_against_python(py: &Python) {
+    let mut listener = Command::new(&py.path);
+    listener.args(["-c", include_str!("../data/cli_echo_listener.py")]);
+    let (server, port) = start_server(&mut listener);
+    let address = format!("127.0.0.1:{}", port.trim());
+    let mut probe = wine("conn.exe");
+    probe.env("CONN_TEST_KEY", "the key").args([
+        "probe",
+        &address,
+        "--authkey-env",
+        "CONN_TEST_KEY",
+    ]);
+    let out = output(spawn(&mut probe), "conn.exe probe");
+    assert!(out.contains("authkey    accepted"), "{py}: {out}");
+    // The probe's connection ended the listener's only client: a new one for connect.
+    output(server, "cli_echo_listener.py");
+    let (server, port) = start_server(&mut listener);
+    let mut connect = wine("conn.exe");
+    connect
+        .env("CONN_TEST_KEY", "the key")
+        .args(["connect", &format!("127.0.0.1:{}", port.trim())])
+        .args(["--authkey-env", "CONN_TEST_KEY", "[1, 'two', b'3']"]);
+    let out = output(spawn(&mut connect), "conn.exe connect");
+    assert_eq!(out.trim(), "('got', [1, 'two', b'3'])", "{py}");
+    output(server, "cli_echo_listener.py");
+}
+
+/// `conn.exe listen --once` under Wine serving a Linux CPython client over TCP.
+fn wine_conn_listen_serves_python(py: &Python) {
+    let mut listen = wine("conn.exe");
+    listen
+        .env("CONN_TEST_KEY", "the key")
+        .args([
+            "listen",
+            "127.0.0.1:0",
+            "--once",
+            "--authkey-env",
+            "CONN_TEST_KEY",
+        ])
+        .args(["--reply", "'ok'"]);
+    let (server, first) = start_server(&mut listen);
+    let port = first
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let client = spawn(
+        Command::new(&py.path)
+            .args(["-c", include_str!("../data/cli_client.py")])
+            .arg(&port),
+    );
+    let said = output(client, "cli_client.py");
+    assert_eq!(said.lines().count(), 2, "{py}: {said}");
+    let out = output(server, "conn.exe listen");
+    assert!(out.contains("\\x1b[31mred"), "{py}: {out}");
+    assert!(out.contains("closed"), "{py}: {out}");
+}
+
+/// `conn.exe listen` and `conn.exe connect` under Wine over a named pipe.
+fn conn_command_line_over_a_pipe() {
+    let address = format!(r"\\.\pipe\conn-cli-{}-{}", std::process::id(), free_port());
+    let mut listen = wine("conn.exe");
+    listen.args(["listen", &address, "--once", "--echo"]);
+    let (server, first) = start_server(&mut listen);
+    assert!(first.starts_with("listening on"), "{first}");
+    let client = spawn(wine("conn.exe").args(["connect", &address, "{'k': (1, 2.5)}", "b''"]));
+    assert_eq!(output(client, "conn.exe connect"), "{'k': (1, 2.5)}\nb''\n");
+    let out = output(server, "conn.exe listen");
+    assert!(out.contains("{'k': (1, 2.5)}"), "{out}");
+}
+
 fn main() -> ExitCode {
     let interop = vec![
         // The Rust side pickles with protocol 4 (CPython 3.4 and later).
@@ -192,10 +266,24 @@ fn main() -> ExitCode {
             wine_tokio_server_python_seed_client,
         )
         .since(3, 4, "conn pickles with protocol 4"),
+        per_python(
+            "wine_conn_command_line_against_python",
+            wine_conn_command_line_against_python,
+        )
+        .since(3, 4, "conn pickles with protocol 4"),
+        per_python(
+            "wine_conn_listen_serves_python",
+            wine_conn_listen_serves_python,
+        )
+        .since(3, 4, "conn pickles with protocol 4"),
     ];
     let plain = vec![
         once("quickstart_over_a_pipe", quickstart_over_a_pipe),
         once("seed_over_a_pipe", seed_over_a_pipe),
+        once(
+            "conn_command_line_over_a_pipe",
+            conn_command_line_over_a_pipe,
+        ),
         once(
             "seed_wait_with_worker_processes",
             seed_wait_with_worker_processes,

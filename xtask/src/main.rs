@@ -160,6 +160,7 @@ fn windows_commands(prefix: &std::path::Path) -> Vec<Command> {
             &["build", "--quiet", "-p", "conn-tokio", "--examples"],
             prefix,
         ),
+        under_wine(&["build", "--quiet", "-p", "conn-cli"], prefix),
         under_wine(
             &["build", "--quiet", "-p", "conn-tests", "--bin", "conn-peer"],
             prefix,

@@ -121,13 +121,27 @@ pub fn server_handshake<C: Channel>(
 
 /// The client's half, as `Client()` runs it: answer, then deliver — pipelined
 /// ([`ClientHandshake`] driven over `channel`): our response and our own challenge leave in one
-/// [`Channel::send_messages`].
+/// [`Channel::send_messages`]. For TCP, [`client_handshake_in_turn`].
 pub fn client_handshake<C: Channel>(
     channel: &mut C,
     key: &AuthKey,
     policy: &Policy,
 ) -> Result<Authenticated, HandshakeError<C::Error>> {
     let mut m = ClientHandshake::new(*policy).map_err(HandshakeError::Random)?;
+    drive(channel, key, &mut m)?;
+    authenticated(m.peer_digest(), m.our_digest())
+}
+
+/// [`client_handshake`] with our challenge sent only after the server's verdict, as CPython's
+/// `Client` sends it: what TCP needs (see [`ClientHandshake::in_turn`]).
+pub fn client_handshake_in_turn<C: Channel>(
+    channel: &mut C,
+    key: &AuthKey,
+    policy: &Policy,
+) -> Result<Authenticated, HandshakeError<C::Error>> {
+    let mut m = ClientHandshake::new(*policy)
+        .map_err(HandshakeError::Random)?
+        .in_turn();
     drive(channel, key, &mut m)?;
     authenticated(m.peer_digest(), m.our_digest())
 }

@@ -20,7 +20,7 @@ pub use digest::{Digest, MAX_DIGEST_NAME_LEN, split_digest_prefix};
 pub use error::{AuthError, HandshakeError};
 pub use handshake::{
     Authenticated, Channel, answer_challenge, answer_challenge_with, client_handshake,
-    deliver_challenge, deliver_challenge_with, server_handshake,
+    client_handshake_in_turn, deliver_challenge, deliver_challenge_with, server_handshake,
 };
 pub use key::AuthKey;
 pub use machine::{ClientHandshake, Progress, ServerHandshake};

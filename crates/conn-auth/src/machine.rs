@@ -160,7 +160,7 @@ impl ServerHandshake {
 enum Client {
     /// The server's challenge comes first.
     AwaitChallenge,
-    /// We answered (and challenged, pipelined); the server's verdict comes next.
+    /// We answered (and challenged, when pipelined); the server's verdict comes next.
     AwaitVerdict,
     /// Accepted; the server's response to our challenge comes next.
     AwaitResponse,
@@ -172,7 +172,8 @@ enum Client {
 /// [`answer_only`](Self::answer_only)) `deliver_challenge`, pipelined: our response and our own
 /// challenge leave in one write instead of waiting for the verdict in between. The bytes and
 /// their order are CPython's client's, so any server works; one round trip is saved, and if the
-/// server rejects our response our challenge is simply never read.
+/// server rejects our response our challenge is simply never read. Over TCP use
+/// [`in_turn`](Self::in_turn) (see there).
 #[derive(Debug)]
 pub struct ClientHandshake {
     state: Client,
@@ -182,6 +183,8 @@ pub struct ClientHandshake {
     out: Vec<Vec<u8>>,
     peer_digest: Option<Digest>,
     our_digest: Option<Digest>,
+    /// Our challenge leaves with our response (the default), or after the verdict.
+    pipelined: bool,
 }
 
 impl ClientHandshake {
@@ -209,7 +212,19 @@ impl ClientHandshake {
             out: Vec::new(),
             peer_digest: None,
             our_digest: None,
+            pipelined: true,
         }
+    }
+
+    /// Sends our challenge only after the server's `#WELCOME#`, as CPython's `Client` does,
+    /// instead of with our response. For TCP to a server that leaves Nagle's algorithm on
+    /// (every CPython listener): a pipelined challenge reaches it before its verdict is
+    /// acknowledged, so its answer waits for our delayed ACK, about 40 ms on Linux; sent after
+    /// the verdict, our challenge carries that ACK. Over Unix sockets and pipes (no Nagle)
+    /// pipelining saves a round trip.
+    pub fn in_turn(mut self) -> Self {
+        self.pipelined = false;
+        self
     }
 
     /// The messages to send now, in order, best written together; empties the queue.
@@ -238,14 +253,17 @@ impl ClientHandshake {
                 let (response, digest) = respond(key, message, &self.policy)?;
                 self.our_digest = Some(digest);
                 self.out.push(response);
-                if let Some(challenge) = &self.challenge {
+                if let (Some(challenge), true) = (&self.challenge, self.pipelined) {
                     self.out.push(challenge.as_bytes().to_vec());
                 }
                 self.state = Client::AwaitVerdict;
                 Ok(Progress::Continue)
             }
             Client::AwaitVerdict if message == WELCOME => {
-                if self.challenge.is_some() {
+                if let Some(challenge) = &self.challenge {
+                    if !self.pipelined {
+                        self.out.push(challenge.as_bytes().to_vec());
+                    }
                     self.state = Client::AwaitResponse;
                     Ok(Progress::Continue)
                 } else {

@@ -294,3 +294,31 @@ fn the_client_sends_its_challenge_without_waiting_for_the_verdict() {
     assert_eq!(done.peer_digest(), Digest::Sha256);
     assert_eq!(server.join().unwrap(), WELCOME);
 }
+
+#[test]
+fn in_turn_the_client_challenges_only_after_the_verdict() {
+    use conn_auth::{ClientHandshake, Progress};
+    let server_challenge = Challenge::new(Digest::Sha256).unwrap();
+    let mut client = ClientHandshake::new(Policy::new()).unwrap().in_turn();
+    assert_eq!(
+        client.on_message(&key(), server_challenge.as_bytes()),
+        Ok(Progress::Continue)
+    );
+    let first = client.transmit();
+    assert_eq!(first.len(), 1, "only the response before the verdict");
+    assert!(
+        server_challenge
+            .verify(&key(), &first[0], &Policy::new())
+            .is_ok()
+    );
+    assert_eq!(client.on_message(&key(), WELCOME), Ok(Progress::Continue));
+    let second = client.transmit();
+    assert_eq!(second.len(), 1);
+    assert!(
+        second[0].starts_with(b"#CHALLENGE#"),
+        "our challenge after the verdict"
+    );
+    let (answer, _) = conn_auth::respond(&key(), &second[0], &Policy::new()).unwrap();
+    assert_eq!(client.on_message(&key(), &answer), Ok(Progress::Done));
+    assert_eq!(client.transmit(), vec![WELCOME.to_vec()]);
+}

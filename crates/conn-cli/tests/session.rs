@@ -13,21 +13,7 @@ use conn_tests::harness::{self, once, per_python};
 use conn_tests::python::Python;
 
 /// A CPython listener that answers each object with `('got', obj)` until the client closes.
-const ECHO: &str = r#"
-import signal, sys
-from multiprocessing.connection import Listener
-signal.alarm(60)
-l = Listener(('127.0.0.1', 0), authkey=b'the key')
-sys.stdout.write('%d\n' % l.address[1])
-sys.stdout.flush()
-c = l.accept()
-while True:
-    try:
-        o = c.recv()
-    except EOFError:
-        break
-    c.send(('got', o))
-"#;
+const ECHO: &str = include_str!("../../../tests/data/cli_echo_listener.py");
 
 /// A `SyncManager` with an authkey; prints its port.
 const MANAGER: &str = r#"
@@ -43,17 +29,7 @@ s.serve_forever()
 
 /// A CPython client: sends an object with an escape sequence in it and a bytes message, and
 /// prints what comes back for each.
-const CLIENT: &str = r#"
-import signal, sys
-from multiprocessing.connection import Client
-signal.alarm(60)
-c = Client(('127.0.0.1', int(sys.argv[1])), authkey=b'the key')
-c.send({'n': 1, 'esc': u'\x1b[31mred'})
-print(repr(c.recv()))
-c.send_bytes(b'plain bytes')
-print(repr(c.recv_bytes()))
-c.close()
-"#;
+const CLIENT: &str = include_str!("../../../tests/data/cli_client.py");
 
 fn conn() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_conn"));

@@ -47,7 +47,12 @@ pub(crate) async fn answer<C: Codec>(
     key: &AuthKey,
     policy: Policy,
 ) -> Result<()> {
-    drive(conn, key, Side::Client(ClientHandshake::new(policy)?)).await
+    let mut machine = ClientHandshake::new(policy)?;
+    if conn.stream().kind() == conn_transport::os::StreamKind::Tcp {
+        // Our challenge waits for the verdict (see `ClientHandshake::in_turn`).
+        machine = machine.in_turn();
+    }
+    drive(conn, key, Side::Client(machine)).await
 }
 
 /// Sends what the machine has queued, feeds it each message (at most 256 bytes, as CPython's

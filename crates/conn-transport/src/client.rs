@@ -118,12 +118,18 @@ impl<C: Codec + Clone> ClientBuilder<C> {
         check_family(self.family, &address)?;
         let stream = Stream::connect(&address, self.connect_timeout)
             .map_err(|e| Error::from_io(e, Operation::Connect))?;
+        // Over TCP our challenge waits for the verdict (see `ClientHandshake::in_turn`).
+        let tcp = stream.kind() == crate::os::StreamKind::Tcp;
         let mut conn = Connection::from_stream(stream, self.codec);
         conn.set_max_message(self.max_message);
         if let Some(key) = &self.authkey {
             let policy = &self.policy;
             conn.handshake(self.handshake_timeout, |c| {
-                Ok(conn_auth::client_handshake(c, key, policy)?)
+                Ok(if tcp {
+                    conn_auth::client_handshake_in_turn(c, key, policy)?
+                } else {
+                    conn_auth::client_handshake(c, key, policy)?
+                })
             })?;
         }
         Ok(conn)
