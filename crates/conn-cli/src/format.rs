@@ -89,7 +89,8 @@ pub(crate) fn render(message: &[u8], format: Format) -> Vec<u8> {
         Format::Text => text(message).into_bytes(),
         Format::Repr => match decoded() {
             Ok(v) => v.to_string().into_bytes(),
-            Err(e) => format!("<not a pickle ({e}): b'{}'>", escape(message)).into_bytes(),
+            // What CPython's `recv_bytes()` would return, marked.
+            Err(_) => format!("b'{}' (not a pickle)", escape(message)).into_bytes(),
         },
         Format::Json => match decoded() {
             Ok(v) => {
@@ -261,6 +262,6 @@ mod tests {
         );
         let repr = String::from_utf8(render(b"\x1b]0;pwn\x07", Format::Repr)).unwrap();
         assert!(!repr.contains('\x1b'), "{repr}");
-        assert!(repr.starts_with("<not a pickle"), "{repr}");
+        assert_eq!(repr, "b'\\x1b]0;pwn\\x07' (not a pickle)");
     }
 }

@@ -221,6 +221,27 @@ fn a_key_file_with_a_trailing_newline(py: &Python) {
     listener.wait().unwrap();
 }
 
+/// The README's copy of `conn --help` is the binary's.
+fn the_readme_shows_the_help_as_it_is() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let marker = "<!-- conn --help";
+    let after = &readme[readme.find(marker).expect("the help block's marker")..];
+    let start = after.find("```text\n").unwrap() + "```text\n".len();
+    let end = after[start..].find("\n```").unwrap();
+    let shown = &after[start..start + end];
+    let help = Command::new(env!("CARGO_BIN_EXE_conn"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let actual = String::from_utf8(help.stdout).unwrap();
+    assert_eq!(
+        shown,
+        actual.trim_end(),
+        "README.md's `conn --help` block is stale"
+    );
+}
+
 fn main() -> std::process::ExitCode {
     harness::main(
         vec![
@@ -239,6 +260,10 @@ fn main() -> std::process::ExitCode {
             once(
                 "a_peer_speaking_something_else",
                 a_peer_speaking_something_else,
+            ),
+            once(
+                "the_readme_shows_the_help_as_it_is",
+                the_readme_shows_the_help_as_it_is,
             ),
             once(
                 "keys_come_from_a_file_or_the_environment_never_the_command_line",

@@ -205,7 +205,7 @@ fn listen_serves_a_python_client(py: &Python) {
         out.contains("connected") && out.contains("closed"),
         "{py}: {out}"
     );
-    assert!(out.contains("<not a pickle"), "{py}: {out}");
+    assert!(out.contains("b'plain bytes' (not a pickle)"), "{py}: {out}");
 }
 
 /// The errors a user can act on, each with its exit code, before or after connecting.
