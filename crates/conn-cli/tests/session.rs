@@ -271,6 +271,45 @@ fn ctrl_c_ends_listen_cleanly() {
 #[cfg(not(unix))]
 fn ctrl_c_ends_listen_cleanly() {}
 
+/// On a terminal, `conn connect` prompts and answers each line with its reply (through
+/// util-linux's `script`, which gives it a pseudo-terminal; ignored where there is none).
+fn an_interactive_session_on_a_terminal() -> Result<(), String> {
+    if !cfg!(target_os = "linux") || Command::new("script").arg("--version").output().is_err() {
+        return Err(
+            "util-linux's `script` is not installed: no pseudo-terminal to test with".into(),
+        );
+    }
+    let mut cmd = conn();
+    cmd.args(["listen", "127.0.0.1:0", "--echo"]);
+    let (server, first) = start_server(&mut cmd);
+    let address = first.trim().trim_start_matches("listening on ").to_owned();
+    let line = format!(
+        "{} connect {address} --timeout 10",
+        env!("CARGO_BIN_EXE_conn")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"[1, 'two']\nnot python(\n{'k': b'v'}\n")
+        .unwrap();
+    let o = wait_output(child);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("conn> [1, 'two']"), "{out}");
+    assert!(out.contains("conn> {'k': b'v'}"), "{out}");
+    // A line that is not a value is reported and the session goes on.
+    assert!(out.contains("conn: "), "{out}");
+    interrupt_and_wait(server);
+    Ok(())
+}
+
 /// Sends SIGINT (Unix; elsewhere kills) and collects the output.
 fn interrupt_and_wait(mut child: Child) -> Output {
     #[cfg(unix)]
@@ -344,6 +383,10 @@ fn main() -> std::process::ExitCode {
                 connect_errors_have_their_exit_codes,
             ),
             once("ctrl_c_ends_listen_cleanly", ctrl_c_ends_listen_cleanly),
+            harness::once_or_ignored(
+                "an_interactive_session_on_a_terminal",
+                an_interactive_session_on_a_terminal,
+            ),
         ],
     )
 }
