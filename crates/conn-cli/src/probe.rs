@@ -73,6 +73,8 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<(), Failure> {
     let _ = stream.set_nodelay(true);
     let tcp = stream.kind() == conn::transport::os::StreamKind::Tcp;
     let mut conn = Connection::from_stream(stream, Pickle::new());
+    // A peer that sends half a message and stalls cannot hold the probe past its timeout.
+    conn.set_read_timeout(Some(timeout));
     let mut report = Report {
         address,
         connect,

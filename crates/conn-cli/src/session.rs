@@ -198,6 +198,7 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<(), Failure> {
         format: args.format,
         echo: args.echo,
         reply,
+        clients: std::sync::atomic::AtomicUsize::new(0),
     });
     let mut served = 0u64;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -218,8 +219,21 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<(), Failure> {
             job.serve(conn, &label);
             break;
         }
+        if job.clients.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CLIENTS {
+            say(&format!(
+                "{label} refused: {MAX_CLIENTS} clients are connected already"
+            ));
+            drop(conn);
+            continue;
+        }
+        job.clients
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let job = std::sync::Arc::clone(&job);
-        std::thread::spawn(move || job.serve(conn, &label));
+        std::thread::spawn(move || {
+            job.serve(conn, &label);
+            job.clients
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        });
     }
     for e in listener.take_handshake_failures() {
         say(&format!(
@@ -230,11 +244,17 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<(), Failure> {
     listener.close().map_err(|e| failure(e, &address))
 }
 
+/// How many clients `listen` serves at once (a thread each); more are closed at once, with a
+/// line saying so.
+const MAX_CLIENTS: usize = 256;
+
 /// What `listen` does with each client.
 struct Serve {
     format: Format,
     echo: bool,
     reply: Option<Vec<u8>>,
+    /// Clients being served now.
+    clients: std::sync::atomic::AtomicUsize,
 }
 
 impl Serve {

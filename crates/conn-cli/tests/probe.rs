@@ -183,6 +183,22 @@ fn a_peer_speaking_something_else() {
     }
 }
 
+/// A peer that sends half a message and then nothing cannot hold the probe past its timeout.
+fn a_stalling_peer_times_out() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = server.local_addr().unwrap().to_string();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = server.accept().unwrap();
+        s.write_all(b"\x00\x00\x00\x20#CHALL").unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    });
+    let started = std::time::Instant::now();
+    let o = probe(&[&address, "--timeout", "0.5"], None);
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    peer.join().unwrap();
+}
+
 fn keys_come_from_a_file_or_the_environment_never_the_command_line() {
     let help = Command::new(env!("CARGO_BIN_EXE_conn"))
         .args(["probe", "--help"])
@@ -261,6 +277,7 @@ fn main() -> std::process::ExitCode {
                 "a_peer_speaking_something_else",
                 a_peer_speaking_something_else,
             ),
+            once("a_stalling_peer_times_out", a_stalling_peer_times_out),
             once(
                 "the_readme_shows_the_help_as_it_is",
                 the_readme_shows_the_help_as_it_is,
