@@ -116,11 +116,27 @@ pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
         }
         Ok(())
     };
+    // Replies that have come are read as we go: a peer answering each message could
+    // otherwise fill both directions' buffers and wait for us while we wait for it.
+    let mut received = 0;
+    let mut drain = |conn: &mut Connection, wanted: usize| -> Result<(), Failure> {
+        while received < wanted
+            && conn
+                .poll(Some(Duration::ZERO))
+                .map_err(|e| failure(e, &address))?
+        {
+            replies(conn, 1)?;
+            received += 1;
+        }
+        Ok(())
+    };
     if !typed.is_empty() {
+        let wanted = args.recv.unwrap_or(typed.len());
         for m in &typed {
             conn.send_bytes(m).map_err(|e| failure(e, &address))?;
+            drain(&mut conn, wanted)?;
         }
-        return replies(&mut conn, args.recv.unwrap_or(typed.len()));
+        return replies(&mut conn, wanted.saturating_sub(received));
     }
     let stdin = io::stdin();
     let interactive = stdin.is_terminal();
@@ -156,10 +172,15 @@ pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
         if interactive {
             // One reply per line, unless told how many.
             replies(&mut conn, args.recv.unwrap_or(1))?;
+            continue;
         }
+        drain(&mut conn, args.recv.unwrap_or(sent))?;
     }
     if !interactive {
-        replies(&mut conn, args.recv.unwrap_or(sent))?;
+        replies(
+            &mut conn,
+            args.recv.unwrap_or(sent).saturating_sub(received),
+        )?;
     }
     Ok(())
 }

@@ -310,6 +310,57 @@ fn an_interactive_session_on_a_terminal() -> Result<(), String> {
     Ok(())
 }
 
+/// Thousands of stdin lines to a peer that answers each: replies are read as they come, so
+/// neither side's buffers fill while the other waits (16 MB each way).
+fn many_lines_to_an_echoing_peer_do_not_deadlock() -> Result<(), String> {
+    let Some(py) = conn_tests::python::discover()
+        .into_iter()
+        .find(|p| p.version >= (3, 4, 0))
+    else {
+        return Err("no CPython 3.4 or later".into());
+    };
+    let (server, port) = start_server(&mut python(&py, ECHO));
+    let address = format!("127.0.0.1:{}", port.trim());
+    let mut child = conn()
+        .args(["connect", &address, "--authkey-env", "CONN_TEST_KEY"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let line = format!("'{}'\n", "x".repeat(8000));
+        for _ in 0..2000 {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        stdout.read_to_end(&mut all).unwrap();
+        all.iter().filter(|&&b| b == b'\n').count()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("conn connect deadlocked with an echoing peer");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(reader.join().unwrap(), 2000);
+    stop(server);
+    Ok(())
+}
+
 /// Sends SIGINT (Unix; elsewhere kills) and collects the output.
 fn interrupt_and_wait(mut child: Child) -> Output {
     #[cfg(unix)]
@@ -383,6 +434,10 @@ fn main() -> std::process::ExitCode {
                 connect_errors_have_their_exit_codes,
             ),
             once("ctrl_c_ends_listen_cleanly", ctrl_c_ends_listen_cleanly),
+            harness::once_or_ignored(
+                "many_lines_to_an_echoing_peer_do_not_deadlock",
+                many_lines_to_an_echoing_peer_do_not_deadlock,
+            ),
             harness::once_or_ignored(
                 "an_interactive_session_on_a_terminal",
                 an_interactive_session_on_a_terminal,
