@@ -600,7 +600,7 @@ impl<C: Codec> Receiver<C> {
 
     /// Whether a receive would return without touching the handle: a whole message (or an
     /// error) buffered, or an end of file or error met while reading ahead.
-    fn has_buffered_frame(&self) -> bool {
+    pub(crate) fn has_buffered_frame(&self) -> bool {
         let i = &self.inbound;
         i.at_eof || i.pending.is_some() || i.reader.decoder().has_frame()
     }
@@ -871,6 +871,11 @@ impl<C: Codec> Connection<C> {
     /// [`Receiver::set_read_timeout`].
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.halves.1.set_read_timeout(timeout);
+    }
+
+    /// Whether a receive would return without touching the handle (see the receiver's).
+    pub(crate) fn has_buffered_frame(&self) -> bool {
+        self.halves.1.has_buffered_frame()
     }
 
     /// Sets how long each send may wait for room (`None`, the default: no limit, as CPython);

@@ -431,10 +431,9 @@ impl<C: Codec + Clone> Core<C> {
         let handle = h.conn.wait_handle_unchecked();
         if let Err(e) = self.accepting.poller.add(handle, key.token()) {
             self.accepting.engine.fail_pending(key, Error::Io(e));
-            return;
         }
-        // Its first bytes may already be there.
-        self.advance(key);
+        // No read now: the client cannot have answered a challenge just sent, and bytes it sent
+        // early are reported by the poller (a registration reports what is already readable).
     }
 
     /// Waits at most `wait` (less if a deadline comes first) for pending handshakes to have
@@ -484,6 +483,10 @@ impl<C: Codec + Clone> Core<C> {
                     out.extend(h.machine.transmit());
                     match step {
                         Ok(Progress::Done) => break Next::Done,
+                        // Another read now finds only what came with this one (a pipelining
+                        // client's challenge), already buffered: the socket was drained, so
+                        // anything later is reported by the poller.
+                        Ok(_) if !h.conn.has_buffered_frame() => break Next::Wait,
                         Ok(_) => {}
                         Err(auth) => break Next::Fail(Error::Auth(auth)),
                     }
