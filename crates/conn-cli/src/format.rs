@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use conn::Pickle;
 use conn::PyValue;
-use conn::pickle::{Protocol, float_repr};
+use conn::pickle::{Protocol, escape_text, float_repr};
 
 use crate::literal::{self, Syntax};
 use crate::text::{escape, json_string};
@@ -40,6 +40,21 @@ pub(crate) enum Input {
     Text,
     /// Hex digits, sent as a bytes message.
     Hex,
+}
+
+/// How typed messages are read and received ones printed: the options `connect` and `listen`
+/// share.
+#[derive(clap::Args, Debug)]
+pub(crate) struct MessageArgs {
+    /// What a typed message (or --reply) is written as.
+    #[arg(long, value_enum, default_value_t = Input::Python)]
+    pub(crate) input: Input,
+    /// How received messages are printed.
+    #[arg(long, value_enum, default_value_t = Format::Repr)]
+    pub(crate) format: Format,
+    /// The pickle protocol typed values are sent with (2 for Python 2 peers).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub(crate) protocol: u8,
 }
 
 /// The pickle protocol a typed value is sent with.
@@ -103,35 +118,16 @@ pub(crate) fn render(message: &[u8], format: Format) -> Vec<u8> {
     }
 }
 
-/// Bytes as text: valid UTF-8 as it is, except control characters and backslashes, which are
-/// escaped as Python would; invalid bytes as `\xNN`.
+/// Bytes as text: valid UTF-8 as Python's `repr()` shows a str, without quotes (conn-pickle's
+/// `escape_text`: backslashes and every non-printable character escaped); invalid bytes as
+/// `\xNN`.
 fn text(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if c.is_control() || is_format_char(c) => {
-                    let _ = match u32::from(c) {
-                        n @ ..0x100 => write!(out, "\\x{n:02x}"),
-                        n @ ..0x10000 => write!(out, "\\u{n:04x}"),
-                        n => write!(out, "\\U{n:08x}"),
-                    };
-                }
-                c => out.push(c),
-            }
-        }
+        out.push_str(&escape_text(chunk.valid()));
         out.push_str(&escape(chunk.invalid()));
     }
     out
-}
-
-/// Invisible characters that reorder or hide text on a terminal (bidi controls, zero-width).
-fn is_format_char(c: char) -> bool {
-    matches!(u32::from(c), 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2069 | 0xfeff)
 }
 
 /// `v` as JSON: `None` null, `bool`, `int` (any size) and finite `float` as numbers, `str` as

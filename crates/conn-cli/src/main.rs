@@ -63,15 +63,8 @@ struct ConnectArgs {
     /// How long to wait for the connection, the handshake and each reply, in seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     timeout: f64,
-    /// What a message is typed as.
-    #[arg(long, value_enum, default_value_t = format::Input::Python)]
-    input: format::Input,
-    /// How replies are printed.
-    #[arg(long, value_enum, default_value_t = format::Format::Repr)]
-    format: format::Format,
-    /// The pickle protocol typed values are sent with (2 for Python 2 peers).
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    protocol: u8,
+    #[command(flatten)]
+    io: format::MessageArgs,
     #[command(flatten)]
     key: key::KeyArgs,
 }
@@ -89,15 +82,8 @@ struct ListenArgs {
     /// Serve one client, then stop.
     #[arg(long)]
     once: bool,
-    /// What --reply is typed as.
-    #[arg(long, value_enum, default_value_t = format::Input::Python)]
-    input: format::Input,
-    /// How messages are printed.
-    #[arg(long, value_enum, default_value_t = format::Format::Repr)]
-    format: format::Format,
-    /// The pickle protocol --reply is sent with (2 for Python 2 peers).
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    protocol: u8,
+    #[command(flatten)]
+    io: format::MessageArgs,
     #[command(flatten)]
     key: key::KeyArgs,
 }

@@ -86,9 +86,9 @@ pub(crate) fn failure(e: Error, address: &Address) -> Failure {
 }
 
 pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
-    check_raw(args.format)?;
+    check_raw(args.io.format)?;
     let timeout = seconds(args.timeout)?;
-    let protocol = format::protocol(args.protocol).map_err(Failure::Io)?;
+    let protocol = format::protocol(args.io.protocol).map_err(Failure::Io)?;
     let address: Address = args
         .address
         .parse()
@@ -97,7 +97,7 @@ pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
     let typed: Vec<Vec<u8>> = args
         .messages
         .iter()
-        .map(|m| format::message(m, args.input, protocol))
+        .map(|m| format::message(m, args.io.input, protocol))
         .collect::<Result<_, _>>()
         .map_err(|e| Failure::Io(format!("a message: {e}")))?;
     let mut builder = conn::Client::builder(address.clone())
@@ -112,7 +112,7 @@ pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
     let replies = |conn: &mut Connection, n: usize| -> Result<(), Failure> {
         for _ in 0..n {
             let m = conn.recv_bytes().map_err(|e| failure(e, &address))?;
-            show(None, &m, args.format)?;
+            show(None, &m, args.io.format)?;
         }
         Ok(())
     };
@@ -159,7 +159,7 @@ pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
         if text.trim().is_empty() {
             continue;
         }
-        let m = match format::message(text, args.input, protocol) {
+        let m = match format::message(text, args.io.input, protocol) {
             Ok(m) => m,
             Err(e) if interactive => {
                 eprintln!("conn: {e}");
@@ -186,11 +186,11 @@ pub(crate) fn connect(args: &ConnectArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn listen(args: &ListenArgs) -> Result<(), Failure> {
-    check_raw(args.format)?;
-    let protocol = format::protocol(args.protocol).map_err(Failure::Io)?;
+    check_raw(args.io.format)?;
+    let protocol = format::protocol(args.io.protocol).map_err(Failure::Io)?;
     let reply = match &args.reply {
         Some(r) => Some(
-            format::message(r, args.input, protocol)
+            format::message(r, args.io.input, protocol)
                 .map_err(|e| Failure::Io(format!("--reply: {e}")))?,
         ),
         None => None,
@@ -216,7 +216,7 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<(), Failure> {
         escape(listener.address().to_string().as_bytes())
     ));
     let job = std::sync::Arc::new(Serve {
-        format: args.format,
+        format: args.io.format,
         echo: args.echo,
         reply,
         clients: std::sync::atomic::AtomicUsize::new(0),
