@@ -14,10 +14,31 @@ use std::process::ExitCode;
 const SERVERS: [&str; 2] = ["seed_server", "tokio_server"];
 const CLIENTS: [&str; 2] = ["seed_client", "tokio_client"];
 
-fn server_example(name: &str, port: u16) -> (Child, String) {
-    let mut cmd = Command::new(example(name));
-    cmd.arg(format!("127.0.0.1:{port}"));
-    start_server(&mut cmd)
+/// The example `name` listening on a free port: the port and the server. A port taken by
+/// another test between `free_port` and the example's bind (the example then ends without
+/// saying "listening") is replaced by another, at most five times.
+fn server_example(name: &str) -> (u16, Child) {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new(example(name));
+        cmd.arg(format!("127.0.0.1:{port}"));
+        let (server, first) = start_server(&mut cmd);
+        if first.starts_with("listening on 127.0.0.1:") {
+            return (port, server);
+        }
+        last = output_or_error(server);
+        last.insert_str(0, &first);
+    }
+    panic!("{name} never started listening: {last}");
+}
+
+/// What a server that ended early printed, or why it failed.
+fn output_or_error(server: Child) -> String {
+    match server.wait_with_output() {
+        Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Err(e) => e.to_string(),
+    }
 }
 
 fn python_server(py: &Python, port: u16) -> (Child, String) {
@@ -44,9 +65,7 @@ fn python_client(py: &Python, port: u16) -> String {
 fn rust_server_rust_client() {
     for server_name in SERVERS {
         for client_name in CLIENTS {
-            let port = free_port();
-            let (server, first) = server_example(server_name, port);
-            assert!(first.starts_with("listening on 127.0.0.1:"), "{first}");
+            let (port, server) = server_example(server_name);
             let out = client_example(client_name, port);
             assert_eq!(
                 out,
@@ -64,8 +83,7 @@ fn rust_server_rust_client() {
 
 fn rust_server_python_client(py: &Python) {
     for name in SERVERS {
-        let port = free_port();
-        let (server, _) = server_example(name, port);
+        let (port, server) = server_example(name);
         let out = python_client(py, port);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
