@@ -130,15 +130,6 @@ def serve(conn):
             for fd in fds:
                 os.close(fd)
             conn.send(got)
-        elif op == 'recv_connection':
-            # What conn's send_connection sends: b'CONN' + two flags, then the handle.
-            from multiprocessing import reduction
-            flags = conn.recv_bytes()
-            assert flags[:4] == b'CONN' and len(flags) == 6, flags
-            fd = reduction.recv_handle(conn)
-            handed = connection.Connection(fd, readable=bool(flags[4]), writable=bool(flags[5]))
-            handed.send(('via python', handed.readable, handed.writable))
-            handed.close()
         elif op == 'raw_byte':
             import os
             os.write(conn.fileno(), b'\x01')

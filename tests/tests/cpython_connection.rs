@@ -510,14 +510,6 @@ fn handles_both_ways(py: &Python) {
         "{py}"
     );
 
-    // A whole connection (send_connection's wire: b"CONN", two flags, the handle).
-    cmd(&mut conn, "recv_connection");
-    let (mut ours, theirs) = conn::pipe().unwrap();
-    conn.send_connection(theirs).unwrap();
-    ours.set_read_timeout(Some(STEP));
-    let got: (String, bool, bool) = ours.recv().unwrap();
-    assert_eq!(got, ("via python".to_owned(), true, true), "{py}");
-
     cmd(&mut conn, "raw_byte");
     let missing = conn.recv_handles(1);
     assert!(

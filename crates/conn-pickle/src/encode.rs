@@ -42,6 +42,9 @@ pub(crate) struct Out<'a> {
     pub(crate) buf: &'a mut Vec<u8>,
     pub(crate) proto: u8,
     memo_len: u32,
+    /// Memoize as CPython's pickler does (every str, bytes, non-empty container, global and
+    /// object), not only what is shared.
+    memoize_all: bool,
 }
 
 impl<'a> Out<'a> {
@@ -52,6 +55,7 @@ impl<'a> Out<'a> {
             buf,
             proto,
             memo_len: 0,
+            memoize_all: false,
         }
     }
 
@@ -221,7 +225,9 @@ impl<'a> Out<'a> {
         };
         if self.proto >= 4 {
             self.str(module)?;
+            self.memoize_if_all();
             self.str(name)?;
+            self.memoize_if_all();
             self.buf.push(STACK_GLOBAL);
         } else {
             if module.contains('\n') || name.contains('\n') {
@@ -235,7 +241,14 @@ impl<'a> Out<'a> {
             self.buf.extend_from_slice(name.as_bytes());
             self.buf.push(b'\n');
         }
+        self.memoize_if_all();
         Ok(())
+    }
+
+    fn memoize_if_all(&mut self) {
+        if self.memoize_all {
+            self.memoize();
+        }
     }
 
     /// Stores the top of the stack in the next memo slot; returns its index.
@@ -299,6 +312,33 @@ fn encode_inner(value: &Value, proto: Protocol, buf: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
+/// Appends the pickle of `value` laid out as CPython's pickler lays it out: a memo entry for
+/// every str, bytes, non-empty container, global (and its two names) and object, and, from
+/// protocol 4, the opcodes after `PROTO` in one `FRAME`. For values whose parts appear once
+/// each, below CPython's 64 KiB frame size, the bytes are CPython's own.
+pub(crate) fn encode_value_like_cpython(
+    value: &Value,
+    proto: Protocol,
+    buf: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let start = buf.len();
+    let mut out = Out::new(buf, proto);
+    out.memoize_all = true;
+    let result = write_value(&mut out, value);
+    if let Err(e) = result {
+        buf.truncate(start);
+        return Err(e);
+    }
+    buf.push(STOP);
+    let body = buf.len() - start - 2;
+    if proto >= Protocol::V4 && body >= 4 {
+        let mut header = [FRAME; 9];
+        header[1..].copy_from_slice(&(body as u64).to_le_bytes());
+        buf.splice(start + 2..start + 2, header);
+    }
+    Ok(())
+}
+
 /// Writes the opcodes that push `value` (no header, no `STOP`).
 pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error> {
     let mut memo: HashMap<usize, u32> = HashMap::new();
@@ -313,7 +353,7 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
             Task::Build => out.op(BUILD),
             Task::Value(v) => {
                 // A value met before is fetched from the memo.
-                if let Some(addr) = shared_addr(v) {
+                if let Some(addr) = shared_addr(v, out.memoize_all) {
                     if let Some(&i) = memo.get(&addr) {
                         out.get(i);
                         continue;
@@ -326,8 +366,9 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
     Ok(())
 }
 
-/// The identity of a value worth memoizing: a container or text some other handle also holds.
-fn shared_addr(v: &Value) -> Option<usize> {
+/// The identity of a value worth memoizing: a container or text some other handle also holds
+/// (or, with `all`, any one but the empty tuple, as CPython).
+fn shared_addr(v: &Value, all: bool) -> Option<usize> {
     fn s<T: crate::value::Nested>(x: &Shared<T>) -> Option<usize> {
         Some(x.addr())
     }
@@ -337,8 +378,8 @@ fn shared_addr(v: &Value) -> Option<usize> {
         Value::Object(x) => s(x),
         Value::DateTime(x) => s(x),
         Value::Time(x) => s(x),
-        Value::Str(x) if std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
-        Value::Bytes(x) if std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
+        Value::Str(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
+        Value::Bytes(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
         _ => None,
     }
 }
@@ -380,7 +421,10 @@ fn value_tasks<'v>(
     out: &mut Out<'_>,
     stack: &mut Vec<Task<'v>>,
 ) -> Result<(), Error> {
-    let addr = shared_addr(v);
+    let addr = match v {
+        Value::Tuple(items) if items.is_empty() => None,
+        _ => shared_addr(v, out.memoize_all),
+    };
     match v {
         Value::None => out.none(),
         Value::Bool(b) => out.bool(*b),

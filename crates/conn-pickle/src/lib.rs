@@ -104,6 +104,18 @@ pub fn value_to_writer(value: &Value, proto: Protocol, out: &mut Vec<u8>) -> Res
     encode::encode_value(value, proto, out)
 }
 
+/// The pickle of a [`Value`] laid out as CPython's pickler writes it: every str, container,
+/// global and object memoized, and from protocol 4 one `FRAME`. For a value whose parts each
+/// appear once and whose pickle is under 64 KiB, these are the bytes CPython writes for the
+/// same object; where CPython's output must be matched byte for byte (conn's pickled
+/// connections and handles). Larger or shared values read back the same but may differ in
+/// framing or memo references.
+pub fn value_to_vec_like_cpython(value: &Value, proto: Protocol) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    encode::encode_value_like_cpython(value, proto, &mut out)?;
+    Ok(out)
+}
+
 /// The pickle of a [`Value`].
 pub fn value_to_vec(value: &Value, proto: Protocol) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();

@@ -807,42 +807,39 @@ impl<C: Codec> Connection<C> {
         self.receiver()?.recv_handle()
     }
 
-    /// Hands `conn` to the peer, who gets it back with [`recv_connection`](Self::recv_connection):
-    /// its handle (as [`send_handle`](Self::send_handle) sends it) and its directions, as
-    /// CPython's pickling of a `Connection` carries `readable` and `writable`. On the wire: one
-    /// message of six bytes, `b"CONN"` then the two flags as 0 or 1, then the handle; a Python
-    /// peer takes it with `recv_bytes()`, `recv_handle()` and `Connection(fd, readable,
-    /// writable)`. `conn` must be between messages ([`Connection::into_owned_handle`]); ours
-    /// closes once sent. This connection must be a Unix socket.
+    /// Hands `conn` to the peer as CPython's `send(conn)` does: the peer, Python or Rust,
+    /// rebuilds it with its directions (CPython's `recv()`, or
+    /// [`recv_connection`](Self::recv_connection)), and `conn` is closed here once handed over.
+    /// On the wire: the pickle CPython writes for a connection (`rebuild_connection` of a
+    /// `resource_sharer.DupFd` on Unix, a `DupSocket` for a Windows socket,
+    /// `rebuild_pipe_connection` of a `reduction.DupHandle` for a Windows pipe end). On Unix
+    /// and for Windows sockets the handle waits in this process's resource sharer until the
+    /// peer claims it, proving the process key: see [`sharing`](crate::sharing), and set the
+    /// key with [`sharing::set_authkey`](crate::sharing::set_authkey) (for a Python peer, its
+    /// `current_process().authkey`). `conn` must be between messages
+    /// ([`Connection::into_owned_handle`]).
     pub fn send_connection<D: Codec + Clone>(&mut self, conn: Connection<D>) -> Result<()> {
-        let flags = [u8::from(conn.readable), u8::from(conn.writable)];
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let (readable, writable) = (conn.readable, conn.writable);
         let handle = conn.into_owned_handle()?;
-        let mut message = CONNECTION_TAG.to_vec();
-        message.extend_from_slice(&flags);
-        self.send_bytes(&message)?;
-        self.send_handle(handle.handle())
+        crate::sharing::hand_over(self, handle, readable, writable)
     }
 
-    /// Receives a connection sent with [`send_connection`](Self::send_connection), with its
-    /// directions, speaking `codec`. Anything else where a connection was expected is
-    /// `InvalidData` (a message) or [`Error::HandleTransfer`] (no handle).
+    /// Receives a connection handed over as CPython hands one (a Python peer's
+    /// `send(conn)`, or [`send_connection`](Self::send_connection)), with its directions,
+    /// speaking `codec`. Where the pickle says the handle waits in a resource sharer, this
+    /// connects to it (a Unix socket, or a named pipe on Windows; never TCP) and proves this
+    /// process's key ([`sharing::authkey`](crate::sharing::authkey)); each step waits at most
+    /// this connection's read timeout. A message that is not a handed connection is
+    /// [`Error::NotHandedOver`]; one claimed already is [`Error::NotShared`].
     pub fn recv_connection<D: Codec + Clone>(&mut self, codec: D) -> Result<Connection<D>> {
         let message = self.recv_bytes()?;
-        let flags = message
-            .strip_prefix(CONNECTION_TAG)
-            .filter(|f| f.len() == 2 && f.iter().all(|&b| b <= 1))
-            .ok_or_else(|| {
-                Error::Io(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "expected a connection (b\"CONN\" and two flags), got a {}-byte message",
-                        message.len()
-                    ),
-                ))
-            })?;
-        let (readable, writable) = (flags[0] == 1, flags[1] == 1);
-        let handle = self.recv_handle()?;
-        Connection::from_owned_handle(handle, codec)?.with_directions(readable, writable)
+        let handed = crate::sharing::wire::parse_connection(&message)?;
+        let timeout = self.halves.1.inbound.read_timeout;
+        let stream = crate::sharing::take_connection(self, &handed, timeout)?;
+        Connection::from_stream(stream, codec).with_directions(handed.readable, handed.writable)
     }
 
     /// Whether there is something to receive, waiting at most `timeout` (CPython's `poll`); see
@@ -1154,9 +1151,6 @@ impl<C: Codec> conn_auth::Channel for Connection<C> {
         self.sender()?.write_messages(messages)
     }
 }
-
-/// What starts the message of [`Connection::send_connection`].
-const CONNECTION_TAG: &[u8] = b"CONN";
 
 /// The error of [`Connection::into_owned_handle`]: why the handle was not given up, and the
 /// connection, given back unchanged.

@@ -157,9 +157,35 @@ pub enum Error {
         /// The listener's limit.
         max: usize,
     },
+    /// A message that should have held a connection or a handle, as CPython pickles them,
+    /// held something else (CPython: whatever unpickling or rebuilding it raises, often
+    /// `AttributeError` or `TypeError`). The message was consumed; nothing was adopted.
+    #[error("{0}")]
+    NotHandedOver(crate::sharing::wire::NotHandedOver),
+    /// A resource sharer had nothing under this key: claimed already (a handed connection can
+    /// be received once), or its sender stopped sharing (CPython: `EOFError` in `detach`).
+    #[error("the resource sharer has no resource {key}: claimed already, or no longer shared")]
+    NotShared {
+        /// The resource's number at the sharer.
+        key: u64,
+    },
+    /// This process's resource sharer holds as many unclaimed resources as it may
+    /// ([`sharing::set_max_pending`](crate::sharing::set_max_pending)); nothing was sent and
+    /// the connection handed over is closed. No CPython counterpart (CPython's is unbounded).
+    #[error("the resource sharer already holds {max} unclaimed resources")]
+    SharerFull {
+        /// The limit.
+        max: usize,
+    },
     /// An OS error (CPython: `OSError` and its subclasses).
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+impl From<crate::sharing::wire::NotHandedOver> for Error {
+    fn from(e: crate::sharing::wire::NotHandedOver) -> Self {
+        Self::NotHandedOver(e)
+    }
 }
 
 fn handles_dropped_sentence(dropped: usize, truncated: bool, max: usize) -> String {
@@ -315,6 +341,9 @@ impl fmt::Debug for Error {
             Self::HandleTransfer { .. } => "HandleTransfer",
             Self::HandlesDropped { .. } => "HandlesDropped",
             Self::TooManyPendingHandshakes { .. } => "TooManyPendingHandshakes",
+            Self::NotHandedOver(_) => "NotHandedOver",
+            Self::NotShared { .. } => "NotShared",
+            Self::SharerFull { .. } => "SharerFull",
             Self::Io(_) => "Io",
         };
         write!(f, "{name}({self})")

@@ -15,6 +15,7 @@ pub mod os;
 mod pipe;
 pub mod process;
 mod scheduler;
+pub mod sharing;
 mod slab;
 mod transfer;
 

@@ -30,5 +30,5 @@ pub use conn_transport::{
     DEFAULT_MAX_PENDING_HANDSHAKES, DefaultCodec, Endpoint, Error, Handle, InsertError,
     IntoAddress, IntoHandleError, KEPT_HANDSHAKE_FAILURES, Listener, ListenerBuilder, Operation,
     OwnedHandle, Pipe, Receiver, Result, Sender, Sentinel, WaitKey, WaitSet, Waitable, pipe,
-    pipe_simplex, process, wait,
+    pipe_simplex, process, sharing, wait,
 };

@@ -642,6 +642,18 @@ pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
     }
 }
 
+/// Blocks every signal in the calling thread, so that signals meant for the program reach its
+/// other threads (what CPython's resource sharer thread does with `pthread_sigmask`).
+pub(crate) fn block_signals_in_this_thread() {
+    // SAFETY: `set` is initialised by sigfillset before use; pthread_sigmask only changes this
+    // thread's mask and accepts a null old-mask pointer.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -320,3 +320,7 @@ pub(crate) fn poll_socket(s: SOCKET, write: bool, timeout: Option<Duration>) -> 
 pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
+
+/// Signals do not reach threads on Windows (a console handler runs on its own thread): nothing
+/// to block.
+pub(crate) fn block_signals_in_this_thread() {}
