@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::messages::MessageCursor;
-use crate::transfer::{claimed_handles, dropped_handles, single_handle};
+use crate::transfer::{claimed_handles, dropped_handles};
 use crate::{DefaultCodec, Error, Operation, Pickle, PyValue, Result};
 
 /// An encode buffer larger than this is not kept between sends.
@@ -200,10 +200,48 @@ impl<C: Codec> Sender<C> {
         crate::transfer::acknowledgement(n, ack[0])
     }
 
-    /// Sends one file descriptor (CPython's `send_handle`); see
-    /// [`send_handles`](Self::send_handles).
+    /// Sends one OS handle (CPython's `reduction.send_handle`). On Unix, one descriptor as
+    /// [`send_handles`](Self::send_handles) sends it. On Windows, as CPython there: the handle
+    /// is duplicated into the peer's process and a pickled `reduction.DupHandle` naming it is
+    /// sent, which the peer's `recv_handle` takes; the peer's process is the one at the other
+    /// end of this connection's named pipe (over TCP it is not known: use
+    /// [`send_handle_to`](Self::send_handle_to)). Only an OS handle or socket, not one of this
+    /// crate's streams, can go this way on Windows.
     pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
-        self.send_handles(&[handle])
+        #[cfg(windows)]
+        let sent = match self.stream.inner.peer_pid() {
+            Some(pid) => self.send_handle_to(handle, pid),
+            None => Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the receiver's process is not known over a socket: use send_handle_to",
+            ))),
+        };
+        #[cfg(unix)]
+        let sent = self.send_handles(&[handle]);
+        sent
+    }
+
+    /// Sends one OS handle to process `pid` (CPython's `send_handle(conn, handle,
+    /// destination_pid)`). On Unix the pid is not used, as in CPython: this is
+    /// [`send_handle`](Self::send_handle). On Windows the handle is duplicated into process
+    /// `pid` (which must then receive it: a handle duplicated into a process that never takes
+    /// it stays open there, as in CPython).
+    pub fn send_handle_to(&mut self, handle: Handle<'_>, pid: u32) -> Result<()> {
+        #[cfg(windows)]
+        let sent = {
+            let value = crate::sys::share::duplicate_into(handle, pid)?;
+            self.send_bytes(&crate::sharing::wire::handle_pickle(
+                value,
+                crate::sys::share::SEND_HANDLE_ACCESS,
+                pid,
+            ))
+        };
+        #[cfg(unix)]
+        let sent = {
+            let _ = pid;
+            self.send_handles(&[handle])
+        };
+        sent
     }
 
     /// Refuses to write after a send cut off part way left the peer out of step.
@@ -517,10 +555,25 @@ impl<C: Codec> Receiver<C> {
         claimed_handles(count, handles, max)
     }
 
-    /// Receives one file descriptor (CPython's `multiprocessing.reduction.recv_handle(conn)`);
-    /// see [`recv_handles`](Self::recv_handles).
+    /// Receives one OS handle (CPython's `multiprocessing.reduction.recv_handle(conn)`). On
+    /// Unix, one descriptor (see [`recv_handles`](Self::recv_handles)). On Windows, a pickled
+    /// `reduction.DupHandle`: a handle it names in this process is adopted (the sender
+    /// duplicated it here, as CPython's `send_handle` does: the peer is trusted with it); one in
+    /// another process is taken out of it, and over a named pipe only out of the peer's. A
+    /// message that is not a `DupHandle` is [`Error::NotHandedOver`].
     pub fn recv_handle(&mut self) -> Result<OwnedHandle> {
-        single_handle(self.recv_handles(1)?)
+        #[cfg(windows)]
+        let handle = {
+            let message = self.recv_bytes()?;
+            let (handle, access, pid) = crate::sharing::wire::parse_handle(&message)?;
+            let peer = self.inbound.reader.get_ref().stream.inner.peer_pid();
+            Ok(OwnedHandle::from_object(crate::sys::share::take_handle(
+                handle, access, pid, peer,
+            )?))
+        };
+        #[cfg(unix)]
+        let handle = crate::transfer::single_handle(self.recv_handles(1)?);
+        handle
     }
 
     /// Receives one message and decodes it with the codec (CPython's `recv()`), straight from
@@ -789,10 +842,22 @@ impl<C: Codec> Connection<C> {
         self.sender()?.send_handles(handles)
     }
 
-    /// Sends one file descriptor (CPython's `reduction.send_handle`); see
-    /// [`Sender::send_handle`].
+    /// Sends one OS handle (CPython's `reduction.send_handle`); see [`Sender::send_handle`].
     pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
         self.sender()?.send_handle(handle)
+    }
+
+    /// Sends one OS handle to process `pid` (CPython's `reduction.send_handle(conn, handle,
+    /// pid)`); see [`Sender::send_handle_to`].
+    pub fn send_handle_to(&mut self, handle: Handle<'_>, pid: u32) -> Result<()> {
+        self.sender()?.send_handle_to(handle, pid)
+    }
+
+    /// The process at the other end of this connection's named pipe (Windows), for checking
+    /// where a handed handle may be taken from.
+    #[cfg(windows)]
+    pub(crate) fn peer_pid(&self) -> Option<u32> {
+        self.halves.0.stream.inner.peer_pid()
     }
 
     /// Receives file descriptors (CPython's `reduction.recvfds`); see

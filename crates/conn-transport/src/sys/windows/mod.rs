@@ -10,5 +10,6 @@ pub(crate) mod listener;
 pub(crate) mod poller;
 pub(crate) mod probe;
 pub(crate) mod sentinel;
+pub(crate) mod share;
 pub(crate) mod stream;
 pub(crate) mod wake;

@@ -795,13 +795,41 @@ fn pipe_pair(duplex: bool) -> io::Result<(StdOwnedHandle, StdOwnedHandle)> {
 impl TryFrom<crate::OwnedHandle> for Stream {
     type Error = io::Error;
 
-    /// Adopting a handle is not built for Windows yet: `Unsupported` (the handle is closed).
+    /// Adopts a connected socket (as a TCP stream) or a named pipe end (both ways; narrow it
+    /// with the connection's directions). Any other handle is `InvalidInput` (and closed).
     fn try_from(handle: crate::OwnedHandle) -> io::Result<Self> {
-        drop(handle);
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "adopting a handle is not built for Windows yet",
-        ))
+        use super::handle::Owned;
+        match handle.inner {
+            Owned::Socket(s) => Self::tcp(TcpStream::from(s)),
+            Owned::Object(h) => {
+                // SAFETY: an open handle of ours.
+                let kind = unsafe {
+                    windows_sys::Win32::Storage::FileSystem::GetFileType(h.as_raw_handle())
+                };
+                if kind != windows_sys::Win32::Storage::FileSystem::FILE_TYPE_PIPE {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "the handle is neither a socket nor a pipe",
+                    ));
+                }
+                Self::pipe_end(h, StreamKind::MessagePipe)
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "one of this crate's readiness objects is not a stream handle",
+            )),
+        }
+    }
+}
+
+impl Stream {
+    /// The process at the other end, for a named pipe to another process (or this one);
+    /// `None` for a socket.
+    pub(crate) fn peer_pid(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Tcp(_) => None,
+            Inner::Pipe { handle } => super::share::pipe_peer_pid(handle.as_raw_handle()),
+        }
     }
 }
 
