@@ -127,3 +127,33 @@ impl From<StdOwnedHandle> for OwnedHandle {
         Self::from_object(h)
     }
 }
+
+impl From<OwnedSocket> for OwnedHandle {
+    fn from(s: OwnedSocket) -> Self {
+        Self::from_socket(s)
+    }
+}
+
+impl TryFrom<OwnedHandle> for StdOwnedHandle {
+    type Error = OwnedHandle;
+
+    /// The kernel object handle (a file, a pipe, a process…); anything else is given back.
+    fn try_from(h: OwnedHandle) -> Result<Self, OwnedHandle> {
+        match h.inner {
+            Owned::Object(h) => Ok(h),
+            inner => Err(OwnedHandle { inner }),
+        }
+    }
+}
+
+impl TryFrom<OwnedHandle> for OwnedSocket {
+    type Error = OwnedHandle;
+
+    /// The socket; anything else is given back.
+    fn try_from(h: OwnedHandle) -> Result<Self, OwnedHandle> {
+        match h.inner {
+            Owned::Socket(s) => Ok(s),
+            inner => Err(OwnedHandle { inner }),
+        }
+    }
+}

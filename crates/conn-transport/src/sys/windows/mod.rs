@@ -11,5 +11,6 @@ pub(crate) mod poller;
 pub(crate) mod probe;
 pub(crate) mod sentinel;
 pub(crate) mod share;
+pub(crate) mod spawn;
 pub(crate) mod stream;
 pub(crate) mod wake;

@@ -295,7 +295,7 @@ fn open_for_duplication(pid: u32) -> Result<StdOwnedHandle> {
 }
 
 /// Winsock is started in this process (a process that receives a socket may have made none).
-fn winsock_started() {
+pub(crate) fn winsock_started() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
         let mut data = MaybeUninit::<WSADATA>::zeroed();
