@@ -37,8 +37,19 @@ fn role() -> Option<(String, String)> {
 fn a_child_inherits_a_pipe_end() {
     if let Some((role, arg)) = role() {
         assert_eq!(role, "squares");
+        let (ours, other) = arg.split_once(' ').unwrap();
+        // The number of a connection added for another child (inheritable in our parent, and
+        // not ours): if it leaked into this process, what we write on it reaches the parent.
+        // SAFETY: a test of a number that must not be open here; if it is (another handle of
+        // this process with the same number), it is forgotten, never closed.
+        if let Ok(handle) = unsafe { conn::process::inherited(other.parse().unwrap()) } {
+            if let Ok(mut leaked) = Connection::from_owned_handle(handle, Pickle::new()) {
+                let _ = leaked.send(&"leaked");
+                std::mem::forget(leaked);
+            }
+        }
         // SAFETY: the parent passed this number for this connection; it is taken once.
-        let handle = unsafe { conn::process::inherited(arg.parse().unwrap()) }.unwrap();
+        let handle = unsafe { conn::process::inherited(ours.parse().unwrap()) }.unwrap();
         let mut conn = Connection::from_owned_handle(handle, Pickle::new()).unwrap();
         conn.set_read_timeout(STEP);
         while let Ok(n) = conn.recv::<i64>() {
@@ -47,14 +58,17 @@ fn a_child_inherits_a_pipe_end() {
         return;
     }
     let (mut ours, theirs) = conn::pipe().unwrap();
-    let _unrelated = conn::pipe().unwrap();
+    // Added for a child never started: inheritable in this process meanwhile, on Windows.
+    let (mut not_theirs_peer, not_theirs) = conn::pipe().unwrap();
+    let mut other = conn::process::Inheritance::new();
+    let other_number = other.add(not_theirs).unwrap();
     let mut inheritance = conn::process::Inheritance::new();
     let number = inheritance.add(theirs).unwrap();
     let mut child = inheritance
         .spawn(child_command(
             "a_child_inherits_a_pipe_end",
             "squares",
-            &number.to_string(),
+            &format!("{number} {other_number}"),
         ))
         .unwrap();
     let sentinel = child.sentinel().unwrap();
@@ -67,6 +81,14 @@ fn a_child_inherits_a_pipe_end() {
     // Our copy of the child's end is closed: our close is the child's end of file.
     assert_eq!(conn::wait([&sentinel], STEP).unwrap(), [0]);
     assert!(child.wait().unwrap().success());
+    // Nothing came over the connection the child was not given.
+    not_theirs_peer.set_read_timeout(Some(Duration::from_millis(300)));
+    let nothing = not_theirs_peer.recv::<String>();
+    assert!(
+        matches!(nothing, Err(conn::Error::Timeout { .. })),
+        "{nothing:?}"
+    );
+    drop(other);
 }
 
 fn file_with(text: &str, name: &str) -> std::fs::File {
