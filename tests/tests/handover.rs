@@ -252,6 +252,37 @@ fn pickles_match_cpython_byte_for_byte(py: &Python) {
     }
 }
 
+/// The README's "Across processes" Python program against `examples/handover.rs`.
+fn readme_program_against_the_example(py: &Python) {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Across processes").unwrap()..];
+    let start = section.find("```python\n").unwrap() + "```python\n".len();
+    let program = &section[start..start + section[start..].find("```").unwrap()];
+    let path = std::env::temp_dir().join(format!(
+        "conn-handover-{}-{}.sock",
+        std::process::id(),
+        py.minor().1
+    ));
+    let path = path.to_str().unwrap();
+    let mut example = std::process::Command::new(conn_tests::examples::example("handover"));
+    example.arg(path);
+    let (server, first) = conn_tests::examples::start_server(&mut example);
+    assert_eq!(first.trim(), format!("listening on {path}"));
+    let mut python = py.spawn(program, &[path]).unwrap();
+    assert_eq!(
+        python.line(STEP).unwrap(),
+        "hello from rust, over the end you handed me",
+        "{py}"
+    );
+    assert_eq!(python.line(STEP).unwrap(), "this end is yours now", "{py}");
+    python.finish(STEP).unwrap();
+    let rest = conn_tests::examples::output(server, "handover");
+    assert_eq!(
+        rest, "rust got: hello from python\npython says: claimed\n",
+        "{py}"
+    );
+}
+
 fn main() -> ExitCode {
     conn::sharing::set_authkey(KEY);
     let since =
@@ -281,6 +312,10 @@ fn main() -> ExitCode {
             since(per_python(
                 "python_parent_rust_child_round_trip",
                 python_parent_rust_child_round_trip,
+            )),
+            since(per_python(
+                "readme_program_against_the_example",
+                readme_program_against_the_example,
             )),
             per_python(
                 "pickles_match_cpython_byte_for_byte",

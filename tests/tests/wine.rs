@@ -148,6 +148,17 @@ fn wine_tokio_server_python_seed_client(py: &Python) {
     );
 }
 
+/// `child_pipe.exe`: a child started with one pipe end inherited (a `CreateProcessW` handle
+/// list) squares ten numbers and exits when the parent closes its end.
+fn child_pipe_inherits_a_pipe_end() {
+    let out = output(
+        spawn(&mut wine("examples/child_pipe.exe")),
+        "child_pipe.exe",
+    );
+    let expected: String = (0..10i64).map(|n| format!("{n} {}\n", n * n)).collect();
+    assert_eq!(out, format!("{expected}child exited: exit code: 0\n"));
+}
+
 /// The seed's `wait` example: four worker processes, forty messages, four EOFs, four exits.
 fn seed_wait_with_worker_processes() {
     let out = output(spawn(&mut wine("examples/seed_wait.exe")), "seed_wait.exe");
@@ -287,6 +298,10 @@ fn main() -> ExitCode {
         once(
             "seed_wait_with_worker_processes",
             seed_wait_with_worker_processes,
+        ),
+        once(
+            "child_pipe_inherits_a_pipe_end",
+            child_pipe_inherits_a_pipe_end,
         ),
     ];
     if std::env::var_os(BUILD_VAR).is_some() {

@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! cargo run --example child_pipe            # parent: starts itself as the child
-//! cargo run --example child_pipe -- child 3 # child: serves the connection on fd 3
+//! cargo run --example child_pipe -- child N # child: serves the connection inherited as N
 //! ```
+//!
+//! On every OS: the child inherits its end and nothing else of the parent's
+//! (`conn::process::Inheritance`; on Windows a `CreateProcessW` handle list), and takes it back
+//! with `conn::process::inherited`. `N` is a descriptor number on Unix, a handle value on
+//! Windows.
 //!
 //! The CPython programs it mirrors, either of which can take either side:
 //!
@@ -33,18 +38,14 @@
 //!     conn.send(n * n)
 //! ```
 
-#[cfg(unix)]
-use std::os::fd::{FromRawFd, OwnedFd};
-#[cfg(unix)]
 use std::process::Command;
 
-#[cfg(unix)]
 use conn::{Connection, Pickle};
 
-#[cfg(unix)]
-fn child(fd: i32) -> conn::Result<()> {
-    // SAFETY: the parent passed this fd for this connection; nothing else here owns it.
-    let mut conn = Connection::<Pickle>::try_from(unsafe { OwnedFd::from_raw_fd(fd) })?;
+fn child(number: u64) -> conn::Result<()> {
+    // SAFETY: the parent passed this number for this connection; nothing else here owns it.
+    let handle = unsafe { conn::process::inherited(number)? };
+    let mut conn = Connection::from_owned_handle(handle, Pickle::new())?;
     loop {
         match conn.recv::<i64>() {
             Ok(n) => conn.send(&(n * n))?,
@@ -54,14 +55,14 @@ fn child(fd: i32) -> conn::Result<()> {
     }
 }
 
-#[cfg(unix)]
 fn parent() -> conn::Result<()> {
     let (mut ours, theirs) = conn::pipe()?;
+    let mut inheritance = conn::process::Inheritance::new();
+    let number = inheritance.add(theirs)?;
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(["child", "3"]);
-    conn::process::inherit(&mut cmd, [(theirs, 3)])?;
-    let mut child = cmd.spawn()?;
-    drop(cmd); // our copy of the child's end closes: the child's is the only one left
+    cmd.args(["child", &number.to_string()]);
+    // Our copy of the child's end closes once it started: the child's is the only one left.
+    let mut child = inheritance.spawn(cmd)?;
     for n in 0..10i64 {
         ours.send(&n)?;
         let square: i64 = ours.recv()?;
@@ -73,12 +74,6 @@ fn parent() -> conn::Result<()> {
     Ok(())
 }
 
-#[cfg(not(unix))]
-fn main() {
-    eprintln!("child_pipe passes a Unix fd; handing a handle to a Windows child is not built yet");
-}
-
-#[cfg(unix)]
 fn main() -> conn::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
