@@ -32,7 +32,7 @@
 //! `CreateProcessW` handle list), and the child takes each back with [`inherited`]. A child may
 //! also be handed connections later, over a connection it has, with
 //! [`Connection::send_connection`](crate::Connection::send_connection), as CPython's `send` of
-//! a connection does. [`Sentinel`](crate::Sentinel) works on both (a process handle on
+//! a connection does. [`Sentinel`] works on both (a process handle on
 //! Windows).
 
 use std::io;

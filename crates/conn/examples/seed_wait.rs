@@ -8,14 +8,11 @@
 //! cargo run -p conn --example seed_wait -- python3 w.py   # four workers: `python3 w.py NAME FD`
 //! ```
 //!
-//! On Windows (where handing a handle to a child is not built yet) each worker instead connects
-//! to a named pipe its parent listens on, given on its command line (`seed_wait worker NAME
-//! ADDRESS`); the parent drains the four connections and waits on the process handles the same
-//! way.
-//!
-//! On Unix a worker gets its pipe's write end as an inherited fd and the number on its command line
-//! (`seed_wait worker NAME FD`; a Python worker opens `Connection(FD, readable=False)`). The
-//! seed's program, which this mirrors:
+//! A worker inherits its pipe's write end and nothing else of the parent's
+//! (`conn::process::Inheritance`; on Windows a `CreateProcessW` handle list) and gets its number
+//! on its command line (`seed_wait worker NAME N`: a descriptor on Unix, where a Python worker
+//! opens `Connection(N, readable=False)`; a handle value on Windows). The seed's program, which
+//! this mirrors:
 //!
 //! ```python
 //! from multiprocessing import Process, Pipe, current_process
@@ -44,11 +41,10 @@
 //!                 print(msg)
 //! ```
 
-#[cfg(unix)]
-fn worker(name: &str, fd: i32) -> conn::Result<()> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: the parent passed this fd for this pipe; nothing else here owns it.
-    let w = conn::Connection::<conn::Pickle>::try_from(unsafe { OwnedFd::from_raw_fd(fd) })?;
+fn worker(name: &str, number: u64) -> conn::Result<()> {
+    // SAFETY: the parent passed this number for this pipe; nothing else here owns it.
+    let handle = unsafe { conn::process::inherited(number)? };
+    let w = conn::Connection::from_owned_handle(handle, conn::Pickle::new())?;
     let mut w = w.with_directions(false, true)?;
     for i in 0..10 {
         w.send(&(i, name))?;
@@ -56,18 +52,19 @@ fn worker(name: &str, fd: i32) -> conn::Result<()> {
     w.close()
 }
 
-#[cfg(unix)]
 fn parent(worker_command: &[String]) -> conn::Result<()> {
     use std::process::Command;
 
-    use conn::{Connection, Sentinel, pipe_simplex};
+    use conn::process::Inheritance;
+    use conn::{Connection, pipe_simplex};
 
     let mut readers: Vec<Connection> = Vec::new();
     let mut children = Vec::new();
     for i in 1..=4 {
         let (reader, writer) = pipe_simplex()?;
         readers.push(reader);
-        let name = format!("Process-{i}");
+        let mut inheritance = Inheritance::new();
+        let number = inheritance.add(writer)?;
         let mut cmd = match worker_command.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
@@ -80,23 +77,20 @@ fn parent(worker_command: &[String]) -> conn::Result<()> {
                 cmd
             }
         };
-        cmd.args([name.as_str(), "3"]);
-        conn::process::inherit(&mut cmd, [(writer, 3)])?;
-        let child = cmd.spawn()?;
-        drop(cmd); // the worker's write end is now the only one
-        let sentinel = Sentinel::of(&child)?;
+        cmd.args([format!("Process-{i}"), number.to_string()]);
+        // Our copy of the write end closes once the worker started: the worker's is the only one.
+        let child = inheritance.spawn(cmd)?;
+        let sentinel = child.sentinel()?;
         children.push((child, sentinel));
     }
     drain(readers, children)
 }
 
-/// What both parents do once their workers run: drain the connections with `wait` until each
-/// reports EOF, printing every message, then wait on the workers' sentinels until all have
-/// exited, and check that each succeeded.
-#[cfg(any(unix, windows))]
+/// Drains the connections with `wait` until each reports EOF, printing every message, then
+/// waits on the workers' sentinels until all have exited, and checks that each succeeded.
 fn drain(
     mut readers: Vec<conn::Connection>,
-    children: Vec<(std::process::Child, conn::Sentinel)>,
+    children: Vec<(conn::process::Child, conn::Sentinel)>,
 ) -> conn::Result<()> {
     use conn::{Error, Sentinel, Waitable, wait};
 
@@ -136,7 +130,6 @@ fn drain(
     Ok(())
 }
 
-#[cfg(unix)]
 fn main() -> conn::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -145,51 +138,5 @@ fn main() -> conn::Result<()> {
             args.get(2).and_then(|n| n.parse().ok()).unwrap_or(3),
         ),
         _ => parent(&args),
-    }
-}
-
-/// Windows: the worker connects to its parent's pipe and sends its ten messages.
-#[cfg(windows)]
-fn worker(name: &str, address: &str) -> conn::Result<()> {
-    let mut w = conn::Client::connect(address)?;
-    for i in 0..10 {
-        w.send(&(i, name))?;
-    }
-    w.close()
-}
-
-/// Windows: one listener on a fresh pipe name; four workers connect to it.
-#[cfg(windows)]
-fn parent() -> conn::Result<()> {
-    use std::process::Command;
-
-    use conn::{Connection, Family, Listener, Sentinel};
-
-    let mut listener = Listener::builder()
-        .family(Family::Pipe)
-        .accept_timeout(Some(std::time::Duration::from_secs(60)))
-        .bind()?;
-    let address = listener.address().to_string();
-    let mut children = Vec::new();
-    for i in 1..=4 {
-        let child = Command::new(std::env::current_exe()?)
-            .args(["worker", &format!("Process-{i}"), &address])
-            .spawn()?;
-        let sentinel = Sentinel::of(&child)?;
-        children.push((child, sentinel));
-    }
-    let mut readers: Vec<Connection> = Vec::new();
-    for _ in 0..4 {
-        readers.push(listener.accept()?);
-    }
-    drain(readers, children)
-}
-
-#[cfg(windows)]
-fn main() -> conn::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match (args.first().map(String::as_str), args.get(1), args.get(2)) {
-        (Some("worker"), Some(name), Some(address)) => worker(name, address),
-        _ => parent(),
     }
 }

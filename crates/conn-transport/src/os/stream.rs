@@ -188,8 +188,9 @@ impl Stream {
     /// Returns the bytes of `data` sent.
     ///
     /// **Windows:**
-    /// Handles travel over Unix sockets only: `Unsupported` on Windows (CPython duplicates a
-    /// handle into the receiving process instead; not built yet).
+    /// Descriptors travel with bytes over Unix sockets only: `Unsupported` on Windows, where a
+    /// handle is duplicated into the receiving process instead
+    /// ([`Sender::send_handle`](crate::Sender::send_handle)).
     pub fn send_handles(&self, data: &[u8], handles: &[Handle<'_>]) -> io::Result<usize> {
         self.inner.send_handles(data, handles)
     }
@@ -377,8 +378,9 @@ impl TryFrom<OwnedHandle> for Stream {
     /// Adopts an owned handle handed in from elsewhere (inherited from a parent, received over
     /// a Unix socket, made by another library): on Unix a TCP or Unix stream socket or one end
     /// of a pipe (its direction read from the fd's access mode), made blocking and
-    /// close-on-exec; anything else is `InvalidInput`, and the handle is closed. Not built for
-    /// Windows yet: `Unsupported` (the handle is closed).
+    /// close-on-exec; anything else is `InvalidInput`, and the handle is closed. On Windows a
+    /// connected socket (a TCP stream) or a named pipe end (message mode, both ways: narrow it
+    /// with the connection's directions).
     fn try_from(handle: OwnedHandle) -> io::Result<Self> {
         sys::stream::Stream::try_from(handle).map(|inner| Self { inner })
     }

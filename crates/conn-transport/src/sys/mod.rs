@@ -9,7 +9,8 @@
 //!   `borrow`), plus the OS's conversions to and from std's handle types.
 //! - `stream::Stream`: blocking I/O by default, `Read`/`Write` on `&Stream`, non-blocking reads
 //!   and vectored writes, timeouts, `wait_readable`/`wait_writable`, the message calls (Windows
-//!   pipes; `Unsupported` elsewhere), handle passing (Unix sockets; `Unsupported` elsewhere),
+//!   pipes; `Unsupported` elsewhere), descriptor passing (Unix sockets; `Unsupported` elsewhere:
+//!   Windows hands handles over with `share.rs`, by `DuplicateHandle` and `WSADuplicateSocketW`),
 //!   and `handle()`. Every handle the module creates is close-on-exec (not inheritable).
 //! - `listener::Listener`: bind with a backlog, `accept` with a timeout, `try_accept`, the
 //!   socket file's removal, `handle()`.

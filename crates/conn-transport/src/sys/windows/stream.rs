@@ -680,8 +680,8 @@ impl Stream {
         Handle::probe(&self.probe.0)
     }
 
-    /// Handles travel over Unix sockets only: `Unsupported` on Windows (CPython duplicates a
-    /// handle into the receiving process instead; not built yet).
+    /// Descriptors travel with bytes over Unix sockets only: `Unsupported` on Windows, where a
+    /// handle is duplicated into the receiving process instead (`Sender::send_handle`).
     pub(crate) fn send_handles(&self, _data: &[u8], _handles: &[Handle<'_>]) -> io::Result<usize> {
         Err(handles_unsupported())
     }
@@ -762,7 +762,7 @@ fn untie_socket(s: &TcpStream) {
 fn handles_unsupported() -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        "handle passing is not built for Windows yet",
+        "handles do not travel with bytes on Windows: use send_handle / recv_handle",
     )
 }
 
