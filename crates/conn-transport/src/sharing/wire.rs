@@ -399,6 +399,24 @@ mod tests {
         mixed[3] += 5;
         let refused = parse_connection(&mixed).unwrap_err();
         assert!(refused.to_string().contains("DupFd"), "{refused}");
+        // What CPython writes while spawning a child (`popen_spawn_posix._DupFd`: an fd number
+        // meant for that child alone) is not a hand-over between processes: refused.
+        let spawning = Value::object(Object::reduce(
+            Value::global(CONNECTION_MODULE, "rebuild_connection"),
+            Value::tuple(vec![
+                Value::object(
+                    Object::new_obj(
+                        Value::global("multiprocessing.popen_spawn_posix", "_DupFd"),
+                        Value::tuple(Vec::new()),
+                    )
+                    .with_state(Some(Value::dict(vec![(Value::str("fd"), Value::Int(5))]))),
+                ),
+                Value::Bool(true),
+                Value::Bool(true),
+            ]),
+        ));
+        let refused = parse_connection(&encode(&spawning)).unwrap_err();
+        assert!(refused.to_string().contains("_DupFd"), "{refused}");
         // Over the size bound: refused before decoding.
         assert!(parse_connection(&vec![0u8; MAX_HANDOVER_PICKLE + 1]).is_err());
     }
