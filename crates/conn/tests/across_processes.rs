@@ -38,11 +38,19 @@ fn a_child_inherits_a_pipe_end() {
     if let Some((role, arg)) = role() {
         assert_eq!(role, "squares");
         let (ours, other) = arg.split_once(' ').unwrap();
-        // The number of a connection added for another child (inheritable in our parent, and
-        // not ours): if it leaked into this process, what we write on it reaches the parent.
-        // SAFETY: a test of a number that must not be open here; if it is (another handle of
-        // this process with the same number), it is forgotten, never closed.
-        if let Ok(handle) = unsafe { conn::process::inherited(other.parse().unwrap()) } {
+        // Windows: the handle value of a connection added for another child (inheritable in our
+        // parent, and not ours): if it leaked into this process, what we write on it reaches
+        // the parent. (On Unix numbers are per child, and `children.rs` checks the child's
+        // descriptors.)
+        let other: u64 = other.parse().unwrap();
+        let adopted = if cfg!(windows) {
+            // SAFETY: a test of a number that must not be open here; if it is (another handle
+            // of this process with the same number), it is forgotten, never closed.
+            unsafe { conn::process::inherited(other) }
+        } else {
+            Err(conn::Error::Closed)
+        };
+        if let Ok(handle) = adopted {
             if let Ok(mut leaked) = Connection::from_owned_handle(handle, Pickle::new()) {
                 let _ = leaked.send(&"leaked");
                 std::mem::forget(leaked);
