@@ -1,8 +1,9 @@
 //! `Connection`: CPython's `Connection` under tokio, over the same framing core as the blocking
 //! one (`conn_framing::Decoder`).
 
+use std::io;
 #[cfg(unix)]
-use std::io::{self, IoSlice};
+use std::io::IoSlice;
 use std::sync::Arc;
 
 #[cfg(unix)]
@@ -18,7 +19,6 @@ use conn_transport::engine::{acknowledgement, claimed_handles, dropped_handles, 
 #[cfg(unix)]
 use conn_transport::os::HANDLES_ACKNOWLEDGED;
 use conn_transport::os::Stream;
-#[cfg(unix)]
 use conn_transport::{Handle, OwnedHandle};
 
 use crate::io::Io;
@@ -36,6 +36,10 @@ use crate::io::Io;
 /// | `send`, `send_bytes`, `send_value` | if part of the message was written, the connection can no longer send ([`Error::HandOver`]'s reason: the peer would be out of step), as after a blocking send's timeout; if nothing was written, nothing happened |
 /// | `recv_handles`, `recv_handle` (Unix) | nothing is lost: the count byte and its descriptors are taken together or not at all |
 /// | `send_handles`, `send_handle` (Unix) | the one byte with its descriptors goes whole or not at all |
+/// | `send_handle`, `send_handle_to` (Windows) | as `send_bytes`; a handle already duplicated into the peer stays open there |
+/// | `recv_handle` (Windows) | as `recv_bytes` until the message arrives; then it completes without waiting |
+/// | `send_connection` | as `send_bytes`; the connection handed over is closed (or, if the pickle went out, the peer's to claim) |
+/// | `recv_connection` | as `recv_bytes` until the message arrives; dropped while claiming from the sender's sharer, the handed connection is lost |
 /// | `close` | the connection is closed when the future is dropped |
 ///
 /// Timeouts are the caller's: wrap a call in `tokio::time::timeout`, which cancels it as above.
@@ -52,6 +56,8 @@ pub struct Sender<C = Pickle> {
     broken: bool,
     /// The encode buffer, kept between sends while small.
     encoded: Vec<u8>,
+    /// CPython's `writable`: false on a read-only end ([`Error::ReadOnly`]).
+    writable: bool,
 }
 
 /// The receiving half of a [`Connection`] (see [`Connection::into_split`]).
@@ -60,6 +66,8 @@ pub struct Receiver<C = Pickle> {
     codec: C,
     decoder: Decoder,
     at_eof: bool,
+    /// CPython's `readable`: false on a write-only end ([`Error::WriteOnly`]).
+    readable: bool,
 }
 
 /// An encode buffer larger than this is not kept between sends.
@@ -80,11 +88,14 @@ impl<C: Codec + Clone> Connection<C> {
     ) -> std::result::Result<Self, conn_transport::IntoHandleError<C>> {
         let codec = conn.codec().clone();
         let max = conn.max_message();
+        let (readable, writable) = (conn.readable(), conn.writable());
         let stream = conn.into_stream()?;
         match Io::new(stream) {
             Ok(io) => {
                 let mut c = Self::from_io(io, codec);
                 c.set_max_message(max);
+                c.rx.readable = readable;
+                c.tx.writable = writable;
                 Ok(c)
             }
             Err((e, stream)) => {
@@ -103,19 +114,34 @@ impl<C: Codec + Clone> Connection<C> {
         if tx.broken || !rx.decoder.between_frames() {
             return Err(Box::new(Self { tx, rx }));
         }
-        let Sender { io: tx_io, .. } = tx;
+        let Sender {
+            io: tx_io,
+            writable,
+            ..
+        } = tx;
         drop(tx_io);
         let Receiver {
-            io, codec, decoder, ..
+            io,
+            codec,
+            decoder,
+            readable,
+            ..
         } = rx;
         match Arc::try_unwrap(io) {
             Ok(io) => {
                 let mut conn = conn_transport::Connection::from_stream(io.into_stream(), codec);
+                // Never both false: a connection keeps at least one direction.
+                let _ = conn.narrow_directions(readable, writable);
                 conn.set_max_message(decoder.max_message());
                 Ok(conn)
             }
             // Both halves were taken apart above: the stream has no other owner.
-            Err(io) => Err(Box::new(Self::from_parts(io, codec, decoder))),
+            Err(io) => {
+                let mut back = Self::from_parts(io, codec, decoder);
+                back.rx.readable = readable;
+                back.tx.writable = writable;
+                Err(Box::new(back))
+            }
         }
     }
 
@@ -126,12 +152,14 @@ impl<C: Codec + Clone> Connection<C> {
                 codec: codec.clone(),
                 broken: false,
                 encoded: Vec::new(),
+                writable: true,
             },
             rx: Receiver {
                 io,
                 codec,
                 decoder,
                 at_eof: false,
+                readable: true,
             },
         }
     }
@@ -223,6 +251,24 @@ impl<C: Codec> Connection<C> {
         self.tx.broken
     }
 
+    /// Whether it may receive (CPython's `readable`): false on the write end of a one-way pair
+    /// or a connection handed over write-only, where receives are [`Error::WriteOnly`].
+    pub fn is_readable(&self) -> bool {
+        self.rx.readable
+    }
+
+    /// Whether it may send (CPython's `writable`): false on a read-only end, where sends are
+    /// [`Error::ReadOnly`].
+    pub fn is_writable(&self) -> bool {
+        self.tx.writable
+    }
+
+    /// Makes an end one-way (for `pipe_simplex`).
+    pub(crate) fn set_directions(&mut self, readable: bool, writable: bool) {
+        self.rx.readable = readable;
+        self.tx.writable = writable;
+    }
+
     /// The stream underneath.
     pub(crate) fn stream(&self) -> &Stream {
         self.tx.io.stream()
@@ -233,6 +279,82 @@ impl<C: Codec> Connection<C> {
     pub(crate) async fn send_all(&mut self, messages: &[Vec<u8>]) -> Result<()> {
         let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         self.tx.write_frames(&slices).await
+    }
+}
+
+/// Connections handed between processes as CPython hands them (see the blocking
+/// `send_connection` and `conn_transport::sharing`).
+impl<C: Codec + Clone> Connection<C> {
+    /// Hands `conn` (a blocking connection, between messages) to the peer as CPython's
+    /// `send(conn)` does; see the blocking `send_connection`. Take an async connection's
+    /// stream back first with [`into_blocking`](Self::into_blocking).
+    pub async fn send_connection<D: Codec + Clone>(
+        &mut self,
+        conn: conn_transport::Connection<D>,
+    ) -> Result<()> {
+        let (readable, writable) = (conn.readable(), conn.writable());
+        let handle = conn.into_owned_handle()?;
+        let handover = conn_transport::sharing::Handover::prepare(handle, readable, writable)?;
+        self.send_bytes(handover.pickle()).await?;
+        handover.sent();
+        Ok(())
+    }
+
+    /// Receives a connection handed over as CPython hands one, with its directions, as an async
+    /// connection speaking `codec` (registered with the current runtime); see the blocking
+    /// `recv_connection`. The claim from the sender's resource sharer runs on tokio's blocking
+    /// pool, each of its steps within `conn_transport::sharing::CLAIM_TIMEOUT`.
+    pub async fn recv_connection<D: Codec + Clone + Send + 'static>(
+        &mut self,
+        codec: D,
+    ) -> Result<Connection<D>> {
+        let message = self.recv_bytes().await?;
+        let handed = conn_transport::sharing::wire::parse_connection(&message)?;
+        let peer = self.stream().peer_pid();
+        let blocking = tokio::task::spawn_blocking(move || {
+            let stream = conn_transport::sharing::take_connection(
+                &handed,
+                peer,
+                Some(conn_transport::sharing::CLAIM_TIMEOUT),
+            )?;
+            conn_transport::Connection::from_stream(stream, codec)
+                .with_directions(handed.readable, handed.writable)
+        })
+        .await
+        .map_err(|e| Error::Io(io::Error::other(e)))??;
+        Connection::from_blocking(blocking).map_err(Error::from)
+    }
+}
+
+/// Handle passing on Windows, wire-compatible with CPython's `multiprocessing.reduction`: a
+/// pickled `DupHandle`, the handle duplicated into the receiver's process.
+#[cfg(windows)]
+impl<C: Codec> Connection<C> {
+    /// Sends one OS handle to the process at the other end of this named pipe (CPython's
+    /// `reduction.send_handle`); over TCP, use [`send_handle_to`](Self::send_handle_to).
+    pub async fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
+        let pid = self.stream().peer_pid().ok_or_else(|| {
+            Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the receiver's process is not known over a socket: use send_handle_to",
+            ))
+        })?;
+        self.send_handle_to(handle, pid).await
+    }
+
+    /// Sends one OS handle to process `pid` (CPython's `reduction.send_handle(conn, handle,
+    /// pid)`).
+    pub async fn send_handle_to(&mut self, handle: Handle<'_>, pid: u32) -> Result<()> {
+        let pickle = conn_transport::sharing::send_handle_pickle(handle, pid)?;
+        self.send_bytes(&pickle).await
+    }
+
+    /// Receives one OS handle sent as CPython's `reduction.send_handle` sends it (a pickled
+    /// `DupHandle`); see the blocking `recv_handle`.
+    pub async fn recv_handle(&mut self) -> Result<OwnedHandle> {
+        let message = self.recv_bytes().await?;
+        let peer = self.stream().peer_pid();
+        conn_transport::sharing::handle_from_pickle(&message, peer)
     }
 }
 
@@ -379,6 +501,9 @@ impl<C: Codec> Sender<C> {
     /// marked broken from the first byte until the last: a future dropped in between leaves it
     /// so.
     async fn write_frames(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
         if self.broken {
             return Err(Error::HandOver {
                 read_ahead: 0,
@@ -507,6 +632,9 @@ impl<C: Codec> Receiver<C> {
     /// between frames, a limit, an I/O error). Cancel-safe: every byte read is in the decoder
     /// before the next await.
     async fn frame_ready(&mut self, maxlength: Option<u64>) -> Result<()> {
+        if !self.readable {
+            return Err(Error::WriteOnly);
+        }
         loop {
             match self.decoder.need(maxlength) {
                 Ok(Need::Nothing) => return Ok(()),

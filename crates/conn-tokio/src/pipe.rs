@@ -34,8 +34,11 @@ fn pair<C: Codec + Clone>(duplex: bool, codec: C) -> Result<(Connection<C>, Conn
     };
     let a = Io::new(a).map_err(|(e, _)| Error::Io(e))?;
     let b = Io::new(b).map_err(|(e, _)| Error::Io(e))?;
-    Ok((
-        Connection::from_io(a, codec.clone()),
-        Connection::from_io(b, codec),
-    ))
+    let mut a = Connection::from_io(a, codec.clone());
+    let mut b = Connection::from_io(b, codec);
+    if !duplex {
+        a.set_directions(true, false);
+        b.set_directions(false, true);
+    }
+    Ok((a, b))
 }

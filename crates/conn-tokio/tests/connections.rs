@@ -317,6 +317,66 @@ fn connections_convert_to_and_from_blocking() {
     });
 }
 
+/// Connections handed over as CPython hands them, through this process's resource sharer (a
+/// Windows pipe end lent by `DupHandle`): async to async and blocking to async, each kind of
+/// end, directions kept, usable after; a message that is not a connection is a typed error and
+/// the connection goes on.
+#[test]
+fn connections_handed_over_arrive_with_their_directions() {
+    multi_thread().block_on(async {
+        let (mut x, mut y) = pipe().unwrap();
+        let (handed, mut kept) = conn_transport::pipe().unwrap();
+        x.send_connection(handed).await.unwrap();
+        let mut got = timeout(T, y.recv_connection(conn_transport::Pickle::new()))
+            .await
+            .unwrap()
+            .unwrap();
+        got.send(&"over the handed end").await.unwrap();
+        assert_eq!(kept.recv::<String>().unwrap(), "over the handed end");
+
+        let (client, mut server) = common::tcp_pair();
+        x.send_connection(client).await.unwrap();
+        let mut got = timeout(T, y.recv_connection(conn_transport::Pickle::new()))
+            .await
+            .unwrap()
+            .unwrap();
+        got.send(&"tcp").await.unwrap();
+        assert_eq!(server.recv::<String>().unwrap(), "tcp");
+
+        // From a blocking sender: a one-way read end stays one-way.
+        let (mut bx, by) = conn_transport::pipe().unwrap();
+        let mut y = Connection::from_blocking(by).unwrap();
+        let (reader, mut writer) = conn_transport::pipe_simplex().unwrap();
+        bx.send_connection(reader).unwrap();
+        let mut reader = timeout(T, y.recv_connection(conn_transport::Pickle::new()))
+            .await
+            .unwrap()
+            .unwrap();
+        writer.send(&"one way").unwrap();
+        assert_eq!(reader.recv::<String>().await.unwrap(), "one way");
+        assert!(matches!(reader.send(&1).await, Err(Error::ReadOnly)));
+
+        // Directions: a one-way pair's ends, and through the blocking conversion.
+        let (r, mut w) = pipe_simplex().unwrap();
+        assert!(r.is_readable() && !r.is_writable());
+        assert!(!w.is_readable() && w.is_writable());
+        assert!(matches!(w.recv::<i32>().await, Err(Error::WriteOnly)));
+        let r = r.into_blocking().unwrap();
+        assert!(r.readable() && !r.writable());
+        let r = Connection::from_blocking(r).unwrap();
+        assert!(r.is_readable() && !r.is_writable());
+
+        bx.send(&"not a connection").unwrap();
+        let refused = y.recv_connection(conn_transport::Pickle::new()).await;
+        assert!(
+            matches!(refused, Err(Error::NotHandedOver(_))),
+            "{refused:?}"
+        );
+        bx.send(&"in step").unwrap();
+        assert_eq!(y.recv::<String>().await.unwrap(), "in step");
+    });
+}
+
 /// Silent clients, one-byte-a-while clients, half frames and clients that close mid-handshake
 /// delay no one: a good client is accepted at once, and the bad ones end as failures.
 #[test]

@@ -120,3 +120,38 @@ fn hostile_pipe_clients_delay_no_one() {
         }
     });
 }
+
+/// A file handle sent over an async pipe pair as CPython's Windows `send_handle` sends it (a
+/// pickled `DupHandle`, duplicated into the receiver: here this process), and one named in
+/// another process than the pipe's peer refused.
+#[test]
+fn handles_travel_as_dup_handle() {
+    use std::io::{Read, Write};
+    use std::os::windows::io::AsHandle;
+    current_thread().block_on(async {
+        let (mut x, mut y) = conn_tokio::pipe().unwrap();
+        let path = std::env::temp_dir().join(format!("conn-tokio-handle-{}", std::process::id()));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(b"handed")
+            .unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        x.send_handle(file.as_handle().into()).await.unwrap();
+        let handle = timeout(T, y.recv_handle()).await.unwrap().unwrap();
+        let mut got =
+            std::fs::File::from(std::os::windows::io::OwnedHandle::try_from(handle).unwrap());
+        let mut text = String::new();
+        got.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "handed");
+        drop((file, got));
+        let _ = std::fs::remove_file(&path);
+
+        // A DupHandle naming a process other than the pipe's peer (here: this one is the
+        // peer; pid 4 is another) is refused before any handle is touched.
+        x.send_bytes(&conn_transport::sharing::wire::handle_pickle(8, 2, 4))
+            .await
+            .unwrap();
+        let refused = y.recv_handle().await;
+        assert!(matches!(refused, Err(Error::Io(_))), "{refused:?}");
+    });
+}

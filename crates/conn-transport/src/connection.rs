@@ -209,7 +209,7 @@ impl<C: Codec> Sender<C> {
     /// crate's streams, can go this way on Windows.
     pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
         #[cfg(windows)]
-        let sent = match self.stream.inner.peer_pid() {
+        let sent = match self.stream.peer_pid() {
             Some(pid) => self.send_handle_to(handle, pid),
             None => Err(Error::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -229,12 +229,8 @@ impl<C: Codec> Sender<C> {
     pub fn send_handle_to(&mut self, handle: Handle<'_>, pid: u32) -> Result<()> {
         #[cfg(windows)]
         let sent = {
-            let value = crate::sys::share::duplicate_into(handle, pid)?;
-            self.send_bytes(&crate::sharing::wire::handle_pickle(
-                value,
-                crate::sys::share::SEND_HANDLE_ACCESS,
-                pid,
-            ))
+            let pickle = crate::sharing::send_handle_pickle(handle, pid)?;
+            self.send_bytes(&pickle)
         };
         #[cfg(unix)]
         let sent = {
@@ -565,11 +561,8 @@ impl<C: Codec> Receiver<C> {
         #[cfg(windows)]
         let handle = {
             let message = self.recv_bytes()?;
-            let (handle, access, pid) = crate::sharing::wire::parse_handle(&message)?;
-            let peer = self.inbound.reader.get_ref().stream.inner.peer_pid();
-            Ok(OwnedHandle::from_object(crate::sys::share::take_handle(
-                handle, access, pid, peer,
-            )?))
+            let peer = self.inbound.reader.get_ref().stream.peer_pid();
+            crate::sharing::handle_from_pickle(&message, peer)
         };
         #[cfg(unix)]
         let handle = crate::transfer::single_handle(self.recv_handles(1)?);
@@ -855,9 +848,8 @@ impl<C: Codec> Connection<C> {
 
     /// The process at the other end of this connection's named pipe (Windows), for checking
     /// where a handed handle may be taken from.
-    #[cfg(windows)]
-    pub(crate) fn peer_pid(&self) -> Option<u32> {
-        self.halves.0.stream.inner.peer_pid()
+    fn peer_pid(&self) -> Option<u32> {
+        self.halves.0.stream.peer_pid()
     }
 
     /// Receives file descriptors (CPython's `reduction.recvfds`); see
@@ -903,7 +895,7 @@ impl<C: Codec> Connection<C> {
         let message = self.recv_bytes()?;
         let handed = crate::sharing::wire::parse_connection(&message)?;
         let timeout = self.halves.1.inbound.read_timeout;
-        let stream = crate::sharing::take_connection(self, &handed, timeout)?;
+        let stream = crate::sharing::take_connection(&handed, self.peer_pid(), timeout)?;
         Connection::from_stream(stream, codec).with_directions(handed.readable, handed.writable)
     }
 
@@ -999,6 +991,13 @@ impl<C: Codec + Clone> Connection<C> {
     /// read-only on purpose. A direction the stream cannot take (writing to a pipe's read end)
     /// is not added. Both false is CPython's `ValueError`, here `InvalidInput`.
     pub fn with_directions(mut self, readable: bool, writable: bool) -> Result<Self> {
+        self.narrow_directions(readable, writable)?;
+        Ok(self)
+    }
+
+    /// [`with_directions`](Self::with_directions) in place: both false is `InvalidInput` and
+    /// changes nothing.
+    pub fn narrow_directions(&mut self, readable: bool, writable: bool) -> Result<()> {
         if !readable && !writable {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -1007,7 +1006,7 @@ impl<C: Codec + Clone> Connection<C> {
         }
         self.readable &= readable;
         self.writable &= writable;
-        Ok(self)
+        Ok(())
     }
 
     /// Gives up the OS handle, to hand it to another process (a child's inherited fd, say) or

@@ -372,6 +372,18 @@ impl Write for &Stream {
     }
 }
 
+impl Stream {
+    /// The process at the other end: on Windows, of a named pipe (this process's own id for a
+    /// pipe within it); `None` for a socket, and on Unix.
+    pub fn peer_pid(&self) -> Option<u32> {
+        #[cfg(windows)]
+        let pid = self.inner.peer_pid();
+        #[cfg(unix)]
+        let pid = None;
+        pid
+    }
+}
+
 impl TryFrom<OwnedHandle> for Stream {
     type Error = io::Error;
 

@@ -166,7 +166,7 @@ pub fn stop() -> Result<()> {
 
 /// Registers `resource` with the sharer, starting it if needed: `(address, key)` for the
 /// pickle.
-pub(crate) fn register(resource: OwnedHandle) -> Result<(String, u64)> {
+fn register(resource: OwnedHandle) -> Result<(String, u64)> {
     let mut registry = registry();
     if registry.entries.len() >= registry.max_pending {
         return Err(Error::SharerFull {
@@ -189,7 +189,7 @@ pub(crate) fn register(resource: OwnedHandle) -> Result<(String, u64)> {
 }
 
 /// Takes back (and closes) a resource whose pickle could not be sent.
-pub(crate) fn withdraw(key: u64) {
+fn withdraw(key: u64) {
     let resource = registry().entries.remove(&key);
     drop(resource);
 }
@@ -267,7 +267,7 @@ fn send_resource(conn: &mut Connection, resource: &OwnedHandle, pid: u32) -> Res
 /// Connects to the sharer at `address` with this process's key and claims `key`; the sharer's
 /// answer (a descriptor, or socket bytes) is the caller's to read. `timeout` bounds
 /// connecting, the handshake and each later send and receive.
-pub(crate) fn claim(address: &str, key: u64, timeout: Option<Duration>) -> Result<Connection> {
+fn claim(address: &str, key: u64, timeout: Option<Duration>) -> Result<Connection> {
     let address = sharer_address(address)?;
     let mut builder = Client::builder(address).authkey(authkey()?);
     if timeout.is_some() {
@@ -281,7 +281,7 @@ pub(crate) fn claim(address: &str, key: u64, timeout: Option<Duration>) -> Resul
 }
 
 /// What a claim's end of file means: the sharer had nothing under that key.
-pub(crate) fn not_shared(e: Error, key: u64) -> Error {
+fn not_shared(e: Error, key: u64) -> Error {
     match e {
         Error::Eof => Error::NotShared { key },
         e => e,
@@ -328,6 +328,72 @@ fn sharer_address(text: &str) -> Result<Address> {
     }
 }
 
+/// A connection's handle made ready to go to another process: the pickle to send, and the
+/// handle held (in the sharer, or lent on Windows) until the pickle is sent. Dropped before
+/// [`sent`](Self::sent), it takes the handle back and closes it. For shells of the connection
+/// layer (conn-tokio's); the blocking connection uses it through `send_connection`.
+#[doc(hidden)]
+pub struct Handover {
+    pickle: Vec<u8>,
+    held: Option<Held>,
+}
+
+enum Held {
+    Registered(u64),
+    #[cfg(windows)]
+    Lent(crate::sys::share::LentPipe),
+}
+
+impl Handover {
+    /// Prepares `handle`, a connection's with these directions: registers it with the sharer
+    /// (starting it) or, for a Windows pipe end, lends it.
+    pub fn prepare(handle: OwnedHandle, readable: bool, writable: bool) -> Result<Self> {
+        #[cfg(windows)]
+        let handle = match crate::sys::share::lend_pipe(handle, readable, writable)? {
+            Ok(lent) => {
+                return Ok(Self {
+                    pickle: wire::connection_pickle(lent.wrapped(), readable, writable),
+                    held: Some(Held::Lent(lent)),
+                });
+            }
+            Err(socket) => socket,
+        };
+        let (address, key) = register(handle)?;
+        let wrapped = if cfg!(windows) {
+            wire::Wrapped::SharedSocket { address, key }
+        } else {
+            wire::Wrapped::SharedFd { address, key }
+        };
+        Ok(Self {
+            pickle: wire::connection_pickle(&wrapped, readable, writable),
+            held: Some(Held::Registered(key)),
+        })
+    }
+
+    /// The message to send: CPython's pickle of the connection.
+    pub fn pickle(&self) -> &[u8] {
+        &self.pickle
+    }
+
+    /// The pickle was sent: the handle is the peer's to claim.
+    pub fn sent(mut self) {
+        #[cfg(windows)]
+        if let Some(Held::Lent(lent)) = self.held.take() {
+            lent.leave_to_peer();
+        }
+        self.held = None;
+    }
+}
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        // A lent pipe handle not left to the peer closes with it.
+        if let Some(Held::Registered(key)) = self.held.take() {
+            withdraw(key);
+        }
+    }
+}
+
 /// Sends `handle`, a connection's, over `via` as CPython pickles a connection (see the module
 /// docs). On failure nothing stays registered and the handle is closed.
 pub(crate) fn hand_over<C: conn_framing::Codec>(
@@ -336,34 +402,23 @@ pub(crate) fn hand_over<C: conn_framing::Codec>(
     readable: bool,
     writable: bool,
 ) -> Result<()> {
-    // A Windows pipe end travels without the sharer: the peer takes it out of this process.
-    #[cfg(windows)]
-    let handle = match crate::sys::share::lend_pipe(handle, readable, writable)? {
-        Ok(lent) => {
-            via.send_bytes(&wire::connection_pickle(lent.wrapped(), readable, writable))?;
-            lent.leave_to_peer();
-            return Ok(());
-        }
-        Err(socket) => socket,
-    };
-    let (address, key) = register(handle)?;
-    let wrapped = if cfg!(windows) {
-        wire::Wrapped::SharedSocket { address, key }
-    } else {
-        wire::Wrapped::SharedFd { address, key }
-    };
-    via.send_bytes(&wire::connection_pickle(&wrapped, readable, writable))
-        .inspect_err(|_| withdraw(key))
+    let handover = Handover::prepare(handle, readable, writable)?;
+    via.send_bytes(handover.pickle())?;
+    handover.sent();
+    Ok(())
 }
 
 /// Gets the stream of a handed connection: claims it from the sharer the pickle names, or on
-/// Windows takes the pipe handle it names out of its process. `timeout` bounds each step.
-pub(crate) fn take_connection<C: conn_framing::Codec>(
-    via: &Connection<C>,
+/// Windows takes the pipe handle it names out of its process (only out of `peer`, the process
+/// at the other end of the pipe it came over, when known). `timeout` bounds each step. For
+/// shells of the connection layer; blocking (it connects to the sharer).
+#[doc(hidden)]
+pub fn take_connection(
     handed: &wire::HandedConnection,
+    peer: Option<u32>,
     timeout: Option<Duration>,
 ) -> Result<crate::os::Stream> {
-    let _ = via;
+    let _ = peer;
     match &handed.wrapped {
         #[cfg(unix)]
         wire::Wrapped::SharedFd { address, key } => {
@@ -385,7 +440,7 @@ pub(crate) fn take_connection<C: conn_framing::Codec>(
             access,
             pid,
         } => crate::sys::share::take_pipe(
-            via.peer_pid(),
+            peer,
             *handle,
             *access,
             *pid,
@@ -405,4 +460,29 @@ pub(crate) fn take_connection<C: conn_framing::Codec>(
             ),
         ))),
     }
+}
+
+/// Windows `send_handle` to process `pid`: duplicates `handle` into it and returns the pickled
+/// `DupHandle` to send (CPython's `reduction.send_handle`). For shells of the connection layer.
+#[doc(hidden)]
+#[cfg(windows)]
+pub fn send_handle_pickle(handle: crate::Handle<'_>, pid: u32) -> Result<Vec<u8>> {
+    let value = crate::sys::share::duplicate_into(handle, pid)?;
+    Ok(wire::handle_pickle(
+        value,
+        crate::sys::share::SEND_HANDLE_ACCESS,
+        pid,
+    ))
+}
+
+/// Windows `recv_handle`: the handle a pickled `DupHandle` names, made this process's (taken
+/// only out of `peer`, when known, if it names another process). For shells of the connection
+/// layer.
+#[doc(hidden)]
+#[cfg(windows)]
+pub fn handle_from_pickle(message: &[u8], peer: Option<u32>) -> Result<OwnedHandle> {
+    let (handle, access, pid) = wire::parse_handle(message)?;
+    Ok(OwnedHandle::from_object(crate::sys::share::take_handle(
+        handle, access, pid, peer,
+    )?))
 }
