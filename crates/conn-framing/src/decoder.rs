@@ -3,6 +3,7 @@
 //! reading side: [`FrameReader`](crate::FrameReader) and conn's connections are shells that do
 //! the I/O around it.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use crate::header::{HeaderStatus, decode_header};
@@ -23,6 +24,45 @@ pub const READ_BUFFER: usize = 64 * 1024;
 /// The least room a read into a full buffer is given (while a frame is owed more bytes, a read
 /// asks for what it still needs, up to [`READ_BUFFER`], and never for less than this).
 pub const MIN_ROOM: usize = 4 * 1024;
+
+/// How many [`INITIAL_BUFFER`]-sized read buffers a thread keeps for reuse (32 KiB a thread).
+const POOLED_BUFFERS: usize = 4;
+
+thread_local! {
+    /// Read buffers given back by decoders that went idle on this thread
+    /// ([`Decoder::release_if_idle`]), for the next decoder that needs one: a connection that
+    /// receives one message at a time reuses a buffer instead of allocating and zero-filling a
+    /// fresh one per message, and an idle connection still holds none. Stale bytes in them are
+    /// never read: a decoder reads only what it was given after `spare`.
+    static SPARE_BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pooled read buffer of [`INITIAL_BUFFER`] bytes, if this thread has one.
+fn pooled_buffer() -> Option<Vec<u8>> {
+    SPARE_BUFFERS
+        .try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten()
+}
+
+/// Keeps `buf` for reuse if it is a standard read buffer and the pool has room.
+fn pool_buffer(buf: Vec<u8>) {
+    if buf.len() == INITIAL_BUFFER {
+        let _ = SPARE_BUFFERS.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOLED_BUFFERS {
+                pool.push(buf);
+            }
+        });
+    }
+}
+
+impl Drop for Decoder {
+    /// A standard read buffer goes back to this thread's pool (see `SPARE_BUFFERS`).
+    fn drop(&mut self) {
+        pool_buffer(std::mem::take(&mut self.buf));
+    }
+}
 
 /// What the decoder needs before it can hand out the next frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +196,11 @@ impl Decoder {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+        }
+        if self.buf.is_empty() {
+            if let Some(buf) = pooled_buffer() {
+                self.buf = buf;
+            }
         }
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -335,7 +380,7 @@ impl Decoder {
     /// connection costs no buffer.
     pub fn release_if_idle(&mut self) {
         if self.start == self.end && !self.streaming && !self.buf.is_empty() {
-            self.buf = Vec::new();
+            pool_buffer(std::mem::take(&mut self.buf));
             self.start = 0;
             self.end = 0;
         }
@@ -470,6 +515,34 @@ mod tests {
             encode_frame_into(p, &mut wire);
         }
         wire
+    }
+
+    /// A decoder that went idle gives its buffer to the next one on the thread (no allocation,
+    /// no zero-fill per message), and the stale bytes in it never reach a frame.
+    #[test]
+    fn idle_buffers_are_reused_and_their_old_bytes_never_read() {
+        let mut first = Decoder::new();
+        let wire = frames(&[vec![0xaa; 300]]);
+        let room = first.spare(false);
+        room[..wire.len()].copy_from_slice(&wire);
+        let released = room.as_ptr();
+        first.commit(wire.len());
+        assert_eq!(first.next_frame_ref(None).unwrap(), Some(&[0xaa; 300][..]));
+        first.release_if_idle();
+        assert_eq!(first.capacity(), 0, "an idle decoder holds no buffer");
+
+        let mut second = Decoder::new();
+        let room = second.spare(false);
+        assert_eq!(room.len(), INITIAL_BUFFER);
+        assert_eq!(room.as_ptr(), released, "the pooled buffer is reused");
+        // Half a header, then the rest and a short body: only the bytes given count.
+        let wire = frames(&[vec![1, 2, 3]]);
+        room[..2].copy_from_slice(&wire[..2]);
+        second.commit(2);
+        assert_eq!(second.next_frame().unwrap(), None);
+        second.feed(&wire[2..]);
+        assert_eq!(second.next_frame().unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(second.next_frame().unwrap(), None);
     }
 
     #[test]

@@ -55,20 +55,13 @@ const NOTHING: usize = usize::MAX;
 /// there is CPython's stack underflow, which the machine reports.
 const FENCE: usize = usize::MAX - 1;
 
-#[derive(Clone, Copy)]
-enum Memo {
-    Int(i64),
-    Float(f64),
-    Str(usize, usize),
-    Bytes(usize, usize),
-    /// A container or anything the stream cannot replay.
-    Other,
-}
-
 pub(crate) struct Stream<'de> {
     input: &'de [u8],
     pos: usize,
-    memo: Vec<Memo>,
+    /// Where the opcode of each memoized value starts ([`NOTHING`] for one the stream cannot
+    /// replay: a container, or anything but a scalar, text or bytes). A `GET` reads the value
+    /// there again; a `MEMOIZE` costs one push.
+    memo: Vec<usize>,
     /// Where the opcode of the last value read starts ([`NOTHING`] after a container), for
     /// `PUT` / `MEMOIZE` right after it: a position, one store per value, decoded again only
     /// when memoized.
@@ -157,9 +150,30 @@ impl<'de> Stream<'de> {
     #[inline(always)]
     fn skip_memo_ops(&mut self) -> R<()> {
         match self.input.get(self.pos) {
+            // One `MEMOIZE` after a value, CPython's usual: here, without a call.
+            Some(&MEMOIZE)
+                if !self
+                    .input
+                    .get(self.pos + 1)
+                    .is_some_and(|&op| is_memo_op(op)) =>
+            {
+                self.pos += 1;
+                self.memoize_last()
+            }
             Some(&op) if is_memo_op(op) => self.memo_ops(),
             _ => Ok(()),
         }
+    }
+
+    #[inline(always)]
+    fn memoize_last(&mut self) -> R<()> {
+        let m = self.memo_of_last()?;
+        if self.memo.capacity() == 0 {
+            // CPython memoizes about one value per 8 bytes of a typical pickle.
+            self.memo.reserve(self.input.len() / 8);
+        }
+        self.memo.push(m);
+        Ok(())
     }
 
     #[inline(never)]
@@ -175,8 +189,7 @@ impl<'de> Stream<'de> {
                 }
                 Some(MEMOIZE) => {
                     self.pos += 1;
-                    let m = self.memo_of_last()?;
-                    self.memo.push(m);
+                    self.memoize_last()?;
                 }
                 Some(op @ (BINPUT | LONG_BINPUT)) => {
                     self.pos += 1;
@@ -210,36 +223,30 @@ impl<'de> Stream<'de> {
             .ok_or(StreamError::Bail)
     }
 
-    /// What the memo keeps of the value whose opcode starts at `last` (read before, so valid);
-    /// a bail when there is no value to memoize (`FENCE`, or right after a `MARK`).
-    fn memo_of_last(&mut self) -> R<Memo> {
+    /// What the memo keeps of the value whose opcode starts at `last` (read before, so valid):
+    /// that position, or [`NOTHING`] if it cannot be replayed; a bail when there is no value to
+    /// memoize (`FENCE`, or right after a `MARK`).
+    #[inline(always)]
+    fn memo_of_last(&mut self) -> R<usize> {
         if self.last == FENCE {
             return Err(StreamError::Bail);
         }
         let Some(&op) = self.input.get(self.last) else {
-            return Ok(Memo::Other);
+            return Ok(NOTHING);
         };
-        if op == MARK {
-            return Err(StreamError::Bail);
-        }
-        let (pos, budget) = (self.pos, self.replay_budget);
-        self.pos = self.last + 1;
-        let m = match op {
-            BINGET | LONG_BINGET => self.get_index(op).map(|i| self.memo[i]),
-            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
-                self.length(op).map(|n| Memo::Str(self.pos, n))
+        Ok(match op {
+            MARK => return Err(StreamError::Bail),
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 | SHORT_BINBYTES | BINBYTES | BINBYTES8
+            | BININT1 | BININT2 | BININT | LONG1 | BINFLOAT => self.last,
+            // A memoized `GET`: the value it fetched.
+            BINGET | LONG_BINGET => {
+                let mut p = self.last + 1;
+                args::memo_index(self.input, &mut p, op)
+                    .and_then(|i| self.memo.get(i as usize).copied())
+                    .unwrap_or(NOTHING)
             }
-            SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
-                self.length(op).map(|n| Memo::Bytes(self.pos, n))
-            }
-            _ => match self.head_at(op) {
-                Ok(Head::Int(v)) => Ok(Memo::Int(v)),
-                Ok(Head::Float(v)) => Ok(Memo::Float(v)),
-                _ => Ok(Memo::Other),
-            },
-        };
-        (self.pos, self.replay_budget) = (pos, budget);
-        Ok(m.unwrap_or(Memo::Other))
+            _ => NOTHING,
+        })
     }
 
     /// The argument of a binary memo opcode (see [`args::memo_index`]).
@@ -256,26 +263,27 @@ impl<'de> Stream<'de> {
     }
 
     fn get(&mut self, i: usize) -> R<Head<'de>> {
-        let m = *self.memo.get(i).ok_or(StreamError::Bail)?;
-        match m {
-            Memo::Int(v) => Ok(Head::Int(v)),
-            Memo::Float(v) => Ok(Head::Float(v)),
-            Memo::Str(s, n) | Memo::Bytes(s, n) => {
-                self.replay_budget = self
-                    .replay_budget
-                    .checked_sub(n as u64 + 16)
-                    .ok_or(StreamError::Bail)?;
-                let b = &self.input[s..s + n];
-                if matches!(m, Memo::Str(..)) {
-                    Ok(Head::Str(
-                        std::str::from_utf8(b).map_err(|_| StreamError::Bail)?,
-                    ))
-                } else {
-                    Ok(Head::Bytes(b))
-                }
-            }
-            Memo::Other => Err(StreamError::Bail),
+        let at = *self.memo.get(i).ok_or(StreamError::Bail)?;
+        let op = *self.input.get(at).ok_or(StreamError::Bail)?;
+        if matches!(
+            op,
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 | SHORT_BINBYTES | BINBYTES | BINBYTES8
+        ) {
+            // Text fetched again counts against the expansion allowed.
+            let mut p = at + 1;
+            let n = args::length(self.input, &mut p, op).ok_or(StreamError::Bail)?;
+            self.replay_budget = self
+                .replay_budget
+                .checked_sub(n.saturating_add(16))
+                .ok_or(StreamError::Bail)?;
         }
+        // Only scalars, text and bytes are kept (see `memo_of_last`; `NOTHING` is past the
+        // input), read again where they are.
+        let pos = self.pos;
+        self.pos = at + 1;
+        let head = self.head_at(op);
+        self.pos = pos;
+        head
     }
 
     /// Reads the opcode(s) that start the next value.
