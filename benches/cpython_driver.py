@@ -25,9 +25,14 @@ def sample():
             'tags': [1, 2, 3, 4, 5]}
 
 
+CORPORA = ['sample', '10^5 ints', '10^4 str dict', '10^3 datetimes', '10^4 records',
+           '10^4 tuples', '10^3 4KiB bytes', '16MiB str', '10^4 int set', '10^3 tz datetimes',
+           '10^4 big ints']
+
+
 def corpus(n):
-    """The codec corpora, by number: the sample, 10**5 ints, a dict of 10**4 short strings,
-    10**3 datetimes (conn-bench builds the same values in Rust)."""
+    """The codec corpora, by number (names in CORPORA; conn-bench decodes the pickle of each,
+    typed and as a PyValue, and encodes what it decoded)."""
     import datetime
     if n == 0:
         return sample()
@@ -35,15 +40,33 @@ def corpus(n):
         return list(range(100000))
     if n == 2:
         return dict(('k%d' % i, 'v%d' % i) for i in range(10000))
-    start = datetime.datetime(2024, 1, 1)
-    return [start + datetime.timedelta(seconds=i) for i in range(1000)]
+    if n == 3:
+        start = datetime.datetime(2024, 1, 1)
+        return [start + datetime.timedelta(seconds=i) for i in range(1000)]
+    if n == 4:
+        # JSON-like records: str, int, float, None, bool and a nested list.
+        return [{'id': i, 'name': 'user%d' % i, 'score': i * 0.5, 'active': i % 2 == 0,
+                 'manager': None, 'tags': ['a', 'b', 'c']} for i in range(10000)]
+    if n == 5:
+        return [(i, 'item%d' % i, i * 1.5) for i in range(10000)]
+    if n == 6:
+        return [bytes([i % 256]) * 4096 for i in range(1000)]
+    if n == 7:
+        text = 'The quick brown fox jumps over the lazy dog; \u03a9\u03bc\u03ad\u03b3\u03b1. '
+        return (text * ((16 << 20) // len(text) + 1))[:16 << 20]
+    if n == 8:
+        return set(range(10000))
+    if n == 9:
+        start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+        return [start + datetime.timedelta(seconds=i) for i in range(1000)]
+    return [2 ** 100 + i for i in range(10000)]
 
 
 def measure_codec(direction, n, count):
     import pickle
     obj = corpus(n)
     data = pickle.dumps(obj, 4)
-    if direction == 'decode':
+    if direction.startswith('decode'):
         op = lambda: pickle.loads(data)  # noqa: E731
     else:
         op = lambda: pickle.dumps(obj, 4)  # noqa: E731

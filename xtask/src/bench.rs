@@ -81,6 +81,25 @@ fn python_imps(root: &Path) -> Vec<Imp> {
     out
 }
 
+/// The codec corpora of `benches/cpython_driver.py` (`CORPORA`), by number.
+const CODEC_CORPORA: [&str; 11] = [
+    "sample",
+    "10^5 ints",
+    "10^4 str dict",
+    "10^3 datetimes",
+    "10^4 records",
+    "10^4 tuples",
+    "10^3 4KiB bytes",
+    "16MiB str",
+    "10^4 int set",
+    "10^3 tz datetimes",
+    "10^4 big ints",
+];
+
+/// Operations per codec run, by corpus (a full run; `--quick` takes a quarter): each run
+/// about a tenth of a second to a second.
+const CODEC_COUNTS: [usize; 11] = [20_000, 200, 200, 2000, 40, 200, 400, 10, 1000, 2000, 400];
+
 fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
     let runs = if quick { 3 } else { 7 };
     let conn = conn_imp(bin, "conn");
@@ -147,15 +166,15 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
         ]),
         runs,
     });
-    // Codec rows, one process each: 0 the sample, 1 10^5 ints, 2 a dict of 10^4 short strings,
-    // 3 10^3 datetimes.
-    for direction in ["decode", "encode"] {
-        for (corpus, count) in [(0usize, 20_000usize), (1, 200), (2, 200), (3, 2000)] {
+    // Codec rows, one process each, on the corpora of `cpython_driver.py` (CODEC_CORPORA):
+    // decoded and encoded, typed as a Rust program would declare the data and as a `PyValue`.
+    for direction in ["decode", "encode", "decode-value", "encode-value"] {
+        for (corpus, count) in CODEC_COUNTS.iter().enumerate() {
             out.push(Config {
                 workload: "codec",
                 transport: direction,
                 size: corpus,
-                count: if quick { count / 4 } else { count },
+                count: if quick { (count / 4).max(4) } else { *count },
                 imps: with_py(vec![conn.clone()]),
                 runs,
             });
@@ -308,11 +327,10 @@ pub(crate) fn bench(root: &Path, quick: bool, only: Option<&str>) -> Result<(), 
         .filter(|c| only.is_none_or(|w| w == c.workload));
     for c in chosen {
         let label = if c.workload == "codec" {
-            let corpus = ["sample", "10^5 ints", "10^4 str dict", "10^3 datetimes"];
             format!(
                 "codec {} {}",
                 c.transport,
-                corpus.get(c.size).unwrap_or(&"?")
+                CODEC_CORPORA.get(c.size).unwrap_or(&"?")
             )
         } else {
             format!("{} {}{}", c.workload, c.transport, size_label(c.size))
@@ -506,6 +524,23 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
             "codec" if row.label == "codec encode sample" => {
                 if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
                     check("encode sample conn/CPython time".into(), c / p, 0.2, true);
+                }
+            }
+            // Every other corpus, typed and as a PyValue: decoding at most half of CPython's
+            // `loads` time, encoding at most 0.3 of its `dumps`.
+            "codec" => {
+                if let (Some(c), Some(p)) = (get(row, "conn"), get(row, &py)) {
+                    let target = if row.label.starts_with("codec decode") {
+                        0.5
+                    } else {
+                        0.3
+                    };
+                    check(
+                        format!("{} conn/CPython time", row.label),
+                        c / p,
+                        target,
+                        true,
+                    );
                 }
             }
             "handshake" => {

@@ -264,8 +264,10 @@ fn report(args: &Args, seconds: f64, value: f64, unit: &str) {
     );
 }
 
-/// The codec corpora (`cpython_driver.py` builds the same): 0 the sample, 1 10^5 ints, 2 a dict
-/// of 10^4 short strings, 3 10^3 datetimes.
+/// The pickle CPython writes for codec corpus `corpus` (`cpython_driver.py` names them: 0 the
+/// sample, 1 10^5 ints, 2 a dict of 10^4 short strings, 3 10^3 datetimes, 4 10^4 JSON-like
+/// records, 5 10^4 tuples, 6 10^3 bytes blobs of 4 KiB, 7 one 16 MiB str, 8 a set of 10^4
+/// ints, 9 10^3 datetimes with tzinfo, 10 10^4 big ints).
 fn python_pickle(corpus: usize) -> Vec<u8> {
     let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/cpython_driver.py");
     let out = Command::new("python3")
@@ -281,17 +283,15 @@ fn python_pickle(corpus: usize) -> Vec<u8> {
         .collect()
 }
 
-fn datetimes() -> conn::PyValue {
-    use conn::pickle::{Date, DateTime, Time, Value};
-    Value::list(
-        (0..1000u32)
-            .map(|i| {
-                let t =
-                    Time::new((i / 3600) as u8, (i / 60 % 60) as u8, (i % 60) as u8, 0).unwrap();
-                Value::DateTime(DateTime::new(Date::new(2024, 1, 1).unwrap(), t).into())
-            })
-            .collect(),
-    )
+/// One record of corpus 4, as a Rust program would declare it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    id: i64,
+    name: String,
+    score: f64,
+    active: bool,
+    manager: Option<String>,
+    tags: Vec<String>,
 }
 
 /// Times `op` `count` times after a warm-up; µs per call.
@@ -307,62 +307,67 @@ fn time_op(count: usize, mut op: impl FnMut()) -> (f64, f64) {
     (s, s * 1e6 / count as f64)
 }
 
-/// `codec decode|encode CORPUS`: conn's pickle codec in one process, on the bytes CPython
-/// writes for the corpus (decode) or on the same values in Rust (encode).
-fn measure_codec(args: &Args) {
-    use std::collections::HashMap;
+/// Decodes `bytes` as `T` (`decode`), or encodes the `T` decoded from them (`encode`).
+fn codec_typed<T: serde::Serialize + serde::de::DeserializeOwned>(
+    direction: &str,
+    bytes: &[u8],
+    count: usize,
+) -> (f64, f64) {
     use std::hint::black_box;
     let codec = Pickle::new();
-    let bytes = python_pickle(args.size);
+    if direction == "decode" {
+        return time_op(count, || {
+            black_box(codec.decode::<T>(black_box(bytes)).unwrap());
+        });
+    }
+    let value: T = codec.decode(bytes).unwrap();
     let mut out = Vec::with_capacity(bytes.len() * 2);
-    let (s, us) = match (args.transport.as_str(), args.size) {
-        ("decode", 0) => time_op(args.count, || {
-            black_box(codec.decode::<Sample>(black_box(&bytes)).unwrap());
-        }),
-        ("decode", 1) => time_op(args.count, || {
-            black_box(codec.decode::<Vec<i64>>(black_box(&bytes)).unwrap());
-        }),
-        ("decode", 2) => time_op(args.count, || {
-            black_box(
-                codec
-                    .decode::<HashMap<String, String>>(black_box(&bytes))
-                    .unwrap(),
-            );
-        }),
-        ("decode", 3) => time_op(args.count, || {
-            black_box(codec.decode_value(black_box(&bytes)).unwrap());
-        }),
-        ("encode", 0) => {
-            let v = Sample::new();
-            time_op(args.count, || {
-                out.clear();
-                codec.encode_into(black_box(&v), &mut out).unwrap();
-            })
+    time_op(count, || {
+        out.clear();
+        codec.encode_into(black_box(&value), &mut out).unwrap();
+    })
+}
+
+/// As [`codec_typed`], with conn's Python value model.
+fn codec_value(direction: &str, bytes: &[u8], count: usize) -> (f64, f64) {
+    use std::hint::black_box;
+    let codec = Pickle::new();
+    if direction.starts_with("decode") {
+        return time_op(count, || {
+            black_box(codec.decode_value(black_box(bytes)).unwrap());
+        });
+    }
+    let value = codec.decode_value(bytes).unwrap();
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    time_op(count, || {
+        out.clear();
+        codec.encode_value(black_box(&value), &mut out).unwrap();
+    })
+}
+
+/// `codec decode|encode|decode-value|encode-value CORPUS`: conn's pickle codec in one process,
+/// on the bytes CPython writes for the corpus (decode), or on what it decoded from them
+/// (encode); typed as a Rust program would declare the data, or as a `PyValue`.
+fn measure_codec(args: &Args) {
+    use std::collections::{HashMap, HashSet};
+    let bytes = python_pickle(args.size);
+    let (direction, count) = (args.transport.as_str(), args.count);
+    let (s, us) = if direction.ends_with("-value") {
+        codec_value(direction, &bytes, count)
+    } else {
+        match args.size {
+            0 => codec_typed::<Sample>(direction, &bytes, count),
+            1 => codec_typed::<Vec<i64>>(direction, &bytes, count),
+            2 => codec_typed::<HashMap<String, String>>(direction, &bytes, count),
+            4 => codec_typed::<Vec<Record>>(direction, &bytes, count),
+            5 => codec_typed::<Vec<(i64, String, f64)>>(direction, &bytes, count),
+            6 => codec_typed::<Vec<serde_bytes::ByteBuf>>(direction, &bytes, count),
+            7 => codec_typed::<String>(direction, &bytes, count),
+            8 => codec_typed::<HashSet<i64>>(direction, &bytes, count),
+            10 => codec_typed::<Vec<i128>>(direction, &bytes, count),
+            // Datetimes have no serde type of their own: the value model is the typed form.
+            _ => codec_value(direction, &bytes, count),
         }
-        ("encode", 1) => {
-            let v: Vec<i64> = (0..100_000).collect();
-            time_op(args.count, || {
-                out.clear();
-                codec.encode_into(black_box(&v), &mut out).unwrap();
-            })
-        }
-        ("encode", 2) => {
-            let v: HashMap<String, String> = (0..10_000)
-                .map(|i| (format!("k{i}"), format!("v{i}")))
-                .collect();
-            time_op(args.count, || {
-                out.clear();
-                codec.encode_into(black_box(&v), &mut out).unwrap();
-            })
-        }
-        ("encode", 3) => {
-            let v = datetimes();
-            time_op(args.count, || {
-                out.clear();
-                codec.encode_value(black_box(&v), &mut out).unwrap();
-            })
-        }
-        (d, c) => panic!("codec {d} {c}?"),
     };
     report(args, s, us, "us/op");
 }

@@ -109,6 +109,8 @@ enum Head<'de> {
     None,
     Bool(bool),
     Int(i64),
+    /// A `LONG1` of 9 to 16 bytes.
+    Int128(i128),
     Float(f64),
     Str(&'de str),
     Bytes(&'de [u8]),
@@ -308,7 +310,7 @@ impl<'de> Stream<'de> {
             BININT => Head::Int(i32::from_le_bytes(self.arr()?).into()),
             LONG1 => {
                 let n = self.arr::<1>()?[0] as usize;
-                if n > 8 {
+                if n > 16 {
                     return Err(StreamError::Bail);
                 }
                 let b = self.take(n)?;
@@ -317,9 +319,13 @@ impl<'de> Stream<'de> {
                 } else {
                     0
                 };
-                let mut a = [fill; 8];
+                let mut a = [fill; 16];
                 a[..n].copy_from_slice(b);
-                Head::Int(i64::from_le_bytes(a))
+                let v = i128::from_le_bytes(a);
+                match i64::try_from(v) {
+                    Ok(v) => Head::Int(v),
+                    Err(_) => Head::Int128(v),
+                }
             }
             BINFLOAT => Head::Float(f64::from_be_bytes(self.arr()?)),
             SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
@@ -363,6 +369,12 @@ impl<'de> Stream<'de> {
             Head::None => visitor.visit_unit(),
             Head::Bool(b) => visitor.visit_bool(b),
             Head::Int(i) => visitor.visit_i64(i),
+            // As the machine visits a big int: unsigned when it is not negative.
+            Head::Int128(i) => match (u64::try_from(i), u128::try_from(i)) {
+                (Ok(u), _) => visitor.visit_u64(u),
+                (_, Ok(u)) => visitor.visit_u128(u),
+                _ => visitor.visit_i128(i),
+            },
             Head::Float(f) => visitor.visit_f64(f),
             Head::Str(s) => visitor.visit_borrowed_str(s),
             Head::Bytes(b) => visitor.visit_borrowed_bytes(b),
