@@ -353,9 +353,32 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
             Task::Build => out.op(BUILD),
             Task::Value(v) => {
                 // A value met before is fetched from the memo.
-                if let Some(addr) = shared_addr(v, out.memoize_all) {
+                let addr = shared_addr(v, out.memoize_all);
+                if let Some(addr) = addr {
                     if let Some(&i) = memo.get(&addr) {
                         out.get(i);
+                        continue;
+                    }
+                }
+                // A list of plain scalars (the common list of numbers) is written here in one
+                // go, without a task per item.
+                if let Value::List(items) = v {
+                    if items.iter().all(is_plain_scalar) {
+                        out.op(EMPTY_LIST);
+                        if let Some(addr) = addr {
+                            let i = out.memoize();
+                            memo.insert(addr, i);
+                        }
+                        for chunk in items.chunks(BATCH) {
+                            if let [one] = chunk {
+                                plain_scalar(out, one);
+                                out.op(APPEND);
+                            } else {
+                                out.op(MARK);
+                                chunk.iter().for_each(|item| plain_scalar(out, item));
+                                out.op(APPENDS);
+                            }
+                        }
                         continue;
                     }
                 }
@@ -364,6 +387,26 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
         }
     }
     Ok(())
+}
+
+/// `None`, a bool, an int that fits `i64` or a float: written in place, never memoized.
+fn is_plain_scalar(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_)
+    )
+}
+
+/// Writes a value [`is_plain_scalar`] accepts.
+#[inline(always)]
+fn plain_scalar(out: &mut Out<'_>, v: &Value) {
+    match v {
+        Value::None => out.none(),
+        Value::Bool(b) => out.bool(*b),
+        Value::Int(i) => out.int(*i),
+        Value::Float(f) => out.float(*f),
+        _ => {}
+    }
 }
 
 /// The identity of a value worth memoizing: a container or text some other handle also holds

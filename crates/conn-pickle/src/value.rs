@@ -82,16 +82,44 @@ impl<T: Nested> Drop for Shared<T> {
 
 impl Nested for Vec<Value> {
     fn take_children(&mut self, out: &mut Vec<Value>) {
-        out.append(self);
+        // Items that hold no values drop in place without recursing: only a container among
+        // them needs the explicit stack.
+        if self.iter().any(Value::holds_values) {
+            out.append(self);
+        }
     }
 }
 
 impl Nested for Vec<(Value, Value)> {
     fn take_children(&mut self, out: &mut Vec<Value>) {
-        for (k, v) in self.drain(..) {
-            out.push(k);
-            out.push(v);
+        if self
+            .iter()
+            .any(|(k, v)| k.holds_values() || v.holds_values())
+        {
+            for (k, v) in self.drain(..) {
+                out.push(k);
+                out.push(v);
+            }
         }
+    }
+}
+
+impl Value {
+    /// Whether dropping it may drop other values (a container, a time with its tzinfo, an
+    /// object): what [`Shared`]'s drop must take apart with its stack rather than in place.
+    fn holds_values(&self) -> bool {
+        matches!(
+            self,
+            Self::List(_)
+                | Self::Tuple(_)
+                | Self::Set(_)
+                | Self::FrozenSet(_)
+                | Self::Dict(_)
+                | Self::OrderedDict(_)
+                | Self::Time(_)
+                | Self::DateTime(_)
+                | Self::Object(_)
+        )
     }
 }
 

@@ -733,6 +733,8 @@ impl<'a> Machine<'a, '_> {
 
     fn append(&mut self, target: Slot, items: Vec<Slot>, op: &'static str) -> Result<(), Error> {
         match self.node_mut(target) {
+            // The first batch becomes the list: no second copy of its items.
+            Some(Node::List(list)) if list.is_empty() => *list = items,
             Some(Node::List(list)) => list.extend(items),
             Some(Node::Object(o)) => o.list_items.extend(items),
             _ => return Err(self.malformed(op, "target is not a list or object")),
@@ -747,6 +749,7 @@ impl<'a> Machine<'a, '_> {
         op: &'static str,
     ) -> Result<(), Error> {
         match self.node_mut(target) {
+            Some(Node::Dict(d) | Node::OrderedDict(d)) if d.is_empty() => *d = items,
             Some(Node::Dict(d) | Node::OrderedDict(d)) => d.extend(items),
             Some(Node::Object(o)) => o.dict_items.extend(items),
             _ => return Err(self.malformed(op, "target is not a dict or object")),
