@@ -269,7 +269,27 @@ fn report(args: &Args, seconds: f64, value: f64, unit: &str) {
 /// records, 5 10^4 tuples, 6 10^3 bytes blobs of 4 KiB, 7 one 16 MiB str, 8 a set of 10^4
 /// ints, 9 10^3 datetimes with tzinfo, 10 10^4 big ints).
 fn python_pickle(corpus: usize) -> Vec<u8> {
+    use std::hash::{Hash, Hasher};
     let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/cpython_driver.py");
+    // Made once per version of the driver (the 16 MiB str takes a second to make and pass).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    include_str!("../../cpython_driver.py").hash(&mut h);
+    let cached = std::env::temp_dir().join(format!(
+        "conn-bench-corpus-{corpus}-{:016x}.pickle",
+        h.finish()
+    ));
+    if let Ok(bytes) = std::fs::read(&cached) {
+        return bytes;
+    }
+    let bytes = python_pickle_made(driver, corpus);
+    let partial = cached.with_extension(format!("{}.part", std::process::id()));
+    if std::fs::write(&partial, &bytes).is_ok() {
+        let _ = std::fs::rename(&partial, &cached);
+    }
+    bytes
+}
+
+fn python_pickle_made(driver: &str, corpus: usize) -> Vec<u8> {
     let out = Command::new("python3")
         .args([driver, "dump", &corpus.to_string()])
         .output()
