@@ -349,6 +349,13 @@ impl<'de> Stream<'de> {
         })
     }
 
+    /// Whether the container just read ends here: its closing opcode is next, or, `complete`
+    /// as CPython writes containers, the parent's next value starts.
+    fn at_end_or_parents(&self, complete: bool) -> R<bool> {
+        let op = self.peek()?;
+        Ok((is_end(op) && op != MARK) || (complete && is_value_start(op)))
+    }
+
     /// Whether the next opcode ends the container just read (a `MARK` would start another
     /// batch of its items).
     fn at_container_end(&self) -> R<bool> {
@@ -408,9 +415,13 @@ impl<'de> Stream<'de> {
                 let mut entries = Entries {
                     s: self,
                     state: ItemState::Between,
+                    in_batch: 0,
+                    complete: false,
                 };
                 let v = visitor.visit_map(&mut entries)?;
-                if entries.state != ItemState::Between || !entries.s.at_container_end()? {
+                if entries.state != ItemState::Between
+                    || !entries.s.at_end_or_parents(entries.complete)?
+                {
                     return Err(StreamError::Bail);
                 }
                 self.close();
@@ -664,6 +675,12 @@ fn is_value_start(op: u8) -> bool {
 struct Entries<'a, 'de> {
     s: &'a mut Stream<'de>,
     state: ItemState,
+    /// Pairs read in the current `MARK … SETITEMS` batch.
+    in_batch: usize,
+    /// The dict is whole as CPython writes dicts: its last batch held fewer than [`BATCH`]
+    /// pairs, or it ended with a lone `SETITEM` (CPython writes one only last). A value that
+    /// starts next is the parent's, not another key of this dict.
+    complete: bool,
 }
 
 impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
@@ -677,13 +694,19 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
             let op = self.s.peek()?;
             match self.state {
                 ItemState::InBatch if op == SETITEMS => {
+                    self.complete = self.in_batch < BATCH;
+                    self.in_batch = 0;
                     self.s.pos += 1;
                     // A `PUT` now names the container, which the stream cannot replay.
                     self.s.last = NOTHING;
                     self.state = ItemState::Between;
                 }
-                ItemState::InBatch => return seed.deserialize(&mut *self.s).map(Some),
+                ItemState::InBatch => {
+                    self.in_batch += 1;
+                    return seed.deserialize(&mut *self.s).map(Some);
+                }
                 ItemState::Single if op == SETITEM => {
+                    self.complete = true;
                     self.s.pos += 1;
                     // A `PUT` now names the container, which the stream cannot replay.
                     self.s.last = NOTHING;
@@ -697,6 +720,8 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
                     self.state = ItemState::InBatch;
                 }
                 ItemState::Between if is_end(op) && !is_value_start(op) => return Ok(None),
+                // The parent's next value (see `complete`).
+                ItemState::Between if self.complete => return Ok(None),
                 ItemState::Between => {
                     // `key value SETITEM` or the parent's next value: only a SETITEM after the
                     // pair tells. The machine decides.
@@ -1048,6 +1073,58 @@ mod tests {
     use super::*;
     use crate::shape::{Shape, machine};
     use crate::{Protocol, Value, to_vec, value_to_vec};
+
+    /// A container is taken as whole after a batch shorter than CPython's, so the value after it
+    /// is read as the parent's; a writer that adds items after such a batch (CPython never
+    /// does) must not make the stream answer differently from the machine: it bails.
+    #[test]
+    fn items_after_a_short_batch_are_not_lost() {
+        use std::collections::HashMap;
+        // [{'a': 1, 'b': 2}, {}] with 'b' set after the dict's first, short batch; and
+        // [[1, 2], []] with 2 appended after the inner list's short batch.
+        let dicts = [
+            PROTO,
+            4,
+            EMPTY_LIST,
+            MARK,
+            EMPTY_DICT,
+            MARK,
+            SHORT_BINUNICODE,
+            1,
+            b'a',
+            BININT1,
+            1,
+            SETITEMS,
+            SHORT_BINUNICODE,
+            1,
+            b'b',
+            BININT1,
+            2,
+            SETITEM,
+            EMPTY_DICT,
+            APPENDS,
+            STOP,
+        ];
+        let want: Vec<HashMap<String, i64>> = vec![
+            [("a".to_owned(), 1), ("b".to_owned(), 2)]
+                .into_iter()
+                .collect(),
+            HashMap::new(),
+        ];
+        assert!(from_slice::<Vec<HashMap<String, i64>>>(&dicts, &Limits::default()).is_err());
+        assert_eq!(
+            crate::from_slice::<Vec<HashMap<String, i64>>>(&dicts).unwrap(),
+            want
+        );
+        let lists = [
+            PROTO, 4, EMPTY_LIST, MARK, EMPTY_LIST, MARK, BININT1, 1, APPENDS, BININT1, 2, APPEND,
+            EMPTY_LIST, APPENDS, STOP,
+        ];
+        assert_eq!(
+            crate::from_slice::<Vec<Vec<i64>>>(&lists).unwrap(),
+            vec![vec![1, 2], vec![]]
+        );
+    }
 
     /// Wherever the stream answers, it answers what the machine answers.
     #[test]
