@@ -55,19 +55,29 @@ const NOTHING: usize = usize::MAX;
 /// there is CPython's stack underflow, which the machine reports.
 const FENCE: usize = usize::MAX - 1;
 
+/// A memo entry: text as read (checked once, when first read), or where any other value's
+/// opcode starts.
+#[derive(Clone, Copy)]
+enum Memo<'de> {
+    Str(&'de str),
+    At(usize),
+}
+
 pub(crate) struct Stream<'de> {
     input: &'de [u8],
     pos: usize,
     /// Where the opcode of each memoized value starts ([`NOTHING`] for one the stream cannot
     /// replay: a container, or anything but a scalar, text or bytes). A `GET` reads the value
     /// there again; a `MEMOIZE` costs one push.
-    memo: Vec<usize>,
+    memo: Vec<Memo<'de>>,
     /// Where the opcode of the last value read starts ([`NOTHING`] after a container), for
     /// `PUT` / `MEMOIZE` right after it: a position, one store per value, decoded again only
     /// when memoized.
     last: usize,
     depth: u32,
     max_depth: u32,
+    /// The last text read and where its opcode starts, for a `MEMOIZE` right after it.
+    last_text: (usize, &'de str),
     /// Budget for text replayed from the memo (bytes), from the expansion allowed.
     replay_budget: u64,
     /// Whether the last list or set read stopped between batches (set when its `Items` is
@@ -88,6 +98,7 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
         pos: 0,
         memo: Vec::new(),
         last: FENCE,
+        last_text: (NOTHING, ""),
         depth: 0,
         max_depth: limits.max_depth,
         replay_budget: limits.expanded_for(input.len()).saturating_mul(16),
@@ -229,25 +240,30 @@ impl<'de> Stream<'de> {
     /// that position, or [`NOTHING`] if it cannot be replayed; a bail when there is no value to
     /// memoize (`FENCE`, or right after a `MARK`).
     #[inline(always)]
-    fn memo_of_last(&mut self) -> R<usize> {
+    fn memo_of_last(&mut self) -> R<Memo<'de>> {
         if self.last == FENCE {
             return Err(StreamError::Bail);
         }
         let Some(&op) = self.input.get(self.last) else {
-            return Ok(NOTHING);
+            return Ok(Memo::At(NOTHING));
         };
         Ok(match op {
             MARK => return Err(StreamError::Bail),
-            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 | SHORT_BINBYTES | BINBYTES | BINBYTES8
-            | BININT1 | BININT2 | BININT | LONG1 | BINFLOAT => self.last,
+            // Read (and checked) just before: keep the text itself.
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 if self.last_text.0 == self.last => {
+                Memo::Str(self.last_text.1)
+            }
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => Memo::At(self.last),
+            SHORT_BINBYTES | BINBYTES | BINBYTES8 | BININT1 | BININT2 | BININT | LONG1
+            | BINFLOAT => Memo::At(self.last),
             // A memoized `GET`: the value it fetched.
             BINGET | LONG_BINGET => {
                 let mut p = self.last + 1;
                 args::memo_index(self.input, &mut p, op)
                     .and_then(|i| self.memo.get(i as usize).copied())
-                    .unwrap_or(NOTHING)
+                    .unwrap_or(Memo::At(NOTHING))
             }
-            _ => NOTHING,
+            _ => Memo::At(NOTHING),
         })
     }
 
@@ -261,17 +277,27 @@ impl<'de> Stream<'de> {
     fn text(&mut self, n: usize) -> R<Head<'de>> {
         let b = self.take(n)?;
         let s = std::str::from_utf8(b).map_err(|_| StreamError::Bail)?;
+        self.last_text = (self.last, s);
         Ok(Head::Str(s))
     }
 
     fn get(&mut self, i: usize) -> R<Head<'de>> {
-        let at = *self.memo.get(i).ok_or(StreamError::Bail)?;
+        let at = match *self.memo.get(i).ok_or(StreamError::Bail)? {
+            Memo::Str(text) => {
+                // Text fetched again counts against the expansion allowed.
+                self.replay_budget = self
+                    .replay_budget
+                    .checked_sub(text.len() as u64 + 16)
+                    .ok_or(StreamError::Bail)?;
+                return Ok(Head::Str(text));
+            }
+            Memo::At(at) => at,
+        };
         let op = *self.input.get(at).ok_or(StreamError::Bail)?;
         if matches!(
             op,
             SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 | SHORT_BINBYTES | BINBYTES | BINBYTES8
         ) {
-            // Text fetched again counts against the expansion allowed.
             let mut p = at + 1;
             let n = args::length(self.input, &mut p, op).ok_or(StreamError::Bail)?;
             self.replay_budget = self
@@ -1336,6 +1362,7 @@ mod tests {
                 pos: 0,
                 memo: Vec::new(),
                 last: FENCE,
+                last_text: (NOTHING, ""),
                 depth: 0,
                 max_depth: 1000,
                 replay_budget: 0,
