@@ -217,6 +217,16 @@ fn negate(bytes: &mut [u8]) {
 
 /// Drops redundant sign bytes; empty becomes `[0]`.
 fn shortest(bytes: &[u8]) -> Vec<u8> {
+    let len = shortest_len(bytes);
+    if len == 0 {
+        vec![0]
+    } else {
+        bytes[..len].to_vec()
+    }
+}
+
+/// How many of `bytes` (little-endian two's complement) the shortest form keeps (0 for none).
+pub(crate) fn shortest_len(bytes: &[u8]) -> usize {
     let mut len = bytes.len();
     while len > 1 {
         let top = bytes[len - 1];
@@ -227,11 +237,7 @@ fn shortest(bytes: &[u8]) -> Vec<u8> {
             break;
         }
     }
-    if len == 0 {
-        vec![0]
-    } else {
-        bytes[..len].to_vec()
-    }
+    len
 }
 
 impl fmt::Display for BigInt {

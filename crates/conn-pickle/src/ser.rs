@@ -33,7 +33,6 @@ impl ser::Error for Error {
         Self(Box::new(Failure::Custom(msg.to_string())))
     }
 }
-use crate::int::BigInt;
 use crate::opcodes::*;
 use crate::serde_impl::{VALUE_TOKEN, take_handed};
 
@@ -184,7 +183,11 @@ impl<'s, 'o, 'b> ser::Serializer for &'s mut Ser<'o, 'b> {
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
         match i64::try_from(v) {
             Ok(v) => self.out.int(v),
-            Err(_) => self.out.long(BigInt::from_i128(v).to_signed_le_bytes()),
+            // The shortest two's complement, made on the stack (no `BigInt`).
+            Err(_) => {
+                let le = v.to_le_bytes();
+                self.out.long(&le[..crate::int::shortest_len(&le).max(1)]);
+            }
         }
         Ok(())
     }
@@ -208,7 +211,12 @@ impl<'s, 'o, 'b> ser::Serializer for &'s mut Ser<'o, 'b> {
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
         match i64::try_from(v) {
             Ok(v) => self.out.int(v),
-            Err(_) => self.out.long(BigInt::from_u128(v).to_signed_le_bytes()),
+            Err(_) => {
+                // 17 bytes: a zero above the top bit keeps it positive.
+                let mut le = [0u8; 17];
+                le[..16].copy_from_slice(&v.to_le_bytes());
+                self.out.long(&le[..crate::int::shortest_len(&le).max(1)]);
+            }
         }
         Ok(())
     }
@@ -442,6 +450,36 @@ impl ser::SerializeStructVariant for Compound<'_, '_, '_> {
 mod tests {
     use crate::opcodes::*;
     use crate::{Protocol, to_vec};
+
+    /// 128-bit ints are written in pickle's shortest `LONG1` form and read back exactly, at
+    /// every boundary.
+    #[test]
+    fn wide_ints_round_trip_in_shortest_form() {
+        for v in [
+            i128::MIN,
+            i128::MAX,
+            -(1i128 << 64),
+            1 << 64,
+            i128::from(i64::MAX) + 1,
+            i128::from(i64::MIN) - 1,
+            -(1 << 100),
+        ] {
+            let bytes = to_vec(&v, Protocol::V4).unwrap();
+            assert_eq!(crate::from_slice::<i128>(&bytes).unwrap(), v);
+            let value = crate::value_from_slice(&bytes).unwrap();
+            let Some(crate::Value::BigInt(b)) = Some(value) else {
+                panic!("{v} is not a big int")
+            };
+            assert_eq!(b.to_i128(), Some(v));
+            assert_eq!(b, crate::BigInt::from_i128(v), "{v}: not the shortest form");
+        }
+        for v in [u128::MAX, 1 << 127, u128::from(u64::MAX) + 1] {
+            let bytes = to_vec(&v, Protocol::V4).unwrap();
+            assert_eq!(crate::from_slice::<u128>(&bytes).unwrap(), v);
+            let value = crate::value_from_slice(&bytes).unwrap();
+            assert_eq!(value, crate::Value::BigInt(crate::BigInt::from_u128(v)));
+        }
+    }
 
     /// Lists and dicts are written in CPython's batches of 1000 items.
     #[test]
