@@ -133,7 +133,16 @@ impl<'a> Out<'a> {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn str(&mut self, s: &str) -> Result<(), Error> {
+        let b = s.as_bytes();
+        if let (true, Ok(n)) = (self.proto >= 4, u8::try_from(b.len())) {
+            // The common short str: one reservation, the opcode, its length and the text.
+            self.buf.reserve(2 + b.len());
+            self.buf.extend_from_slice(&[SHORT_BINUNICODE, n]);
+            self.buf.extend_from_slice(b);
+            return Ok(());
+        }
         let short = (self.proto >= 4).then_some(SHORT_BINUNICODE);
         self.sized(
             s.len(),
