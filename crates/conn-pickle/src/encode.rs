@@ -3,6 +3,7 @@
 //! fetched from the memo afterwards, so sharing survives a round trip).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Error;
 use crate::int::BigInt;
@@ -350,7 +351,7 @@ pub(crate) fn encode_value_like_cpython(
 
 /// Writes the opcodes that push `value` (no header, no `STOP`).
 pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error> {
-    let mut memo: HashMap<usize, u32> = HashMap::new();
+    let mut memo: HashMap<usize, u32, BuildHasherDefault<AddrHasher>> = HashMap::default();
     let mut stack: Vec<Task<'_>> = vec![Task::Value(value)];
     while let Some(task) = stack.pop() {
         match task {
@@ -421,9 +422,8 @@ fn plain_scalar(out: &mut Out<'_>, v: &Value) {
 /// The identity of a value worth memoizing: a container or text some other handle also holds
 /// (or, with `all`, any one but the empty tuple, as CPython).
 fn shared_addr(v: &Value, all: bool) -> Option<usize> {
-    fn s<T: crate::value::Nested>(x: &Shared<T>) -> Option<usize> {
-        Some(x.addr())
-    }
+    // A container no other handle holds cannot be met again: no memo entry (and no lookup).
+    let s = |x: &dyn SharedAddr| (all || x.is_shared()).then(|| x.addr());
     match v {
         Value::List(x) | Value::Tuple(x) | Value::Set(x) | Value::FrozenSet(x) => s(x),
         Value::Dict(x) | Value::OrderedDict(x) => s(x),
@@ -433,6 +433,41 @@ fn shared_addr(v: &Value, all: bool) -> Option<usize> {
         Value::Str(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
         Value::Bytes(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
         _ => None,
+    }
+}
+
+/// Hashes the memo's keys, addresses of this process's own allocations (no peer chooses them,
+/// so no flooding to fear): one multiplication instead of SipHash's rounds.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        // The high bits are the mixed ones; hashbrown takes its control bits from the top.
+        self.0.rotate_left(26)
+    }
+}
+
+/// The identity and sharing of a [`Shared`] payload, whatever it holds.
+trait SharedAddr {
+    fn addr(&self) -> usize;
+    fn is_shared(&self) -> bool;
+}
+
+impl<T: crate::value::Nested> SharedAddr for Shared<T> {
+    fn addr(&self) -> usize {
+        Shared::addr(self)
+    }
+    fn is_shared(&self) -> bool {
+        Shared::is_shared(self)
     }
 }
 

@@ -45,6 +45,11 @@ impl<T: Nested> Shared<T> {
     pub(crate) fn addr(&self) -> usize {
         Arc::as_ptr(&self.0) as *const u8 as usize
     }
+
+    /// Whether another handle holds the same payload.
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
 }
 
 impl<T: Nested> Clone for Shared<T> {
