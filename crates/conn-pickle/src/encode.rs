@@ -464,10 +464,10 @@ trait SharedAddr {
 
 impl<T: crate::value::Nested> SharedAddr for Shared<T> {
     fn addr(&self) -> usize {
-        Shared::addr(self)
+        Self::addr(self)
     }
     fn is_shared(&self) -> bool {
-        Shared::is_shared(self)
+        Self::is_shared(self)
     }
 }
 
