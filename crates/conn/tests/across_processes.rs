@@ -232,3 +232,45 @@ fn connections_and_handles_between_processes() {
     back.send(&"back to the child").unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// A process that handed a connection over and exits without `sharing::stop()` leaves no
+/// socket file or directory of its resource sharer behind (Unix; a Windows named pipe goes
+/// with its last handle).
+#[cfg(unix)]
+#[test]
+fn an_exiting_sharer_leaves_no_socket_file() {
+    if let Some((role, arg)) = role() {
+        assert_eq!(role, "hands-and-exits");
+        conn::sharing::set_authkey(KEY);
+        // SAFETY: the parent passed this number for this connection; it is taken once.
+        let handle = unsafe { conn::process::inherited(arg.parse().unwrap()) }.unwrap();
+        let mut parent = Connection::from_owned_handle(handle, Pickle::new()).unwrap();
+        let (handed, _kept) = conn::pipe().unwrap();
+        parent.send_connection(handed).unwrap();
+        return;
+    }
+    let (mut ours, theirs) = conn::pipe().unwrap();
+    let mut inheritance = conn::process::Inheritance::new();
+    let number = inheritance.add(theirs).unwrap();
+    let mut child = inheritance
+        .spawn(child_command(
+            "an_exiting_sharer_leaves_no_socket_file",
+            "hands-and-exits",
+            &number.to_string(),
+        ))
+        .unwrap();
+    ours.set_read_timeout(STEP);
+    let pickle = ours.recv_bytes().unwrap();
+    let handed = conn::sharing::wire::parse_connection(&pickle).unwrap();
+    let conn::sharing::wire::Wrapped::SharedFd { address, .. } = handed.wrapped else {
+        panic!("a Unix connection is handed as a DupFd")
+    };
+    let path = std::path::PathBuf::from(address);
+    assert!(child.wait().unwrap().success());
+    assert!(!path.exists(), "{} is left behind", path.display());
+    assert!(
+        !path.parent().unwrap().exists(),
+        "{} is left behind",
+        path.parent().unwrap().display()
+    );
+}

@@ -194,7 +194,28 @@ fn withdraw(key: u64) {
     drop(resource);
 }
 
+/// At exit, removes the socket file of a sharer still running and its private directory (the
+/// thread cannot close its listener then), as CPython removes its temporary directory: a
+/// process that handed connections over and never called [`stop`] leaves nothing behind.
+extern "C" fn remove_sharer_socket() {
+    // Another thread may hold the registry as the process exits: then leave it.
+    let Ok(registry) = REGISTRY.try_lock() else {
+        return;
+    };
+    if let Some(Address::UnixPath(path)) = registry.running.as_ref().map(|r| &r.address) {
+        let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            // Only the private directory made for it, and only if now empty.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 fn start(key: AuthKey) -> Result<Running> {
+    static CLEANUP: std::sync::Once = std::sync::Once::new();
+    CLEANUP.call_once(|| {
+        crate::sys::calls::at_exit(remove_sharer_socket);
+    });
     let listener = Listener::builder()
         .authkey(key.clone())
         .backlog(128)

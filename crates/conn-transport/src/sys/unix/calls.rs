@@ -642,6 +642,13 @@ pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
     }
 }
 
+/// Runs `f` when the process exits normally (`exit`, or returning from `main`): C's `atexit`.
+/// Returns whether it was registered.
+pub(crate) fn at_exit(f: extern "C" fn()) -> bool {
+    // SAFETY: registers a plain function without arguments; it runs once, at exit.
+    unsafe { libc::atexit(f) == 0 }
+}
+
 /// Blocks every signal in the calling thread, so that signals meant for the program reach its
 /// other threads (what CPython's resource sharer thread does with `pthread_sigmask`).
 pub(crate) fn block_signals_in_this_thread() {

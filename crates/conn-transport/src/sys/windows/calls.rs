@@ -324,3 +324,8 @@ pub(crate) fn wide(s: &str) -> Vec<u16> {
 /// Signals do not reach threads on Windows (a console handler runs on its own thread): nothing
 /// to block.
 pub(crate) fn block_signals_in_this_thread() {}
+
+/// Nothing to clean up at exit on Windows (a named pipe goes with its last handle): a no-op.
+pub(crate) fn at_exit(_f: extern "C" fn()) -> bool {
+    false
+}
