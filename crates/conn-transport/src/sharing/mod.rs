@@ -328,24 +328,17 @@ fn address_text(address: &Address) -> Result<String> {
 /// A sharer's address from a pickle: a Unix socket (a path, or `"\0name"`) on Unix, a named
 /// pipe on Windows; never TCP, so that a peer cannot send this process to a network service.
 fn sharer_address(text: &str) -> Result<Address> {
-    let refused = || {
-        Error::Io(std::io::Error::new(
+    // CPython's reading of a `str` address, which never makes a TCP one; and only the family
+    // a sharer listens on here (CPython's is its default family too).
+    match Address::from_python_str(text)? {
+        address if address.family() == conn_address::default_family() => Ok(address),
+        _ => Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
                 "a resource sharer at {:?}, which is not a local socket or pipe",
                 conn_pickle::escape_text(text)
             ),
-        ))
-    };
-    if cfg!(windows) {
-        match text.parse::<Address>() {
-            Ok(address @ Address::Pipe(_)) => Ok(address),
-            _ => Err(refused()),
-        }
-    } else if let Some(name) = text.strip_prefix('\0') {
-        Ok(Address::unix_abstract(name.as_bytes().to_vec())?)
-    } else {
-        Ok(Address::unix_path(text)?)
+        ))),
     }
 }
 
