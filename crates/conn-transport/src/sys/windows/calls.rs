@@ -316,6 +316,40 @@ pub(crate) fn poll_socket(s: SOCKET, write: bool, timeout: Option<Duration>) -> 
     Ok(r > 0 && fd.revents & (POLLRDNORM | POLLWRNORM | POLLHUP | POLLERR) != 0)
 }
 
+/// `DuplicateHandle`: handle `raw` of process `from` made a new handle of process `to`, with
+/// `access` and `options` as the call takes them; its value in `to`.
+///
+/// # Safety
+/// `from` and `to` are open process handles with `PROCESS_DUP_HANDLE` (or the current-process
+/// pseudo handle); `raw` is a value in `from` the caller may duplicate (a wrong value fails;
+/// with `DUPLICATE_CLOSE_SOURCE` it is closed in `from`).
+pub(crate) unsafe fn duplicate_handle(
+    from: HANDLE,
+    raw: HANDLE,
+    to: HANDLE,
+    access: u32,
+    inheritable: bool,
+    options: u32,
+) -> io::Result<HANDLE> {
+    let mut out: HANDLE = std::ptr::null_mut();
+    // SAFETY: the caller's contract; `out` receives the new value.
+    let ok = unsafe {
+        windows_sys::Win32::Foundation::DuplicateHandle(
+            from,
+            raw,
+            to,
+            &mut out,
+            access,
+            i32::from(inheritable),
+            options,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error());
+    }
+    Ok(out)
+}
+
 /// A wide, NUL-terminated copy of `s` for the `W` functions.
 pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()

@@ -46,6 +46,16 @@ impl Borrowed<'_> {
         }
     }
 
+    /// The OS handle of a kernel object or socket; `None` for this crate's readiness objects,
+    /// which have none.
+    pub(crate) fn os_handle(&self) -> Option<windows_sys::Win32::Foundation::HANDLE> {
+        match self {
+            Self::Object(h) => Some(h.as_raw_handle()),
+            Self::Socket(s) => Some(s.as_raw_socket() as windows_sys::Win32::Foundation::HANDLE),
+            Self::Probe(_) | Self::Set(_) => None,
+        }
+    }
+
     pub(crate) fn try_clone_to_owned(self) -> io::Result<Owned> {
         Ok(match self {
             Self::Object(h) => Owned::Object(h.try_clone_to_owned()?),

@@ -24,7 +24,7 @@ use std::os::windows::io::{
 use std::sync::OnceLock;
 
 use windows_sys::Win32::Foundation::{
-    DUPLICATE_CLOSE_SOURCE, DUPLICATE_SAME_ACCESS, DuplicateHandle, GetHandleInformation, HANDLE,
+    DUPLICATE_CLOSE_SOURCE, DUPLICATE_SAME_ACCESS, GetHandleInformation, HANDLE,
 };
 use windows_sys::Win32::Networking::WinSock::{
     FROM_PROTOCOL_INFO, INVALID_SOCKET, SOCKET, WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
@@ -36,6 +36,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcess, PROCESS_DUP_HANDLE};
 
+use super::calls;
 use super::handle::Owned;
 use crate::os::StreamKind;
 use crate::sharing::wire::Wrapped;
@@ -113,36 +114,26 @@ pub(crate) fn pipe_peer_pid(h: HANDLE) -> Option<u32> {
 /// Duplicates `handle` into process `pid` (CPython's `DupHandle(handle, access, pid)`), for
 /// [`Sender::send_handle`](crate::Sender::send_handle): the value it has there.
 pub(crate) fn duplicate_into(handle: Handle<'_>, pid: u32) -> Result<u64> {
-    use super::handle::Borrowed;
-    let raw: HANDLE = match handle.inner {
-        Borrowed::Object(h) => h.as_raw_handle(),
-        Borrowed::Socket(s) => s.as_raw_socket() as HANDLE,
-        _ => {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "only an OS handle or socket can be sent, not one of this crate's streams: \
-                 send the connection itself with send_connection",
-            )));
-        }
-    };
+    let raw = handle.inner.os_handle().ok_or_else(|| {
+        Error::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "only an OS handle or socket can be sent, not one of this crate's streams: \
+             send the connection itself with send_connection",
+        ))
+    })?;
     let process = open_for_duplication(pid)?;
-    let mut out: HANDLE = std::ptr::null_mut();
     // SAFETY: `raw` is open in this process (borrowed for the call), `process` is a process
-    // handle with PROCESS_DUP_HANDLE, `out` receives the new value.
-    let ok = unsafe {
-        DuplicateHandle(
+    // handle with PROCESS_DUP_HANDLE.
+    let out = unsafe {
+        calls::duplicate_handle(
             GetCurrentProcess(),
             raw,
             process.as_raw_handle(),
-            &mut out,
             0,
-            0,
+            false,
             DUPLICATE_SAME_ACCESS,
-        )
+        )?
     };
-    if ok == 0 {
-        return Err(Error::Io(io::Error::last_os_error()));
-    }
     Ok(out as usize as u64)
 }
 
@@ -177,23 +168,18 @@ pub(crate) fn take_handle(
         }
     }
     let process = open_for_duplication(pid)?;
-    let mut out: HANDLE = std::ptr::null_mut();
-    // SAFETY: `process` has PROCESS_DUP_HANDLE; `value` is a value in that process (a wrong
-    // one fails); `out` receives the new handle, which nothing else owns.
-    let ok = unsafe {
-        DuplicateHandle(
+    // SAFETY: `process` has PROCESS_DUP_HANDLE; `value` is a value in that process, the peer's
+    // to give (a wrong one fails).
+    let out = unsafe {
+        calls::duplicate_handle(
             process.as_raw_handle(),
             value,
             GetCurrentProcess(),
-            &mut out,
             access,
-            0,
+            false,
             DUPLICATE_CLOSE_SOURCE,
-        )
+        )?
     };
-    if ok == 0 {
-        return Err(Error::Io(io::Error::last_os_error()));
-    }
     // SAFETY: a fresh handle of this process.
     Ok(unsafe { StdOwnedHandle::from_raw_handle(out) })
 }

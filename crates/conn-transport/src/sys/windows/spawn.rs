@@ -19,8 +19,7 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, DUPLICATE_SAME_ACCESS, DuplicateHandle, HANDLE, INVALID_HANDLE_VALUE,
-    STILL_ACTIVE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    CloseHandle, DUPLICATE_SAME_ACCESS, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE,
 };
 use windows_sys::Win32::Networking::WinSock::{SO_TYPE, SOCKET, SOL_SOCKET, getsockopt};
 use windows_sys::Win32::System::Console::{
@@ -28,47 +27,39 @@ use windows_sys::Win32::System::Console::{
 };
 use windows_sys::Win32::System::Threading::{
     CREATE_UNICODE_ENVIRONMENT, CreateProcessW, DeleteProcThreadAttributeList,
-    EXTENDED_STARTUPINFO_PRESENT, GetCurrentProcess, GetExitCodeProcess, INFINITE,
+    EXTENDED_STARTUPINFO_PRESENT, GetCurrentProcess, GetExitCodeProcess,
     InitializeProcThreadAttributeList, LPPROC_THREAD_ATTRIBUTE_LIST,
     PROC_THREAD_ATTRIBUTE_HANDLE_LIST, PROCESS_INFORMATION, STARTF_USESTDHANDLES, STARTUPINFOEXW,
-    TerminateProcess, UpdateProcThreadAttribute, WaitForSingleObject,
+    TerminateProcess, UpdateProcThreadAttribute,
 };
 
-use super::handle::{Borrowed, Owned};
+use super::calls;
+use super::handle::Owned;
 use crate::OwnedHandle;
 
 /// A copy of `handle` that child processes may inherit, with the same access.
 pub(crate) fn inheritable_copy(handle: &OwnedHandle) -> io::Result<StdOwnedHandle> {
-    let raw = match handle.inner.borrow() {
-        Borrowed::Object(h) => h.as_raw_handle(),
-        Borrowed::Socket(s) => std::os::windows::io::AsRawSocket::as_raw_socket(&s) as HANDLE,
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "only a socket or pipe handle can pass to a child",
-            ));
-        }
-    };
+    let raw = handle.inner.borrow().os_handle().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "only a socket or pipe handle can pass to a child",
+        )
+    })?;
     duplicate(raw, true)
 }
 
 fn duplicate(raw: HANDLE, inheritable: bool) -> io::Result<StdOwnedHandle> {
-    let mut out: HANDLE = std::ptr::null_mut();
-    // SAFETY: `raw` is open in this process; `out` receives a new handle of ours.
-    let ok = unsafe {
-        DuplicateHandle(
+    // SAFETY: `raw` is open in this process, duplicated within it.
+    let out = unsafe {
+        calls::duplicate_handle(
             GetCurrentProcess(),
             raw,
             GetCurrentProcess(),
-            &mut out,
             0,
-            i32::from(inheritable),
+            inheritable,
             DUPLICATE_SAME_ACCESS,
-        )
+        )?
     };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
-    }
     // SAFETY: a fresh handle nothing else owns.
     Ok(unsafe { StdOwnedHandle::from_raw_handle(out) })
 }
@@ -87,14 +78,8 @@ impl Child {
 
     /// Waits at most `timeout` (`None`: forever) for the child to exit.
     pub(crate) fn wait_timeout(&self, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
-        let ms = timeout.map_or(INFINITE, |t| {
-            u32::try_from(t.as_millis()).unwrap_or(INFINITE - 1)
-        });
-        // SAFETY: our process handle.
-        match unsafe { WaitForSingleObject(self.process.as_raw_handle(), ms) } {
-            WAIT_OBJECT_0 => {}
-            WAIT_TIMEOUT => return Ok(None),
-            _ => return Err(io::Error::last_os_error()),
+        if !calls::wait_one(self.process.as_raw_handle(), timeout)? {
+            return Ok(None);
         }
         let mut code = 0u32;
         // SAFETY: our process handle; `code` is writable.
