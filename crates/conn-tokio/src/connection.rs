@@ -94,8 +94,7 @@ impl<C: Codec + Clone> Connection<C> {
             Ok(io) => {
                 let mut c = Self::from_io(io, codec);
                 c.set_max_message(max);
-                c.rx.readable = readable;
-                c.tx.writable = writable;
+                c.set_directions(readable, writable);
                 Ok(c)
             }
             Err((e, stream)) => {
@@ -138,8 +137,7 @@ impl<C: Codec + Clone> Connection<C> {
             // Both halves were taken apart above: the stream has no other owner.
             Err(io) => {
                 let mut back = Self::from_parts(io, codec, decoder);
-                back.rx.readable = readable;
-                back.tx.writable = writable;
+                back.set_directions(readable, writable);
                 Err(Box::new(back))
             }
         }
@@ -263,7 +261,7 @@ impl<C: Codec> Connection<C> {
         self.tx.writable
     }
 
-    /// Makes an end one-way (for `pipe_simplex`).
+    /// Sets the directions (a `pipe_simplex` end's, or those a conversion carries over).
     pub(crate) fn set_directions(&mut self, readable: bool, writable: bool) {
         self.rx.readable = readable;
         self.tx.writable = writable;
@@ -333,12 +331,7 @@ impl<C: Codec> Connection<C> {
     /// Sends one OS handle to the process at the other end of this named pipe (CPython's
     /// `reduction.send_handle`); over TCP, use [`send_handle_to`](Self::send_handle_to).
     pub async fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
-        let pid = self.stream().peer_pid().ok_or_else(|| {
-            Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the receiver's process is not known over a socket: use send_handle_to",
-            ))
-        })?;
+        let pid = conn_transport::sharing::handle_destination(self.stream().peer_pid())?;
         self.send_handle_to(handle, pid).await
     }
 

@@ -209,13 +209,8 @@ impl<C: Codec> Sender<C> {
     /// crate's streams, can go this way on Windows.
     pub fn send_handle(&mut self, handle: Handle<'_>) -> Result<()> {
         #[cfg(windows)]
-        let sent = match self.stream.peer_pid() {
-            Some(pid) => self.send_handle_to(handle, pid),
-            None => Err(Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the receiver's process is not known over a socket: use send_handle_to",
-            ))),
-        };
+        let sent = crate::sharing::handle_destination(self.stream.peer_pid())
+            .and_then(|pid| self.send_handle_to(handle, pid));
         #[cfg(unix)]
         let sent = self.send_handles(&[handle]);
         sent
@@ -876,9 +871,8 @@ impl<C: Codec> Connection<C> {
     /// `current_process().authkey`). `conn` must be between messages
     /// ([`Connection::into_owned_handle`]).
     pub fn send_connection<D: Codec + Clone>(&mut self, conn: Connection<D>) -> Result<()> {
-        if self.closed {
-            return Err(Error::Closed);
-        }
+        // Refused before `conn` is given up, as a send on this connection would be.
+        self.sender()?;
         let (readable, writable) = (conn.readable, conn.writable);
         let handle = conn.into_owned_handle()?;
         crate::sharing::hand_over(self, handle, readable, writable)

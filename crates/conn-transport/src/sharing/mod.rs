@@ -476,6 +476,20 @@ pub fn take_connection(
     }
 }
 
+/// Where a Windows `send_handle` without a pid sends: `peer`, the process at the other end of
+/// the connection's named pipe; over a socket it is not known (`InvalidInput`). For shells of
+/// the connection layer.
+#[doc(hidden)]
+#[cfg(windows)]
+pub fn handle_destination(peer: Option<u32>) -> Result<u32> {
+    peer.ok_or_else(|| {
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the receiver's process is not known over a socket: use send_handle_to",
+        ))
+    })
+}
+
 /// Windows `send_handle` to process `pid`: duplicates `handle` into it and returns the pickled
 /// `DupHandle` to send (CPython's `reduction.send_handle`). For shells of the connection layer.
 #[doc(hidden)]
