@@ -307,19 +307,7 @@ enum Task<'v> {
 
 /// Appends the pickle of `value` (protocol header to `STOP`) to `out`.
 pub(crate) fn encode_value(value: &Value, proto: Protocol, out: &mut Vec<u8>) -> Result<(), Error> {
-    let start = out.len();
-    let result = encode_inner(value, proto, out);
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
-}
-
-fn encode_inner(value: &Value, proto: Protocol, buf: &mut Vec<u8>) -> Result<(), Error> {
-    let mut out = Out::new(buf, proto);
-    write_value(&mut out, value)?;
-    out.finish();
-    Ok(())
+    encode_laid_out(value, proto, out, false)
 }
 
 /// Appends the pickle of `value` laid out as CPython's pickler lays it out: a memo entry for
@@ -331,17 +319,29 @@ pub(crate) fn encode_value_like_cpython(
     proto: Protocol,
     buf: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    encode_laid_out(value, proto, buf, true)
+}
+
+/// [`encode_value`], or with `like_cpython` [`encode_value_like_cpython`]; on error `buf` is
+/// left as it was.
+fn encode_laid_out(
+    value: &Value,
+    proto: Protocol,
+    buf: &mut Vec<u8>,
+    like_cpython: bool,
+) -> Result<(), Error> {
     let start = buf.len();
     let mut out = Out::new(buf, proto);
-    out.memoize_all = true;
-    let result = write_value(&mut out, value);
-    if let Err(e) = result {
-        buf.truncate(start);
-        return Err(e);
+    out.memoize_all = like_cpython;
+    match write_value(&mut out, value) {
+        Ok(()) => out.finish(),
+        Err(e) => {
+            buf.truncate(start);
+            return Err(e);
+        }
     }
-    buf.push(STOP);
     let body = buf.len() - start - 2;
-    if proto >= Protocol::V4 && body >= 4 {
+    if like_cpython && proto >= Protocol::V4 && body >= 4 {
         let mut header = [FRAME; 9];
         header[1..].copy_from_slice(&(body as u64).to_le_bytes());
         buf.splice(start + 2..start + 2, header);
@@ -423,13 +423,17 @@ fn plain_scalar(out: &mut Out<'_>, v: &Value) {
 /// (or, with `all`, any one but the empty tuple, as CPython).
 fn shared_addr(v: &Value, all: bool) -> Option<usize> {
     // A container no other handle holds cannot be met again: no memo entry (and no lookup).
-    let s = |x: &dyn SharedAddr| (all || x.is_shared()).then(|| x.addr());
+    fn s<T: crate::value::Nested>(x: &Shared<T>, all: bool) -> Option<usize> {
+        (all || x.is_shared()).then(|| x.addr())
+    }
     match v {
-        Value::List(x) | Value::Tuple(x) | Value::Set(x) | Value::FrozenSet(x) => s(x),
-        Value::Dict(x) | Value::OrderedDict(x) => s(x),
-        Value::Object(x) => s(x),
-        Value::DateTime(x) => s(x),
-        Value::Time(x) => s(x),
+        // CPython never memoizes `()`.
+        Value::Tuple(x) if x.is_empty() => None,
+        Value::List(x) | Value::Tuple(x) | Value::Set(x) | Value::FrozenSet(x) => s(x, all),
+        Value::Dict(x) | Value::OrderedDict(x) => s(x, all),
+        Value::Object(x) => s(x, all),
+        Value::DateTime(x) => s(x, all),
+        Value::Time(x) => s(x, all),
         Value::Str(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
         Value::Bytes(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
         _ => None,
@@ -453,21 +457,6 @@ impl Hasher for AddrHasher {
     fn finish(&self) -> u64 {
         // The high bits are the mixed ones; hashbrown takes its control bits from the top.
         self.0.rotate_left(26)
-    }
-}
-
-/// The identity and sharing of a [`Shared`] payload, whatever it holds.
-trait SharedAddr {
-    fn addr(&self) -> usize;
-    fn is_shared(&self) -> bool;
-}
-
-impl<T: crate::value::Nested> SharedAddr for Shared<T> {
-    fn addr(&self) -> usize {
-        Self::addr(self)
-    }
-    fn is_shared(&self) -> bool {
-        Self::is_shared(self)
     }
 }
 
@@ -508,10 +497,7 @@ fn value_tasks<'v>(
     out: &mut Out<'_>,
     stack: &mut Vec<Task<'v>>,
 ) -> Result<(), Error> {
-    let addr = match v {
-        Value::Tuple(items) if items.is_empty() => None,
-        _ => shared_addr(v, out.memoize_all),
-    };
+    let addr = shared_addr(v, out.memoize_all);
     match v {
         Value::None => out.none(),
         Value::Bool(b) => out.bool(*b),
