@@ -378,8 +378,7 @@ impl<'de> Stream<'de> {
     /// Whether the container just read ends here: its closing opcode is next, or, `complete`
     /// as CPython writes containers, the parent's next value starts.
     fn at_end_or_parents(&self, complete: bool) -> R<bool> {
-        let op = self.peek()?;
-        Ok((is_end(op) && op != MARK) || (complete && is_value_start(op)))
+        Ok(self.at_container_end()? || (complete && is_value_start(self.peek()?)))
     }
 
     /// Whether the next opcode ends the container just read (a `MARK` would start another
