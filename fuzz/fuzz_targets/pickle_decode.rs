@@ -92,6 +92,15 @@ fuzz_target!(|data: &[u8]| {
     }));
     // The streaming fast path, wherever it answers, answers what the machine does.
     conn_pickle::stream_agrees_with_machine(data, &limits);
+    // So does the direct path to a value, under the defaults and under tight limits (where
+    // it must refuse, by giving up, whatever the machine refuses).
+    conn_pickle::direct_agrees_with_machine(data, &limits);
+    let tight = Limits::default()
+        .max_depth(6)
+        .max_memo(8)
+        .max_values(48)
+        .max_int_bytes(9);
+    conn_pickle::direct_agrees_with_machine(data, &tight);
     // Copying out expands shared parts: this fails up front when that would be too big, which
     // also says whether printing (which expands too) stays small.
     let expands_too_far = matches!(

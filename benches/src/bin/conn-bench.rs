@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use benches::Sample;
 use conn::transport::os::{Listener as RawListener, Stream};
-use conn::{Address, Codec, Connection, Pickle, Postcard, WaitSet, Waitable};
+use conn::{Address, Codec, Connection, Pickle, Postcard, PyValue, WaitSet, Waitable};
 
 const WARMUP: usize = 200;
 
@@ -304,7 +304,7 @@ fn python_pickle_made(driver: &str, corpus: usize) -> Vec<u8> {
 }
 
 /// One record of corpus 4, as a Rust program would declare it.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Record {
     id: i64,
     name: String,
@@ -365,6 +365,53 @@ fn codec_value(direction: &str, bytes: &[u8], count: usize) -> (f64, f64) {
     })
 }
 
+/// The allocation floor of a decode: building the decoded value again from itself (every
+/// string, container and big int allocated anew) and dropping it, with no pickle read. What
+/// any decoder pays for making the value with this allocator.
+fn floor_typed<T: Clone + serde::de::DeserializeOwned>(bytes: &[u8], count: usize) -> (f64, f64) {
+    use std::hint::black_box;
+    let value: T = Pickle::new().decode(bytes).unwrap();
+    time_op(count, || {
+        black_box(black_box(&value).clone());
+    })
+}
+
+/// [`floor_typed`] for a `PyValue`: a deep copy (an `Arc` per str, bytes, big int and
+/// container, as the decoder makes them; tzinfos and globals shared, as the decoder shares them).
+fn floor_value(bytes: &[u8], count: usize) -> (f64, f64) {
+    use conn::pickle::{BigInt, DateTime, Shared};
+    use std::hint::black_box;
+    use std::sync::Arc;
+    fn deep(v: &PyValue) -> PyValue {
+        let seq = |items: &[PyValue]| Shared::new(items.iter().map(deep).collect::<Vec<_>>());
+        let map = |items: &[(PyValue, PyValue)]| {
+            Shared::new(
+                items
+                    .iter()
+                    .map(|(k, v)| (deep(k), deep(v)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        match v {
+            PyValue::Str(s) => PyValue::Str(Arc::from(&**s)),
+            PyValue::Bytes(b) => PyValue::Bytes(Arc::from(&**b)),
+            PyValue::BigInt(b) => {
+                PyValue::BigInt(BigInt::from_signed_le_bytes(b.to_signed_le_bytes()))
+            }
+            PyValue::List(s) => PyValue::List(seq(s)),
+            PyValue::Tuple(s) => PyValue::Tuple(seq(s)),
+            PyValue::Set(s) => PyValue::Set(seq(s)),
+            PyValue::Dict(m) => PyValue::Dict(map(m)),
+            PyValue::DateTime(d) => PyValue::DateTime(Shared::new(DateTime::clone(d))),
+            other => other.clone(),
+        }
+    }
+    let value = Pickle::new().decode_value(bytes).unwrap();
+    time_op(count, || {
+        black_box(deep(black_box(&value)));
+    })
+}
+
 /// `codec decode|encode|decode-value|encode-value CORPUS`: conn's pickle codec in one process,
 /// on the bytes CPython writes for the corpus (decode), or on what it decoded from them
 /// (encode); typed as a Rust program would declare the data, or as a `PyValue`.
@@ -372,6 +419,22 @@ fn measure_codec(args: &Args) {
     use std::collections::{HashMap, HashSet};
     let bytes = python_pickle(args.size);
     let (direction, count) = (args.transport.as_str(), args.count);
+    if args.imp == "floor" {
+        // Decode rows only: the value each decodes to, made again.
+        let (s, us) = match (direction, args.size) {
+            ("decode", 0) => floor_typed::<Sample>(&bytes, count),
+            ("decode", 1) => floor_typed::<Vec<i64>>(&bytes, count),
+            ("decode", 2) => floor_typed::<HashMap<String, String>>(&bytes, count),
+            ("decode", 4) => floor_typed::<Vec<Record>>(&bytes, count),
+            ("decode", 5) => floor_typed::<Vec<(i64, String, f64)>>(&bytes, count),
+            ("decode", 6) => floor_typed::<Vec<serde_bytes::ByteBuf>>(&bytes, count),
+            ("decode", 7) => floor_typed::<String>(&bytes, count),
+            ("decode", 8) => floor_typed::<HashSet<i64>>(&bytes, count),
+            ("decode", 10) => floor_typed::<Vec<i128>>(&bytes, count),
+            _ => floor_value(&bytes, count),
+        };
+        return report(args, s, us, "us/op");
+    }
     let (s, us) = if direction.ends_with("-value") {
         codec_value(direction, &bytes, count)
     } else {

@@ -26,7 +26,7 @@ pub use limits::{EXPANSION_FLOOR, EXPANSION_PER_BYTE, Limits};
 pub use repr::{escape_text, float_repr, is_printable_text, str_repr};
 #[cfg(fuzzing)]
 #[doc(hidden)]
-pub use shape::stream_agrees_with_machine;
+pub use shape::{direct_agrees_with_machine, stream_agrees_with_machine};
 pub use value::{
     Complex, Date, DateTime, Global, Nested, Object, ObjectKind, Shared, Time, TimeDelta, TimeZone,
     Value,
@@ -40,6 +40,11 @@ pub fn value_from_slice(bytes: &[u8]) -> Result<Value, Error> {
 
 /// [`value_from_slice`] with explicit limits.
 pub fn value_from_slice_with(bytes: &[u8], limits: &Limits) -> Result<Value, Error> {
+    // Plain data goes straight to a value; anything else (or any error, so that it is reported
+    // the one way) goes to the machine.
+    if let Some(value) = decode::direct::decode(bytes, limits) {
+        return Ok(value);
+    }
     let arena = decode::decode(bytes, limits)?;
     Ok(decode::to_value(&arena))
 }

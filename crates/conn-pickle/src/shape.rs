@@ -110,3 +110,29 @@ pub fn stream_agrees_with_machine(bytes: &[u8], limits: &Limits) {
     check::<std::collections::BTreeMap<String, i64>>(bytes, limits);
     check::<(i64, String, Vec<u8>)>(bytes, limits);
 }
+
+/// Wherever the direct path to a [`Value`](crate::Value) answers, the machine answers the same
+/// value with the same parts shared (compared as printed, and as written back, where sharing
+/// shows as memo references); the fuzz target's check, and the unit tests'.
+#[cfg_attr(
+    not(fuzzing),
+    allow(unreachable_pub, reason = "public only to the fuzz target")
+)]
+pub fn direct_agrees_with_machine(bytes: &[u8], limits: &Limits) -> bool {
+    let Some(fast) = crate::decode::direct::decode(bytes, limits) else {
+        return false;
+    };
+    let slow = crate::decode::decode(bytes, limits).map(|arena| crate::decode::to_value(&arena));
+    let slow = match slow {
+        Ok(v) => v,
+        Err(e) => panic!("the direct path took what the machine refuses ({e})"),
+    };
+    assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+    for proto in [crate::Protocol::V2, crate::Protocol::V4] {
+        assert_eq!(
+            crate::value_to_vec(&fast, proto).ok(),
+            crate::value_to_vec(&slow, proto).ok()
+        );
+    }
+    true
+}

@@ -1088,7 +1088,7 @@ impl<'de> de::SeqAccess<'de> for Empty {
 /// The known-answer file format, shared with the integration tests.
 #[cfg(test)]
 #[path = "../tests/common/mod.rs"]
-mod test_common;
+pub(crate) mod test_common;
 
 #[cfg(test)]
 mod tests {

@@ -37,6 +37,11 @@ impl<T: Nested> Shared<T> {
         Arc::make_mut(&mut self.0)
     }
 
+    /// The payload, if this is its only handle.
+    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
+        Arc::get_mut(&mut self.0)
+    }
+
     /// Whether two handles share one payload (Python's `is`).
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         Arc::ptr_eq(&a.0, &b.0)

@@ -11,6 +11,7 @@
 //! opcode arguments through `opcodes::args`, and the fuzz target checks that they agree.
 
 mod arena;
+pub(crate) mod direct;
 mod machine;
 mod py2;
 mod to_value;
