@@ -376,32 +376,30 @@ fn floor_typed<T: Clone + serde::de::DeserializeOwned>(bytes: &[u8], count: usiz
     })
 }
 
-/// [`floor_typed`] for a `PyValue`: a deep copy (an `Arc` per str, bytes, big int and
-/// container, as the decoder makes them; tzinfos and globals shared, as the decoder shares them).
+/// [`floor_typed`] for a `PyValue`: a deep copy making what the decoder makes (an `Arc` per
+/// str, bytes, big int, datetime and container), and sharing what the decoded value shares: a
+/// str or bytes held twice (a memoized dict key) is shared again, not copied. (No container of
+/// the corpora is shared; timezones and globals are shared, as the decoder shares them.)
 fn floor_value(bytes: &[u8], count: usize) -> (f64, f64) {
     use conn::pickle::{BigInt, DateTime, Shared};
     use std::hint::black_box;
     use std::sync::Arc;
     fn deep(v: &PyValue) -> PyValue {
         let seq = |items: &[PyValue]| Shared::new(items.iter().map(deep).collect::<Vec<_>>());
-        let map = |items: &[(PyValue, PyValue)]| {
-            Shared::new(
-                items
-                    .iter()
-                    .map(|(k, v)| (deep(k), deep(v)))
-                    .collect::<Vec<_>>(),
-            )
-        };
         match v {
-            PyValue::Str(s) => PyValue::Str(Arc::from(&**s)),
-            PyValue::Bytes(b) => PyValue::Bytes(Arc::from(&**b)),
+            PyValue::Str(s) if Arc::strong_count(s) == 1 => PyValue::Str(Arc::from(&**s)),
+            PyValue::Bytes(b) if Arc::strong_count(b) == 1 => PyValue::Bytes(Arc::from(&**b)),
             PyValue::BigInt(b) => {
                 PyValue::BigInt(BigInt::from_signed_le_bytes(b.to_signed_le_bytes()))
             }
             PyValue::List(s) => PyValue::List(seq(s)),
             PyValue::Tuple(s) => PyValue::Tuple(seq(s)),
             PyValue::Set(s) => PyValue::Set(seq(s)),
-            PyValue::Dict(m) => PyValue::Dict(map(m)),
+            PyValue::Dict(m) => PyValue::Dict(Shared::new(
+                m.iter()
+                    .map(|(k, x)| (deep(k), deep(x)))
+                    .collect::<Vec<_>>(),
+            )),
             PyValue::DateTime(d) => PyValue::DateTime(Shared::new(DateTime::clone(d))),
             other => other.clone(),
         }

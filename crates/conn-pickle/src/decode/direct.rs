@@ -25,9 +25,8 @@ use crate::value::{Date, DateTime, Global, Shared, Time, TimeDelta, TimeZone, Va
 /// Gave up: the machine decides.
 type R<T> = Option<T>;
 
-/// A value on the stack, with its depth as the machine counts it (a value the machine keeps
-/// as a node is one deeper than the deepest node it holds; scalars and text not yet memoized
-/// are 0).
+/// A value with its depth as the machine counts it (a value the machine keeps as a node is
+/// one deeper than the deepest node it holds; scalars and text not yet memoized are 0).
 struct Item {
     value: Value,
     depth: u32,
@@ -44,8 +43,15 @@ struct Direct<'a, 'l> {
     input: &'a [u8],
     pos: usize,
     limits: &'l Limits,
-    stack: Vec<Item>,
+    stack: Vec<Value>,
+    /// The depth of each stack value deeper than 0, as (stack index, depth), by index: most
+    /// values are scalars, so a batch moves into its container with one copy and no pass.
+    deep: Vec<(usize, u32)>,
     marks: Vec<usize>,
+    /// Where each mark's opcode is in the input.
+    mark_at: Vec<usize>,
+    /// Room containers may still reserve ahead of their items (see [`Direct::reserve_ahead`]).
+    ahead_budget: usize,
     /// Dense: an index past its end is the machine's, so its length is its entry count.
     memo: Vec<Memo>,
     proto: u8,
@@ -66,7 +72,10 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Option<Value> {
         // message and faulting it in again for the next (10× the time of decoding a list of
         // 1000 4 KiB bytes objects, measured). Two bytes of stack per input byte at most.
         stack: Vec::with_capacity((input.len() / 16).min(1 << 20)),
+        deep: Vec::new(),
         marks: Vec::new(),
+        mark_at: Vec::new(),
+        ahead_budget: input.len() / 4,
         memo: Vec::new(),
         proto: 0,
         values: 0,
@@ -87,8 +96,74 @@ impl Direct<'_, '_> {
         if self.values > self.limits.max_values {
             return None;
         }
-        self.stack.push(Item { value, depth });
+        if depth > 0 {
+            self.deep.push((self.stack.len(), depth));
+        }
+        self.stack.push(value);
         Some(())
+    }
+
+    /// The depth of the top value.
+    #[inline(always)]
+    fn top_depth(&self) -> u32 {
+        match self.deep.last() {
+            Some(&(i, d)) if i + 1 == self.stack.len() => d,
+            _ => 0,
+        }
+    }
+
+    /// Raises the depth of the top value to at least `depth`.
+    #[inline(always)]
+    fn deepen_top(&mut self, depth: u32) {
+        let top = self.stack.len().wrapping_sub(1);
+        match self.deep.last_mut() {
+            Some((i, d)) if *i == top => *d = (*d).max(depth),
+            _ if depth > 0 => self.deep.push((top, depth)),
+            _ => {}
+        }
+    }
+
+    /// The deepest value from `start` up, whose depth entries are dropped (they are leaving
+    /// the stack).
+    #[inline(always)]
+    fn depth_from(&mut self, start: usize) -> u32 {
+        let mut depth = 0;
+        while let Some(&(i, d)) = self.deep.last() {
+            if i < start {
+                break;
+            }
+            depth = depth.max(d);
+            self.deep.pop();
+        }
+        depth
+    }
+
+    /// Pops the topmost mark: where its values start.
+    #[inline(always)]
+    fn pop_mark(&mut self) -> R<usize> {
+        Some(self.pop_mark_at()?.0)
+    }
+
+    /// Pops the topmost mark: where its values start, and where its opcode is.
+    #[inline(always)]
+    fn pop_mark_at(&mut self) -> R<(usize, usize)> {
+        Some((self.marks.pop()?, self.mark_at.pop()?))
+    }
+
+    /// After a batch of `items` read since input position `from`, how many more a container
+    /// should make room for: when the batch was a full one of CPython's and another follows,
+    /// as many as the rest of the input holds at the batch's bytes per item (a dict of 10^4
+    /// entries then grows once, not by doubling ten times, each time copying it whole).
+    /// Guesses past the end of the container are paid from a budget of one item per four
+    /// input bytes for the whole message, so memory stays a small multiple of its size.
+    fn reserve_ahead(&mut self, items: usize, from: usize) -> usize {
+        if items != BATCH || self.input.get(self.pos) != Some(&MARK) {
+            return 0;
+        }
+        let per_item = ((self.pos - from) / items).max(1);
+        let guess = ((self.input.len() - self.pos) / per_item).min(self.ahead_budget);
+        self.ahead_budget -= guess;
+        guess
     }
 
     /// Where the values above the topmost mark start.
@@ -102,15 +177,20 @@ impl Direct<'_, '_> {
         if self.stack.len() <= self.floor() {
             return None;
         }
-        self.stack.pop()
+        let depth = self.top_depth();
+        if depth > 0 {
+            self.deep.pop();
+        }
+        let value = self.stack.pop()?;
+        Some(Item { value, depth })
     }
 
     /// The value below the items of the topmost mark, which is popped: the target of
     /// `APPENDS`, `SETITEMS` and `ADDITEMS`, and where its items start.
     #[inline(always)]
-    fn mark_target(&mut self) -> R<usize> {
-        let mark = self.marks.pop()?;
-        (mark > self.floor()).then_some(mark)
+    fn mark_target(&mut self) -> R<(usize, usize)> {
+        let (mark, at) = self.pop_mark_at()?;
+        (mark > self.floor()).then_some((mark, at))
     }
 
     fn run(&mut self) -> R<Value> {
@@ -125,7 +205,7 @@ impl Direct<'_, '_> {
                     {
                         return None;
                     }
-                    let root = self.stack.pop()?;
+                    let root = self.pop()?;
                     return (root.depth <= self.limits.max_depth).then_some(root.value);
                 }
                 PROTO => {
@@ -141,7 +221,10 @@ impl Direct<'_, '_> {
                         return None;
                     }
                 }
-                MARK => self.marks.push(self.stack.len()),
+                MARK => {
+                    self.marks.push(self.stack.len());
+                    self.mark_at.push(self.pos - 1);
+                }
                 NONE => self.push(Value::None, 0)?,
                 NEWTRUE => self.push(Value::Bool(true), 0)?,
                 NEWFALSE => self.push(Value::Bool(false), 0)?,
@@ -196,7 +279,7 @@ impl Direct<'_, '_> {
                     self.push(Value::Tuple(Shared::new(items)), depth)?;
                 }
                 TUPLE | LIST | FROZENSET => {
-                    let start = self.marks.pop()?;
+                    let start = self.pop_mark()?;
                     let (items, depth) = self.take_items(start);
                     let value = match op {
                         TUPLE => Value::Tuple(Shared::new(items)),
@@ -206,7 +289,7 @@ impl Direct<'_, '_> {
                     self.push(value, depth)?;
                 }
                 DICT => {
-                    let start = self.marks.pop()?;
+                    let start = self.pop_mark()?;
                     let (pairs, depth) = self.take_pairs(start)?;
                     self.push(Value::Dict(Shared::new(pairs)), depth)?;
                 }
@@ -215,32 +298,31 @@ impl Direct<'_, '_> {
                     if start <= self.floor() {
                         return None;
                     }
-                    self.append(start)?;
+                    self.append(start, None)?;
                 }
                 APPENDS => {
-                    let start = self.mark_target()?;
-                    self.append(start)?;
+                    let (start, at) = self.mark_target()?;
+                    self.append(start, Some(at))?;
                 }
                 ADDITEMS => {
-                    let start = self.mark_target()?;
+                    let (start, _) = self.mark_target()?;
                     let (items, depth) = self.take_items(start);
-                    let target = self.stack.last_mut()?;
-                    let Value::Set(set) = &mut target.value else {
+                    let Some(Value::Set(set)) = self.stack.last_mut() else {
                         return None;
                     };
                     set.get_mut()?.extend(items);
-                    target.depth = target.depth.max(depth);
+                    self.deepen_top(depth);
                 }
                 SETITEM => {
                     let start = self.stack.len().checked_sub(2)?;
                     if start <= self.floor() {
                         return None;
                     }
-                    self.set_items(start)?;
+                    self.set_items(start, None)?;
                 }
                 SETITEMS => {
-                    let start = self.mark_target()?;
-                    self.set_items(start)?;
+                    let (start, at) = self.mark_target()?;
+                    self.set_items(start, Some(at))?;
                 }
                 STACK_GLOBAL => {
                     let name = self.pop()?;
@@ -318,16 +400,8 @@ impl Direct<'_, '_> {
 
     /// The items from `start` up, taken off the stack, and the depth of a container of them.
     fn take_items(&mut self, start: usize) -> (Vec<Value>, u32) {
-        let mut depth = 0;
-        let items = self
-            .stack
-            .drain(start..)
-            .map(|item| {
-                depth = depth.max(item.depth);
-                item.value
-            })
-            .collect();
-        (items, depth.saturating_add(1))
+        let depth = self.depth_from(start);
+        (self.stack.split_off(start), depth.saturating_add(1))
     }
 
     /// The items from `start` up as key-value pairs (`None` for an odd count), taken off the
@@ -336,47 +410,50 @@ impl Direct<'_, '_> {
         if !(self.stack.len() - start).is_multiple_of(2) {
             return None;
         }
-        let mut depth = 0;
+        let depth = self.depth_from(start);
         let mut pairs = Vec::with_capacity((self.stack.len() - start) / 2);
         let mut items = self.stack.drain(start..);
         while let (Some(k), Some(v)) = (items.next(), items.next()) {
-            depth = depth.max(k.depth).max(v.depth);
-            pairs.push((k.value, v.value));
+            pairs.push((k, v));
         }
         Some((pairs, depth.saturating_add(1)))
     }
 
     /// `APPEND` / `APPENDS`: the items from `start` up go into the list below them.
-    fn append(&mut self, start: usize) -> R<()> {
-        let (items, depth) = self.take_items(start);
-        let target = self.stack.last_mut()?;
-        let Value::List(list) = &mut target.value else {
+    fn append(&mut self, start: usize, batch_from: Option<usize>) -> R<()> {
+        let (mut items, depth) = self.take_items(start);
+        let ahead = batch_from.map_or(0, |at| self.reserve_ahead(items.len(), at));
+        let Some(Value::List(list)) = self.stack.last_mut() else {
             return None;
         };
         let list = list.get_mut()?;
         if list.is_empty() {
+            items.reserve_exact(ahead);
             *list = items;
         } else {
+            list.reserve_exact(ahead);
             list.extend(items);
         }
-        target.depth = target.depth.max(depth);
+        self.deepen_top(depth);
         Some(())
     }
 
     /// `SETITEM` / `SETITEMS`: the pairs from `start` up go into the dict below them.
-    fn set_items(&mut self, start: usize) -> R<()> {
-        let (pairs, depth) = self.take_pairs(start)?;
-        let target = self.stack.last_mut()?;
-        let Value::Dict(dict) = &mut target.value else {
+    fn set_items(&mut self, start: usize, batch_from: Option<usize>) -> R<()> {
+        let (mut pairs, depth) = self.take_pairs(start)?;
+        let ahead = batch_from.map_or(0, |at| self.reserve_ahead(pairs.len(), at));
+        let Some(Value::Dict(dict)) = self.stack.last_mut() else {
             return None;
         };
         let dict = dict.get_mut()?;
         if dict.is_empty() {
+            pairs.reserve_exact(ahead);
             *dict = pairs;
         } else {
+            dict.reserve_exact(ahead);
             dict.extend(pairs);
         }
-        target.depth = target.depth.max(depth);
+        self.deepen_top(depth);
         Some(())
     }
 
@@ -385,16 +462,16 @@ impl Direct<'_, '_> {
         if self.stack.len() <= self.floor() {
             return None;
         }
-        let top = self.stack.last_mut()?;
-        let entry = match &top.value {
+        let entry = match self.stack.last()? {
             // May still grow: a `GET` of it is the machine's.
             Value::List(_) | Value::Dict(_) | Value::Set(_) => Memo::Opaque,
             value => {
+                let value = value.clone();
                 // The machine keeps memoized text and bytes as nodes (one deeper).
                 if matches!(value, Value::Str(_) | Value::Bytes(_)) {
-                    top.depth = top.depth.max(1);
+                    self.deepen_top(1);
                 }
-                Memo::Held(value.clone(), top.depth)
+                Memo::Held(value, self.top_depth())
             }
         };
         self.memo_set(index, entry)
@@ -417,11 +494,7 @@ impl Direct<'_, '_> {
     /// tuple's memo entry, then `REDUCE`. Whether it was (and the value is pushed); otherwise
     /// nothing is read or changed and the bytes are an ordinary value.
     fn datetime_call(&mut self, bytes: &[u8]) -> R<bool> {
-        let Some(Item {
-            value: Value::Global(g),
-            ..
-        }) = self.stack.last()
-        else {
+        let Some(Value::Global(g)) = self.stack.last() else {
             return Some(false);
         };
         if g.module() != "datetime" || self.stack.len() <= self.floor() {
@@ -473,7 +546,7 @@ impl Direct<'_, '_> {
             self.memo_set(index, Memo::Opaque)?;
         }
         self.pos = at + 1;
-        self.stack.pop();
+        self.pop()?;
         self.push(made.value, made.depth)?;
         Some(true)
     }
