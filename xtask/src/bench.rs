@@ -145,6 +145,11 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             if transport == "pipe" && (size == 4096 || size == 1 << 20) {
                 imps.push(tokio.clone());
             }
+            // conn over an OS pipe with the system's largest buffer (F_SETPIPE_SZ), beside
+            // the socketpair `pipe_simplex()` uses.
+            if transport == "pipe" && (size == 4096 || size == 65536 || size == 1 << 20) {
+                imps.push(conn_imp(bin, "conn-ospipe"));
+            }
             out.push(Config {
                 workload: "stream",
                 transport,
@@ -401,7 +406,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| workload | unit | conn | conn-tokio | raw floor | tokio floor | ipc-channel | ceiling | {} | conn / raw | conn / ipc-channel | conn / CPython |",
+        "| workload | unit | conn | conn-tokio | raw floor | tokio floor | ipc-channel | ceiling | conn, OS pipe | value made alone | {} | conn / raw | conn / ipc-channel | conn / CPython |",
         pythons
             .iter()
             .map(|p| p.name.clone())
@@ -410,7 +415,7 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|{}---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|{}---:|---:|---:|",
         "---:|".repeat(pythons.len())
     );
     for row in rows {
@@ -435,6 +440,8 @@ fn render(rows: &[Row], pythons: &[Imp]) -> String {
             cell(get(row, "tokio-raw")),
             cell(ipc),
             cell(get(row, "ceiling")),
+            cell(get(row, "conn-ospipe")),
+            cell(get(row, "floor")),
         ];
         cells.extend(pythons.iter().map(|p| cell(get(row, &p.name))));
         cells.push(ratio(conn, raw));
@@ -491,6 +498,14 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                         format!("{} conn/raw throughput", row.label),
                         c / r,
                         0.9,
+                        false,
+                    );
+                }
+                if let (Some(c), Some(o)) = (get(row, "conn"), get(row, "conn-ospipe")) {
+                    check(
+                        format!("{} conn/conn over an OS pipe throughput", row.label),
+                        c / o,
+                        1.0,
                         false,
                     );
                 }

@@ -54,6 +54,17 @@ struct Args {
     address: Option<String>,
 }
 
+impl Args {
+    /// The implementation to run: `conn-ospipe` is conn over an OS pipe instead of the
+    /// socketpair `pipe_simplex()` uses (for a stream beside it).
+    fn conn_as(&self) -> &str {
+        match self.imp.as_str() {
+            "conn-ospipe" => "conn",
+            imp => imp,
+        }
+    }
+}
+
 fn parse_args() -> (String, Args) {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.len() < 6 {
@@ -203,6 +214,15 @@ fn link(args: &Args, one_way: bool) -> (Stream, Child) {
             let child = spawn_peer(args, Some((OwnedFd::from(w), false)), None);
             (r, child)
         }
+        "pipe" if one_way && args.imp == "conn-ospipe" => {
+            // An OS pipe with its buffer at the system's most (1 MiB by default), beside the
+            // socketpair `pipe_simplex()` uses.
+            let (r, w) = io::pipe().unwrap();
+            let w = OwnedFd::from(w);
+            set_pipe_size(&w);
+            let child = spawn_peer(args, Some((w, false)), None);
+            (Stream::try_from(OwnedFd::from(r)).unwrap(), child)
+        }
         "pipe" | "duplex" => {
             let (a, b) = Stream::pair().unwrap();
             let child = spawn_peer(args, Some((OwnedFd::from(b), true)), None);
@@ -227,6 +247,18 @@ fn bind(transport: &str) -> (RawListener, Option<conn::address::PrivateSocketDir
         let address: Address = "127.0.0.1:0".parse().unwrap();
         (RawListener::bind(&address, 128).unwrap(), None)
     }
+}
+
+/// Raises an OS pipe's buffer to the system's maximum (`/proc/sys/fs/pipe-max-size`).
+fn set_pipe_size(fd: &OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let max: i32 = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20);
+    // SAFETY: `fd` is an open pipe end for the duration of the call; F_SETPIPE_SZ takes an int.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, max) };
+    assert!(r >= max, "F_SETPIPE_SZ: {}", io::Error::last_os_error());
 }
 
 /// The peer's end: its stdin or stdout for pipes, else a connection to the address.
@@ -499,7 +531,7 @@ fn measure(args: &Args) {
     } else {
         Vec::new()
     };
-    match (args.workload.as_str(), args.imp.as_str()) {
+    match (args.workload.as_str(), args.conn_as()) {
         ("pingpong", "conn") => {
             let mut c = conn_of(stream, Pickle::new());
             let mut buf = vec![0u8; args.size];
@@ -1001,7 +1033,7 @@ fn peer(args: &Args) {
             }
         });
     }
-    match (args.workload.as_str(), args.imp.as_str()) {
+    match (args.workload.as_str(), args.conn_as()) {
         ("pingpong", "conn") => {
             let mut c = conn_of(stream, Pickle::new());
             let mut buf = vec![0u8; args.size];

@@ -206,6 +206,13 @@ impl Decoder {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+            // The last read filled all the room it had: more is waiting. The buffer doubles
+            // (up to one read buffer) instead of giving the next read only what the frames
+            // taken freed, which, for messages about half the buffer, is one message a read.
+            if self.streaming && self.buf.len() < READ_BUFFER {
+                let grown = (self.buf.len() * 2).clamp(INITIAL_BUFFER, READ_BUFFER);
+                self.buf.resize(grown, 0);
+            }
         }
         if self.end == self.buf.len() {
             // Full: grow by doubling (only ever after the bytes that filled it arrived, so
@@ -543,6 +550,44 @@ mod tests {
         second.feed(&wire[2..]);
         assert_eq!(second.next_frame().unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(second.next_frame().unwrap(), None);
+    }
+
+    /// Reads that fill all the room they are given (a peer streaming 4 KiB messages) double
+    /// the buffer up to one read buffer, so later reads take many messages each; reads that
+    /// leave room (a peer sending now and then) never grow it.
+    #[test]
+    fn a_streaming_peer_gets_reads_of_a_read_buffer() {
+        let wire = frames(&vec![vec![0x5a; 4096]; 200]);
+        for streaming in [true, false] {
+            let mut d = Decoder::new();
+            let (mut at, mut taken, mut widest) = (0, 0, 0);
+            while at < wire.len() {
+                let room = d.spare(false);
+                widest = widest.max(room.len());
+                // A streaming peer fills the room; the other sends a message (4 + 4096 bytes)
+                // at a time.
+                let n = if streaming {
+                    room.len()
+                } else {
+                    4100.min(room.len())
+                };
+                let n = n.min(wire.len() - at);
+                room[..n].copy_from_slice(&wire[at..at + n]);
+                d.commit(n);
+                at += n;
+                while let Some(frame) = d.next_frame_ref(None).unwrap() {
+                    assert_eq!(frame, &[0x5a; 4096][..]);
+                    taken += 1;
+                }
+                d.release_if_idle();
+            }
+            assert_eq!(taken, 200);
+            if streaming {
+                assert!(widest >= READ_BUFFER - 4104, "widest read {widest}");
+            } else {
+                assert!(widest <= INITIAL_BUFFER, "widest read {widest}");
+            }
+        }
     }
 
     #[test]
