@@ -144,6 +144,7 @@ fn configs(bin: &Path, pythons: &[Imp], quick: bool) -> Vec<Config> {
             }
             if transport == "pipe" && (size == 4096 || size == 1 << 20) {
                 imps.push(tokio.clone());
+                imps.push(tokio_raw.clone());
             }
             // conn over an OS pipe with the system's largest buffer (F_SETPIPE_SZ), beside
             // the socketpair `pipe_simplex()` uses.
@@ -513,6 +514,14 @@ fn targets(rows: &[Row], pythons: &[Imp]) -> String {
                     check(
                         format!("{} conn-tokio/conn throughput", row.label),
                         t / c,
+                        0.9,
+                        false,
+                    );
+                }
+                if let (Some(t), Some(f)) = (get(row, "conn-tokio"), get(row, "tokio-raw")) {
+                    check(
+                        format!("{} conn-tokio/tokio floor throughput", row.label),
+                        t / f,
                         0.9,
                         false,
                     );

@@ -505,6 +505,22 @@ fn measure(args: &Args) {
     }
     if args.imp == "tokio-raw" {
         let (stream, mut child) = link(args, one_way(&args.workload));
+        if args.workload == "stream" {
+            let s = runtime().block_on(async {
+                let mut r = TokioRaw::new(stream);
+                let mut buf = Vec::new();
+                r.recv(&mut buf).await;
+                let t = Instant::now();
+                for _ in 1..args.count {
+                    r.recv(&mut buf).await;
+                }
+                t.elapsed().as_secs_f64()
+            });
+            let mib = (args.size * (args.count - 1)) as f64 / (1 << 20) as f64;
+            report(args, s, mib / s, "MiB/s");
+            let _ = child.wait();
+            return;
+        }
         let s = runtime().block_on(async {
             let mut r = TokioRaw::new(stream);
             let payload = vec![0x5au8; args.size];
@@ -1027,6 +1043,13 @@ fn peer(args: &Args) {
     if args.imp == "tokio-raw" {
         return runtime().block_on(async {
             let mut r = TokioRaw::new(stream);
+            if args.workload == "stream" {
+                let payload = vec![0x5au8; args.size];
+                for _ in 0..args.count {
+                    r.send(&payload).await;
+                }
+                return;
+            }
             let mut buf = Vec::new();
             while r.recv(&mut buf).await {
                 r.send(&buf).await;
