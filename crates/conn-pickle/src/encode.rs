@@ -46,7 +46,18 @@ pub(crate) struct Out<'a> {
     /// Memoize as CPython's pickler does (every str, bytes, non-empty container, global and
     /// object), not only what is shared.
     memoize_all: bool,
+    /// Struct field names written so far (their address and length, and their memo entry),
+    /// so a name written again is a 2-byte `BINGET`, as CPython fetches a dict's repeated keys.
+    names: [(usize, u32, u32); FIELD_NAMES],
+    names_len: usize,
+    /// Where the next name is looked for first: after the last one found, since a struct's
+    /// fields come in the same order every time.
+    names_next: usize,
 }
+
+/// How many distinct field names one message memoizes (a struct rarely has more; names past
+/// these are written out each time).
+const FIELD_NAMES: usize = 16;
 
 impl<'a> Out<'a> {
     pub(crate) fn new(buf: &'a mut Vec<u8>, proto: Protocol) -> Self {
@@ -57,7 +68,43 @@ impl<'a> Out<'a> {
             proto,
             memo_len: 0,
             memoize_all: false,
+            names: [(0, 0, 0); FIELD_NAMES],
+            names_len: 0,
+            names_next: 0,
         }
+    }
+
+    /// A struct field name (a `&'static str`: the same address and length is the same text):
+    /// the first time written and memoized, later fetched from the memo.
+    #[inline]
+    pub(crate) fn field_name(&mut self, name: &'static str) -> Result<(), Error> {
+        let (addr, len) = (name.as_ptr() as usize, name.len());
+        let Ok(len32) = u32::try_from(len) else {
+            return self.str(name);
+        };
+        let next = self.names_next;
+        let found = match self.names.get(next) {
+            Some(&(a, l, index)) if next < self.names_len && a == addr && l == len32 => {
+                Some((next, index))
+            }
+            _ => self.names[..self.names_len]
+                .iter()
+                .position(|&(a, l, _)| a == addr && l == len32)
+                .map(|at| (at, self.names[at].2)),
+        };
+        if let Some((at, index)) = found {
+            self.names_next = at + 1;
+            self.get(index);
+            return Ok(());
+        }
+        self.str(name)?;
+        if self.names_len < FIELD_NAMES {
+            let index = self.memoize();
+            self.names[self.names_len] = (addr, len32, index);
+            self.names_len += 1;
+            self.names_next = self.names_len;
+        }
+        Ok(())
     }
 
     pub(crate) fn finish(self) {
@@ -78,16 +125,15 @@ impl<'a> Out<'a> {
 
     #[inline]
     pub(crate) fn int(&mut self, v: i64) {
-        if (0..=0xff).contains(&v) {
-            self.buf.extend_from_slice(&[BININT1, v as u8]);
-        } else if (0..=0xffff).contains(&v) {
-            self.buf.push(BININT2);
-            self.buf.extend_from_slice(&(v as u16).to_le_bytes());
-        } else if let Ok(v) = i32::try_from(v) {
-            self.buf.push(BININT);
-            self.buf.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.long(BigInt::from_i128(v.into()).to_signed_le_bytes());
+        let Ok(v32) = i32::try_from(v) else {
+            return self.long(BigInt::from_i128(v.into()).to_signed_le_bytes());
+        };
+        // The shortest of BININT1 / BININT2 / BININT, each written in one go.
+        let [a, b, c, d] = v32.to_le_bytes();
+        match v32 {
+            0..=0xff => self.buf.extend_from_slice(&[BININT1, a]),
+            0..=0xffff => self.buf.extend_from_slice(&[BININT2, a, b]),
+            _ => self.buf.extend_from_slice(&[BININT, a, b, c, d]),
         }
     }
 
@@ -370,23 +416,31 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
                         continue;
                     }
                 }
-                // A list of plain scalars (the common list of numbers) is written here in one
-                // go, without a task per item.
-                if let Value::List(items) = v {
+                // A list (or, from protocol 4, a set) of plain scalars, the common list or set
+                // of numbers, is written here in one go, without a task per item.
+                let plain = match v {
+                    Value::List(items) => Some((items, EMPTY_LIST, Some(APPEND), APPENDS)),
+                    Value::Set(items) if out.proto >= 4 => Some((items, EMPTY_SET, None, ADDITEMS)),
+                    _ => None,
+                };
+                if let Some((items, empty, single, batch)) = plain {
                     if items.iter().all(is_plain_scalar) {
-                        out.op(EMPTY_LIST);
+                        out.op(empty);
                         if let Some(addr) = addr {
                             let i = out.memoize();
                             memo.insert(addr, i);
                         }
                         for chunk in items.chunks(BATCH) {
-                            if let [one] = chunk {
-                                plain_scalar(out, one);
-                                out.op(APPEND);
-                            } else {
-                                out.op(MARK);
-                                chunk.iter().for_each(|item| plain_scalar(out, item));
-                                out.op(APPENDS);
+                            match (chunk, single) {
+                                ([one], Some(op)) => {
+                                    plain_scalar(out, one);
+                                    out.op(op);
+                                }
+                                _ => {
+                                    out.op(MARK);
+                                    chunk.iter().for_each(|item| plain_scalar(out, item));
+                                    out.op(batch);
+                                }
                             }
                         }
                         continue;

@@ -417,7 +417,7 @@ impl ser::SerializeStruct for Compound<'_, '_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.ser.out.str(key)?;
+        self.ser.out.field_name(key)?;
         value.serialize(&mut *self.ser)?;
         self.item_done();
         Ok(())
@@ -436,7 +436,7 @@ impl ser::SerializeStructVariant for Compound<'_, '_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.ser.out.str(key)?;
+        self.ser.out.field_name(key)?;
         value.serialize(&mut *self.ser)?;
         self.item_done();
         Ok(())
@@ -479,6 +479,76 @@ mod tests {
             let value = crate::value_from_slice(&bytes).unwrap();
             assert_eq!(value, crate::Value::BigInt(crate::BigInt::from_u128(v)));
         }
+    }
+
+    /// A struct's field names are written once and fetched from the memo after that (in any
+    /// order, for up to 16 names a message; past those, written each time), and read back as
+    /// the same records.
+    #[test]
+    fn field_names_are_written_once() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Point {
+            x: i32,
+            z: i32,
+        }
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Pair {
+            y: i32,
+            a: Point,
+        }
+        let records: Vec<Pair> = (0..5)
+            .map(|i| Pair {
+                y: i,
+                a: Point { x: i, z: -i },
+            })
+            .collect();
+        let written = |bytes: &[u8], proto: Protocol, name: u8| {
+            let op: &[u8] = match proto {
+                Protocol::V2 => &[BINUNICODE, 1, 0, 0, 0, name],
+                _ => &[SHORT_BINUNICODE, 1, name],
+            };
+            bytes.windows(op.len()).filter(|w| *w == op).count()
+        };
+        for proto in [Protocol::V2, Protocol::V4] {
+            let bytes = to_vec(&records, proto).unwrap();
+            for name in *b"xyza" {
+                assert_eq!(written(&bytes, proto, name), 1, "{}", char::from(name));
+            }
+            assert_eq!(crate::from_slice::<Vec<Pair>>(&bytes).unwrap(), records);
+            let value = crate::value_from_slice(&bytes).unwrap();
+            assert_eq!(
+                value.to_string(),
+                "[{'y': 0, 'a': {'x': 0, 'z': 0}}, {'y': 1, 'a': {'x': 1, 'z': -1}}, \
+                 {'y': 2, 'a': {'x': 2, 'z': -2}}, {'y': 3, 'a': {'x': 3, 'z': -3}}, \
+                 {'y': 4, 'a': {'x': 4, 'z': -4}}]"
+            );
+        }
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug, Default)]
+        struct Wide {
+            a: u8,
+            b: u8,
+            c: u8,
+            d: u8,
+            e: u8,
+            f: u8,
+            g: u8,
+            h: u8,
+            i: u8,
+            j: u8,
+            k: u8,
+            l: u8,
+            m: u8,
+            n: u8,
+            o: u8,
+            p: u8,
+            q: u8,
+            r: u8,
+        }
+        let wide = vec![Wide::default(), Wide::default()];
+        let bytes = to_vec(&wide, Protocol::V4).unwrap();
+        assert_eq!(written(&bytes, Protocol::V4, b'p'), 1);
+        assert_eq!(written(&bytes, Protocol::V4, b'q'), 2);
+        assert_eq!(crate::from_slice::<Vec<Wide>>(&bytes).unwrap(), wide);
     }
 
     /// Lists and dicts are written in CPython's batches of 1000 items.
