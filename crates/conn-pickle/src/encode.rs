@@ -132,7 +132,7 @@ impl<'a> Out<'a> {
         let [a, b, c, d] = v32.to_le_bytes();
         match v32 {
             0..=0xff => self.buf.extend_from_slice(&[BININT1, a]),
-            0..=0xffff => self.buf.extend_from_slice(&[BININT2, a, b]),
+            0x100..=0xffff => self.buf.extend_from_slice(&[BININT2, a, b]),
             _ => self.buf.extend_from_slice(&[BININT, a, b, c, d]),
         }
     }
