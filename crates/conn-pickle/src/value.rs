@@ -92,23 +92,24 @@ impl<T: Nested> Drop for Shared<T> {
 
 impl Nested for Vec<Value> {
     fn take_children(&mut self, out: &mut Vec<Value>) {
-        // Items that hold no values drop in place without recursing: only a container among
-        // them needs the explicit stack.
-        if self.iter().any(Value::holds_values) {
-            out.append(self);
+        // Items that hold no values drop in place without recursing: only the containers among
+        // them move to the explicit stack (a `None` left in their place).
+        for item in self.iter_mut() {
+            if item.holds_values() {
+                out.push(std::mem::replace(item, Value::None));
+            }
         }
     }
 }
 
 impl Nested for Vec<(Value, Value)> {
     fn take_children(&mut self, out: &mut Vec<Value>) {
-        if self
-            .iter()
-            .any(|(k, v)| k.holds_values() || v.holds_values())
-        {
-            for (k, v) in self.drain(..) {
-                out.push(k);
-                out.push(v);
+        for (k, v) in self.iter_mut() {
+            if k.holds_values() {
+                out.push(std::mem::replace(k, Value::None));
+            }
+            if v.holds_values() {
+                out.push(std::mem::replace(v, Value::None));
             }
         }
     }
@@ -198,14 +199,18 @@ pub enum Value {
 impl Nested for Value {
     fn take_children(&mut self, out: &mut Vec<Value>) {
         match self {
+            // The items left after the containers moved out drop here, in place and without
+            // recursing, so the container's own drop finds it empty instead of scanning again.
             Self::List(s) | Self::Tuple(s) | Self::Set(s) | Self::FrozenSet(s) => {
                 if let Some(inner) = Arc::get_mut(&mut s.0) {
                     inner.take_children(out);
+                    drop(std::mem::take(inner));
                 }
             }
             Self::Dict(s) | Self::OrderedDict(s) => {
                 if let Some(inner) = Arc::get_mut(&mut s.0) {
                     inner.take_children(out);
+                    drop(std::mem::take(inner));
                 }
             }
             Self::Time(s) => {

@@ -224,6 +224,7 @@ impl Direct<'_, '_> {
                 MARK => {
                     self.marks.push(self.stack.len());
                     self.mark_at.push(self.pos - 1);
+                    self.scalar_batch()?;
                 }
                 NONE => self.push(Value::None, 0)?,
                 NEWTRUE => self.push(Value::Bool(true), 0)?,
@@ -417,6 +418,70 @@ impl Direct<'_, '_> {
             pairs.push((k, v));
         }
         Some((pairs, depth.saturating_add(1)))
+    }
+
+    /// Right after a `MARK` above a list or set: a batch of plain scalars (ints, floats,
+    /// `None`, bools) closed by its `APPENDS` / `ADDITEMS` is read straight into the container,
+    /// with no stack. Anything else in the batch, and nothing is read: the opcodes are
+    /// interpreted one by one as usual.
+    fn scalar_batch(&mut self) -> R<()> {
+        let close = match self.stack.last() {
+            Some(Value::List(_)) => APPENDS,
+            Some(Value::Set(_)) => ADDITEMS,
+            _ => return Some(()),
+        };
+        let mut items = Vec::new();
+        let mut at = self.pos;
+        loop {
+            let Some(&op) = self.input.get(at) else {
+                return Some(());
+            };
+            let mut next = at + 1;
+            let value = match op {
+                BININT1 => Value::Int(args::array::<1>(self.input, &mut next)?[0].into()),
+                BININT2 => {
+                    Value::Int(u16::from_le_bytes(args::array(self.input, &mut next)?).into())
+                }
+                BININT => {
+                    Value::Int(i32::from_le_bytes(args::array(self.input, &mut next)?).into())
+                }
+                BINFLOAT => Value::Float(f64::from_be_bytes(args::array(self.input, &mut next)?)),
+                NONE => Value::None,
+                NEWTRUE => Value::Bool(true),
+                NEWFALSE => Value::Bool(false),
+                _ if op == close && !items.is_empty() => break,
+                _ => return Some(()),
+            };
+            if items.is_empty() {
+                // Room for a batch, or for what the rest of the input could hold.
+                items.reserve_exact(BATCH.min(self.input.len() - at));
+            }
+            items.push(value);
+            at = next;
+        }
+        // The container must be above the mark below this one, as `mark_target` requires.
+        let (_, batch_at) = self.mark_target()?;
+        self.values += items.len() as u64;
+        if self.values > self.limits.max_values {
+            return None;
+        }
+        self.pos = at + 1;
+        let ahead = self.reserve_ahead(items.len(), batch_at);
+        match self.stack.last_mut() {
+            Some(Value::List(list)) => {
+                let list = list.get_mut()?;
+                if list.is_empty() {
+                    items.reserve_exact(ahead);
+                    *list = items;
+                } else {
+                    list.reserve_exact(ahead);
+                    list.extend(items);
+                }
+            }
+            Some(Value::Set(set)) => set.get_mut()?.extend(items),
+            _ => return None,
+        }
+        Some(())
     }
 
     /// `APPEND` / `APPENDS`: the items from `start` up go into the list below them.
@@ -778,6 +843,68 @@ mod tests {
         };
         assert!(Shared::ptr_eq(a, b));
         assert!(direct_agrees_with_machine(&tuples, &Limits::default()));
+    }
+
+    /// A batch of plain scalars goes straight into its list or set; a batch with anything
+    /// else in it, one closed by the wrong opcode, or one over the values limit, is read
+    /// opcode by opcode (or left to the machine) with the same result.
+    #[test]
+    fn scalar_batches() {
+        let batch = [
+            BININT1, 1, BININT2, 2, 1, BININT, 3, 0, 0, 0, NONE, NEWTRUE, NEWFALSE,
+        ];
+        let mut float = vec![BINFLOAT];
+        float.extend(2.5f64.to_be_bytes());
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                [&[EMPTY_LIST, MARK][..], &batch, &float, &[APPENDS]].concat(),
+                "[1, 258, 3, None, True, False, 2.5]",
+            ),
+            (
+                [&[EMPTY_SET, MARK][..], &batch, &[ADDITEMS]].concat(),
+                "{1, 258, 3, None, True, False}",
+            ),
+            (
+                [&[EMPTY_LIST, MARK][..], &batch, &[EMPTY_LIST, APPENDS]].concat(),
+                "[1, 258, 3, None, True, False, []]",
+            ),
+            (
+                [
+                    &[EMPTY_LIST, MARK, NONE, APPENDS, MARK][..],
+                    &batch,
+                    &[APPENDS],
+                ]
+                .concat(),
+                "[None, 1, 258, 3, None, True, False]",
+            ),
+            (
+                [&[EMPTY_LIST, MARK, MARK][..], &batch, &[TUPLE, APPENDS]].concat(),
+                "[(1, 258, 3, None, True, False)]",
+            ),
+        ];
+        for (body, repr) in cases {
+            let p = pickle(&body);
+            let v = decode(&p, &Limits::default()).unwrap();
+            assert_eq!(v.to_string(), repr);
+            assert!(direct_agrees_with_machine(&p, &Limits::default()));
+            // Under every values limit around what the message pushes, both answer alike.
+            let n = crate::decode::decode(&p, &Limits::default())
+                .map(|_| ())
+                .ok();
+            assert!(n.is_some());
+            for max in 1..20 {
+                let limits = Limits::default().max_values(max);
+                assert_eq!(
+                    decode(&p, &limits).is_some(),
+                    crate::decode::decode(&p, &limits).is_ok(),
+                    "{repr} {max}"
+                );
+            }
+        }
+        // Closed by the wrong opcode: the machine's error.
+        let p = pickle(&[&[EMPTY_LIST, MARK][..], &batch, &[ADDITEMS]].concat());
+        assert!(decode(&p, &Limits::default()).is_none());
+        assert!(crate::value_from_slice(&p).is_err());
     }
 
     /// Depth is counted as the machine counts it, memoized text included: at the limit both
