@@ -446,7 +446,7 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
                         continue;
                     }
                 }
-                value_tasks(v, out, &mut stack)?;
+                value_tasks(v, addr, out, &mut stack)?;
             }
         }
     }
@@ -522,8 +522,9 @@ fn batched<'v, T>(
     many: u8,
     each: impl Fn(&'v T, &mut Vec<Task<'v>>),
 ) {
-    let chunks: Vec<&'v [T]> = items.chunks(BATCH).collect();
-    for chunk in chunks.into_iter().rev() {
+    // The batches from the last: the stack runs them first to last.
+    for start in (0..items.len()).step_by(BATCH).rev() {
+        let chunk = &items[start..items.len().min(start + BATCH)];
         if chunk.len() == 1 {
             stack.push(Task::Op(single));
             each(&chunk[0], stack);
@@ -546,12 +547,13 @@ fn push_pair<'v>((k, v): &'v (Value, Value), stack: &mut Vec<Task<'v>>) {
     stack.push(Task::Value(k));
 }
 
+/// Writes `v`, or pushes the tasks that will; `addr` is its [`shared_addr`].
 fn value_tasks<'v>(
     v: &'v Value,
+    addr: Option<usize>,
     out: &mut Out<'_>,
     stack: &mut Vec<Task<'v>>,
 ) -> Result<(), Error> {
-    let addr = shared_addr(v, out.memoize_all);
     match v {
         Value::None => out.none(),
         Value::Bool(b) => out.bool(*b),
@@ -616,8 +618,8 @@ fn value_tasks<'v>(
         Value::Set(items) | Value::FrozenSet(items) if out.proto >= 4 => {
             if matches!(v, Value::Set(_)) {
                 out.op(EMPTY_SET);
-                let chunks: Vec<&'v [Value]> = items.chunks(BATCH).collect();
-                for chunk in chunks.into_iter().rev() {
+                for start in (0..items.len()).step_by(BATCH).rev() {
+                    let chunk = &items[start..items.len().min(start + BATCH)];
                     stack.push(Task::Op(ADDITEMS));
                     for item in chunk.iter().rev() {
                         stack.push(Task::Value(item));
