@@ -115,10 +115,11 @@ impl<'s, 'o, 'b> Ser<'o, 'b> {
         op: u8,
         variant: bool,
     ) -> Compound<'s, 'o, 'b> {
-        self.out.op(empty);
         let marked = len != Some(0);
         if marked {
-            self.out.op(MARK);
+            self.out.buf.extend_from_slice(&[empty, MARK]);
+        } else {
+            self.out.op(empty);
         }
         Compound {
             ser: self,
