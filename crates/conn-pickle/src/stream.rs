@@ -1189,20 +1189,11 @@ mod tests {
     /// Every input the fuzzer kept (seeds and crashes), through the fuzz target's check.
     #[test]
     fn stream_agrees_with_the_machine_on_fuzz_inputs() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut count = 0;
-        for dir in ["seeds/pickle_decode", "regressions/pickle_decode"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let path = entry.unwrap().path();
-                if path.extension().is_some_and(|e| e == "md") {
-                    continue;
-                }
-                let data = std::fs::read(&path).unwrap();
-                crate::shape::stream_agrees_with_machine(&data, &Limits::default());
-                count += 1;
-            }
+        let inputs = common::fuzz_inputs();
+        for data in &inputs {
+            crate::shape::stream_agrees_with_machine(data, &Limits::default());
         }
-        assert!(count > 500, "{count} inputs");
+        assert!(inputs.len() > 500, "{} inputs", inputs.len());
     }
 
     /// A `PUT` with no value above the mark (or none at all) is CPython's stack underflow: the

@@ -468,16 +468,7 @@ impl Direct<'_, '_> {
         self.pos = at + 1;
         let ahead = self.reserve_ahead(items.len(), batch_at);
         match self.stack.last_mut() {
-            Some(Value::List(list)) => {
-                let list = list.get_mut()?;
-                if list.is_empty() {
-                    items.reserve_exact(ahead);
-                    *list = items;
-                } else {
-                    list.reserve_exact(ahead);
-                    list.extend(items);
-                }
-            }
+            Some(Value::List(list)) => fill(list.get_mut()?, items, ahead),
             Some(Value::Set(set)) => set.get_mut()?.extend(items),
             _ => return None,
         }
@@ -486,38 +477,24 @@ impl Direct<'_, '_> {
 
     /// `APPEND` / `APPENDS`: the items from `start` up go into the list below them.
     fn append(&mut self, start: usize, batch_from: Option<usize>) -> R<()> {
-        let (mut items, depth) = self.take_items(start);
+        let (items, depth) = self.take_items(start);
         let ahead = batch_from.map_or(0, |at| self.reserve_ahead(items.len(), at));
         let Some(Value::List(list)) = self.stack.last_mut() else {
             return None;
         };
-        let list = list.get_mut()?;
-        if list.is_empty() {
-            items.reserve_exact(ahead);
-            *list = items;
-        } else {
-            list.reserve_exact(ahead);
-            list.extend(items);
-        }
+        fill(list.get_mut()?, items, ahead);
         self.deepen_top(depth);
         Some(())
     }
 
     /// `SETITEM` / `SETITEMS`: the pairs from `start` up go into the dict below them.
     fn set_items(&mut self, start: usize, batch_from: Option<usize>) -> R<()> {
-        let (mut pairs, depth) = self.take_pairs(start)?;
+        let (pairs, depth) = self.take_pairs(start)?;
         let ahead = batch_from.map_or(0, |at| self.reserve_ahead(pairs.len(), at));
         let Some(Value::Dict(dict)) = self.stack.last_mut() else {
             return None;
         };
-        let dict = dict.get_mut()?;
-        if dict.is_empty() {
-            pairs.reserve_exact(ahead);
-            *dict = pairs;
-        } else {
-            dict.reserve_exact(ahead);
-            dict.extend(pairs);
-        }
+        fill(dict.get_mut()?, pairs, ahead);
         self.deepen_top(depth);
         Some(())
     }
@@ -632,6 +609,18 @@ impl Direct<'_, '_> {
             }
             _ => None,
         }
+    }
+}
+
+/// Puts a batch into a container's vector, with room for `ahead` more: the first batch
+/// becomes the vector (no second copy of its items), later ones are appended.
+fn fill<T>(into: &mut Vec<T>, mut items: Vec<T>, ahead: usize) {
+    if into.is_empty() {
+        items.reserve_exact(ahead);
+        *into = items;
+    } else {
+        into.reserve_exact(ahead);
+        into.extend(items);
     }
 }
 
@@ -785,21 +774,12 @@ mod tests {
             inputs.len()
         );
         assert!(cpython_answered > 0);
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut count = 0;
-        for dir in ["seeds/pickle_decode", "regressions/pickle_decode"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let path = entry.unwrap().path();
-                if path.extension().is_some_and(|e| e == "md") {
-                    continue;
-                }
-                let data = std::fs::read(&path).unwrap();
-                direct_agrees_with_machine(&data, &Limits::default());
-                direct_agrees_with_machine(&data, &tight());
-                count += 1;
-            }
+        let fuzz = common::fuzz_inputs();
+        for data in &fuzz {
+            direct_agrees_with_machine(data, &Limits::default());
+            direct_agrees_with_machine(data, &tight());
         }
-        assert!(count > 500, "{count} inputs");
+        assert!(fuzz.len() > 500, "{} inputs", fuzz.len());
     }
 
     fn pickle(body: &[u8]) -> Vec<u8> {

@@ -37,3 +37,20 @@ pub fn cases(text: &str) -> impl Iterator<Item = Case<'_>> {
         }
     })
 }
+
+/// Every input the fuzzer kept for the pickle decoder: its seeds (CPython's pickles) and the
+/// regressions it found.
+pub fn fuzz_inputs() -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut inputs = Vec::new();
+    for dir in ["seeds/pickle_decode", "regressions/pickle_decode"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            inputs.push(std::fs::read(&path).unwrap());
+        }
+    }
+    inputs
+}
