@@ -226,20 +226,9 @@ impl Direct<'_, '_> {
                     self.mark_at.push(self.pos - 1);
                     self.scalar_batch()?;
                 }
-                NONE => self.push(Value::None, 0)?,
-                NEWTRUE => self.push(Value::Bool(true), 0)?,
-                NEWFALSE => self.push(Value::Bool(false), 0)?,
-                BININT => {
-                    let v = i32::from_le_bytes(self.array()?);
-                    self.push(Value::Int(v.into()), 0)?;
-                }
-                BININT1 => {
-                    let [v] = self.array()?;
-                    self.push(Value::Int(v.into()), 0)?;
-                }
-                BININT2 => {
-                    let v = u16::from_le_bytes(self.array()?);
-                    self.push(Value::Int(v.into()), 0)?;
+                NONE | NEWTRUE | NEWFALSE | BININT | BININT1 | BININT2 | BINFLOAT => {
+                    let v = plain_scalar(self.input, op, &mut self.pos)?;
+                    self.push(v, 0)?;
                 }
                 LONG1 => {
                     let [n] = self.array()?;
@@ -248,10 +237,6 @@ impl Direct<'_, '_> {
                 LONG4 => {
                     let n = u64::try_from(i32::from_le_bytes(self.array()?)).ok()?;
                     self.binary_int(n)?;
-                }
-                BINFLOAT => {
-                    let v = f64::from_be_bytes(self.array()?);
-                    self.push(Value::Float(v), 0)?;
                 }
                 SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
                     let n = args::length(self.input, &mut self.pos, op)?;
@@ -438,17 +423,9 @@ impl Direct<'_, '_> {
             };
             let mut next = at + 1;
             let value = match op {
-                BININT1 => Value::Int(args::array::<1>(self.input, &mut next)?[0].into()),
-                BININT2 => {
-                    Value::Int(u16::from_le_bytes(args::array(self.input, &mut next)?).into())
+                NONE | NEWTRUE | NEWFALSE | BININT | BININT1 | BININT2 | BINFLOAT => {
+                    plain_scalar(self.input, op, &mut next)?
                 }
-                BININT => {
-                    Value::Int(i32::from_le_bytes(args::array(self.input, &mut next)?).into())
-                }
-                BINFLOAT => Value::Float(f64::from_be_bytes(args::array(self.input, &mut next)?)),
-                NONE => Value::None,
-                NEWTRUE => Value::Bool(true),
-                NEWFALSE => Value::Bool(false),
                 _ if op == close && !items.is_empty() => break,
                 _ => return Some(()),
             };
@@ -624,6 +601,22 @@ fn fill<T>(into: &mut Vec<T>, mut items: Vec<T>, ahead: usize) {
     }
 }
 
+/// The value of a plain scalar opcode (`None`, a bool, `BININT*`, `BINFLOAT`), its argument
+/// read from `pos` on; `None` for another opcode or a truncated argument.
+#[inline(always)]
+fn plain_scalar(input: &[u8], op: u8, pos: &mut usize) -> R<Value> {
+    Some(match op {
+        NONE => Value::None,
+        NEWTRUE => Value::Bool(true),
+        NEWFALSE => Value::Bool(false),
+        BININT1 => Value::Int(args::array::<1>(input, pos)?[0].into()),
+        BININT2 => Value::Int(u16::from_le_bytes(args::array(input, pos)?).into()),
+        BININT => Value::Int(i32::from_le_bytes(args::array(input, pos)?).into()),
+        BINFLOAT => Value::Float(f64::from_be_bytes(args::array(input, pos)?)),
+        _ => return None,
+    })
+}
+
 /// `callable(*args)` for the callables whose result a value holds natively (the datetime
 /// types); `None` for any other call.
 fn known_call(callable: &Value, args: &[Value], copy_budget: &mut u64) -> R<Item> {
@@ -635,10 +628,13 @@ fn known_call(callable: &Value, args: &[Value], copy_budget: &mut u64) -> R<Item
     }
     match (g.name(), args) {
         ("datetime" | "date" | "time", [Value::Bytes(state), rest @ ..]) if rest.len() <= 1 => {
-            let tz = rest.first().map(|tz| Item {
-                value: tz.clone(),
-                depth: value_depth(tz),
-            });
+            let tz = match rest.first() {
+                Some(tz) => Some(Item {
+                    value: tz.clone(),
+                    depth: value_depth(tz)?,
+                }),
+                None => None,
+            };
             datetime_value(g.name(), state, tz)
         }
         ("timedelta", [Value::Int(d), Value::Int(s), Value::Int(us)]) => Some(Item {
@@ -663,14 +659,14 @@ fn known_call(callable: &Value, args: &[Value], copy_budget: &mut u64) -> R<Item
     }
 }
 
-/// The depth the machine gives an argument already built (only a `tzinfo` reaches here, and
-/// the fast path makes no tzinfo deeper than a timezone or a datetime's parts).
-fn value_depth(v: &Value) -> u32 {
+/// The depth the machine gives an argument already built (only a `tzinfo` reaches here), or
+/// `None` where the tuple holding it no longer says (text may or may not have been memoized):
+/// the machine decides those.
+fn value_depth(v: &Value) -> Option<u32> {
     match v {
-        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,
-        Value::TimeZone(_) | Value::TimeDelta(_) | Value::Date(_) | Value::Global(_) => 1,
-        // Text held by an args tuple was memoized, or not: the machine says which; leave it.
-        _ => u32::MAX,
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => Some(0),
+        Value::TimeZone(_) | Value::TimeDelta(_) | Value::Date(_) | Value::Global(_) => Some(1),
+        _ => None,
     }
 }
 
