@@ -457,7 +457,17 @@ fn floor_value(bytes: &[u8], count: usize) -> (f64, f64) {
 /// (encode); typed as a Rust program would declare the data, or as a `PyValue`.
 fn measure_codec(args: &Args) {
     use std::collections::{HashMap, HashSet};
-    let bytes = python_pickle(args.size);
+    // Held in a copy, the first buffer freed: as in a program that received the message, whose
+    // receive buffer (its size) was freed before it was decoded. glibc's malloc serves a
+    // block that large from `mmap`, and freeing it raises the size below which blocks come
+    // from the heap and the free space it keeps instead of handing it back to the kernel.
+    // Without that, whether the decoded values' memory is faulted in afresh for every call
+    // depends on which large blocks the process happened to free before (here, none), not
+    // on the decoder: the value made alone took 16× longer (1000 4 KiB bytes objects).
+    let bytes = {
+        let received = python_pickle(args.size);
+        received.clone()
+    };
     let (direction, count) = (args.transport.as_str(), args.count);
     if args.imp == "floor" {
         // Decode rows only: the value each decodes to, made again.

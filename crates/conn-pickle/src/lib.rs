@@ -10,6 +10,7 @@ mod int;
 mod limits;
 mod opcodes;
 mod repr;
+mod scratch;
 mod ser;
 mod serde_impl;
 #[cfg(any(test, fuzzing))]

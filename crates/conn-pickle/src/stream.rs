@@ -9,11 +9,14 @@
 //! Limits hold here too: nesting is counted, every claimed length is checked against the bytes
 //! present, and text fetched from the memo counts against the expansion limit.
 
+use std::cell::Cell;
+
 use serde::de::{self, DeserializeSeed, Visitor};
 
 use crate::limits::Limits;
 use crate::opcodes::args;
 use crate::opcodes::*;
+use crate::scratch;
 
 /// Why the streaming path gave up: the machine must decide (or report the error).
 #[derive(Debug)]
@@ -85,7 +88,21 @@ pub(crate) struct Stream<'de> {
     items_between: bool,
     /// Input bytes that size hints may still claim (see [`Items::size_hint`]): all the hints
     /// of one message together never ask for more items than its bytes could hold.
-    hint_budget: std::cell::Cell<usize>,
+    hint_budget: Cell<usize>,
+    /// Input bytes that counting a batch for a size hint may still read (see
+    /// [`Items::size_hint`]).
+    scan_budget: Cell<usize>,
+}
+
+thread_local! {
+    /// The memo's vector between decodes (see [`scratch`]).
+    static MEMO: Cell<Vec<Memo<'static>>> = const { Cell::new(Vec::new()) };
+}
+
+impl Drop for Stream<'_> {
+    fn drop(&mut self) {
+        scratch::give(&MEMO, std::mem::take(&mut self.memo));
+    }
 }
 
 /// Decodes `input` into `T` by streaming, or bails.
@@ -96,14 +113,15 @@ pub(crate) fn from_slice<'de, T: de::Deserialize<'de>>(
     let mut s = Stream {
         input,
         pos: 0,
-        memo: Vec::new(),
+        memo: scratch::take(&MEMO),
         last: FENCE,
         last_text: (NOTHING, ""),
         depth: 0,
         max_depth: limits.max_depth,
         replay_budget: limits.expanded_for(input.len()).saturating_mul(16),
         items_between: true,
-        hint_budget: std::cell::Cell::new(input.len()),
+        hint_budget: Cell::new(input.len()),
+        scan_budget: Cell::new(input.len().saturating_mul(2)),
     };
     s.skip_header().map_err(|_| Bail)?;
     let value = T::deserialize(&mut s).map_err(|_| Bail)?;
@@ -181,10 +199,6 @@ impl<'de> Stream<'de> {
     #[inline(always)]
     fn memoize_last(&mut self) -> R<()> {
         let m = self.memo_of_last()?;
-        if self.memo.capacity() == 0 {
-            // CPython memoizes about one value per 8 bytes of a typical pickle.
-            self.memo.reserve(self.input.len() / 8);
-        }
         self.memo.push(m);
         Ok(())
     }
@@ -460,7 +474,13 @@ impl<'de> Stream<'de> {
                 };
                 let v = visitor.visit_seq(&mut items)?;
                 if !items.done {
-                    return Err(StreamError::Bail);
+                    // A Rust tuple takes its items and asks no further: its closing opcode
+                    // must come next.
+                    self.skip_memo_ops()?;
+                    if !matches!(self.peek()?, TUPLE | LIST | FROZENSET) {
+                        return Err(StreamError::Bail);
+                    }
+                    self.pos += 1;
                 }
                 self.close();
                 Ok(v)
@@ -546,21 +566,46 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
         next
     }
 
-    /// The floats of the full batches a list starts with, for the vector's first allocation
-    /// (a sequence of floats grown by doubling spends a tenth of its decode time in
-    /// `realloc`). CPython writes a batch of exactly [`BATCH`] items, so a batch of floats is
-    /// recognised by three bytes, without reading the floats between: `MARK` and `BINFLOAT`
-    /// at its start, `BINFLOAT` and `APPENDS` 9000 bytes on. A peer can fake that pattern, so
-    /// the hints of one message draw on a budget of its length: a hostile message cannot make
-    /// the vectors it fills claim more than about its own size. (A `FRAME` inside a batch, or a
-    /// shorter last batch, only ends the hint early.)
+    /// How many items the list or set about to be read holds, for its first allocation (a
+    /// vector of 10^4 items grown by doubling copies itself a dozen times, and glibc hands the
+    /// blocks it outgrows back to the kernel, to be faulted in again for the next message).
+    ///
+    /// - The full batches of floats a list starts with are recognised by three bytes each,
+    ///   without reading the floats between: CPython writes a batch of exactly [`BATCH`]
+    ///   items, so `MARK` and `BINFLOAT` at its start, `BINFLOAT` and `APPENDS` 9000 bytes on.
+    /// - Otherwise the first batch is counted opcode by opcode ([`batch_items`]); when it is a
+    ///   full one and another batch follows, the rest of the input is taken to hold items at
+    ///   the first batch's bytes per item.
+    ///
+    /// A peer can fake either pattern, so the hints of one message draw on a budget of its
+    /// length: each item hinted costs at least one, an item guessed past the first batch one
+    /// per byte it is guessed from, a float nine, so a hostile message cannot make the vectors
+    /// it fills claim more items than it has bytes. Counting draws on a budget of twice the
+    /// length, paid for every byte read whether or not the count succeeds: a list nested in a
+    /// counted list is counted again, but no input is read more than twice over.
+    /// (A `FRAME` inside a batch, or a shorter last batch, only ends the hint early.)
     fn size_hint(&self) -> Option<usize> {
+        if self.state != ItemState::Between {
+            return None;
+        }
+        let budget = self.s.hint_budget.get();
+        let (hint, cost) = self
+            .float_batches(budget)
+            .or_else(|| self.counted_batch(budget))?;
+        self.s.hint_budget.set(budget - cost);
+        (hint > 0).then_some(hint)
+    }
+}
+
+impl<'de> Items<'_, 'de> {
+    /// The items of the full batches of floats a list starts with, and their cost to the
+    /// hint budget (see [`de::SeqAccess::size_hint`]).
+    fn float_batches(&self, budget: usize) -> Option<(usize, usize)> {
         const SPAN: usize = 9 * BATCH;
-        if self.state != ItemState::Between || self.set {
+        if self.set {
             return None;
         }
         let (input, mut p, mut n) = (self.input, skip_memo_at(self.input, self.pos), 0);
-        let budget = self.s.hint_budget.get();
         while (n + BATCH) * 9 <= budget {
             match (
                 input.get(p..p + 2),
@@ -573,12 +618,29 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
             n += BATCH;
             p = skip_memo_at(input, p + SPAN + 2);
         }
-        self.s.hint_budget.set(budget - n * 9);
-        (n > 0).then_some(n)
+        (n > 0).then_some((n, n * 9))
     }
-}
 
-impl<'de> Items<'_, 'de> {
+    /// The items of the first batch, counted, and, when more batches follow a full one, the
+    /// rest of the input at its bytes per item; and their cost to the hint budget.
+    fn counted_batch(&self, budget: usize) -> Option<(usize, usize)> {
+        let input = self.input;
+        let start = skip_memo_at(input, self.pos);
+        if input.get(start) != Some(&MARK) {
+            return None;
+        }
+        let scan = self.s.scan_budget.get();
+        let (n, end) = batch_items(input, start + 1, self.batch_end, scan);
+        self.s.scan_budget.set(scan - (end - (start + 1)));
+        let n = n.filter(|&n| n <= budget)?;
+        let more = input.get(skip_memo_at(input, end + 1)) == Some(&MARK);
+        if n != BATCH || !more {
+            return Some((n, n));
+        }
+        let rest = (input.len() - end).min(budget - n);
+        Some((n + rest / (end - start).div_ceil(n), n + rest))
+    }
+
     #[inline(always)]
     fn next_item<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
         let (batch_end, single_end) = (self.batch_end, self.single_end);
@@ -1010,6 +1072,69 @@ fn scalar_run(input: &[u8], mut p: usize) -> (usize, usize) {
     (n, p)
 }
 
+/// The items of a batch whose `MARK` is just before `p`, and where its closing `close`
+/// (`APPENDS` or `ADDITEMS`) is: each opcode's effect on the stack is followed, nested
+/// containers and marks included, without making anything. No count (`None`) for an opcode
+/// the stream does not read, a stack that would underflow, nesting past 32 marks, or a batch
+/// longer than `limit` bytes; then the position is where reading stopped.
+fn batch_items(input: &[u8], mut p: usize, close: u8, limit: usize) -> (Option<usize>, usize) {
+    // Values above the batch's mark, and that count at each mark opened inside the batch.
+    let mut depth = 0usize;
+    let mut marks = [0usize; 32];
+    let mut open = 0;
+    let limit = input.len().min(p.saturating_add(limit));
+    while p < limit {
+        let op = input[p];
+        let mut next = p + 1;
+        match op {
+            NONE | NEWTRUE | NEWFALSE | EMPTY_TUPLE | EMPTY_LIST | EMPTY_DICT | EMPTY_SET => {
+                depth += 1;
+            }
+            BININT1 | BINGET => (depth, next) = (depth + 1, p + 2),
+            BININT2 => (depth, next) = (depth + 1, p + 3),
+            BININT | LONG_BINGET => (depth, next) = (depth + 1, p + 5),
+            BINFLOAT => (depth, next) = (depth + 1, p + 9),
+            LONG1 => match input.get(next) {
+                Some(&n) => (depth, next) = (depth + 1, next + 1 + usize::from(n)),
+                None => break,
+            },
+            SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 | SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
+                match args::length(input, &mut next, op).and_then(|n| usize::try_from(n).ok()) {
+                    Some(n) => next = next.saturating_add(n),
+                    None => break,
+                }
+                depth += 1;
+            }
+            MEMOIZE => {}
+            BINPUT => next = p + 2,
+            LONG_BINPUT => next = p + 5,
+            FRAME => next = p + 9,
+            TUPLE1 if depth >= 1 => {}
+            TUPLE2 if depth >= 2 => depth -= 1,
+            TUPLE3 if depth >= 3 => depth -= 2,
+            APPEND if depth >= 2 => depth -= 1,
+            SETITEM if depth >= 3 => depth -= 2,
+            MARK if open < marks.len() => {
+                marks[open] = depth;
+                open += 1;
+            }
+            TUPLE | LIST | DICT | FROZENSET if open > 0 => {
+                open -= 1;
+                depth = marks[open] + 1;
+            }
+            // Into the container below the inner mark, which must be there.
+            APPENDS | SETITEMS | ADDITEMS if open > 0 && marks[open - 1] > 0 => {
+                open -= 1;
+                depth = marks[open];
+            }
+            _ if op == close && open == 0 => return (Some(depth), p),
+            _ => break,
+        }
+        p = next;
+    }
+    (None, p.min(limit))
+}
+
 /// A `BINFLOAT` item already read: what `Stream` does at a float, without the dispatch.
 struct FloatDe(f64);
 
@@ -1312,7 +1437,8 @@ mod tests {
             if fake {
                 (f[2], g[2]) = (BINFLOAT, APPENDS);
             }
-            let mut p = vec![PROTO, 4, EMPTY_LIST, MARK];
+            // In a tuple, which has no hint of its own to spend the budget on.
+            let mut p = vec![PROTO, 4, MARK];
             for _ in 0..3000 {
                 p.extend([EMPTY_LIST, MARK, BINFLOAT]);
                 p.extend(f);
@@ -1320,25 +1446,77 @@ mod tests {
                 p.extend(g);
                 p.push(APPENDS);
             }
-            p.extend([APPENDS, STOP]);
+            p.extend([TUPLE, STOP]);
             let lists: Vec<Vec<f64>> = from_slice(&p, &Limits::default()).unwrap();
             assert_eq!(lists.len(), 3000);
             let want = [f64::from_be_bytes(f), f64::from_be_bytes(g)];
             assert!(lists.iter().all(|l| l == &want));
             let fooled = lists.iter().filter(|l| l.capacity() == 1000).count();
-            let reserved: usize = lists.iter().map(|l| l.capacity() * 8).sum();
-            (p.len(), fooled, reserved)
+            // Items reserved beyond each list's own.
+            let over: usize = lists.iter().map(|l| l.capacity() - l.len()).sum();
+            (p.len(), fooled, over)
         };
-        let (_, fooled, honest) = lists(false);
+        let (_, fooled, _) = lists(false);
         assert_eq!(fooled, 0);
-        let (len, fooled, reserved) = lists(true);
-        // Some lists were fooled, until the budget was spent; what they reserved beyond the
-        // honest message's vectors is less than the message's own size.
+        let (len, fooled, over) = lists(true);
+        // Some lists were fooled, until the budget was spent; all of them together reserved
+        // fewer items beyond their own than the message has bytes.
         assert!(fooled > 0);
         assert!(
-            reserved - honest <= len,
-            "{} extra bytes reserved for a {len} byte message",
-            reserved - honest
+            over <= len,
+            "{over} items reserved beyond a {len} byte message"
+        );
+    }
+
+    /// A list of anything the stream reads is sized by counting its first batch: exactly
+    /// when that is all of it, and by the first batch's bytes per item when more follow.
+    #[test]
+    fn counted_batches_size_the_vector() {
+        let limits = Limits::default();
+        // Items of one width, so the rest of the input holds them at the first batch's rate.
+        let item = |i: i64| (1000 + i, format!("item{i:05}"), i as f64, vec![i, -i]);
+        for proto in [Protocol::V2, Protocol::V4, Protocol::V5] {
+            for n in [1, 2, 999, 1000, 1001, 3000] {
+                let items: Vec<_> = (0..n).map(item).collect();
+                let bytes = to_vec(&items, proto).unwrap();
+                let back: Vec<(i64, String, f64, Vec<i64>)> = from_slice(&bytes, &limits)
+                    .unwrap_or_else(|_| panic!("{proto:?} {n} {bytes:?}"));
+                assert_eq!(back, items);
+                let cap = back.capacity() as i64;
+                match n {
+                    // One batch, counted.
+                    ..=1000 => assert_eq!(cap, n, "{proto:?} {n}"),
+                    // Extrapolated: a few items over, for the bytes after the last batch.
+                    _ => assert!((n..n + 4).contains(&cap), "{proto:?} {n}: {cap}"),
+                }
+                assert!(back.iter().all(|(.., v)| v.capacity() == 2), "{proto:?}");
+            }
+        }
+    }
+
+    /// Lists whose first batch promises more than follows cannot make the vectors they fill
+    /// claim more items than the message has bytes.
+    #[test]
+    fn faked_counted_batches_stay_within_the_message() {
+        // Each list: a full batch of 1000 `None`s, one byte each, then another batch of one:
+        // as counted, the rest of the message at one byte per item belongs to it.
+        let mut p = vec![PROTO, 4, MARK];
+        for _ in 0..200 {
+            p.extend([EMPTY_LIST, MARK]);
+            p.extend([NONE; 1000]);
+            p.extend([APPENDS, MARK, NONE, APPENDS]);
+        }
+        p.extend([TUPLE, STOP]);
+        let lists: Vec<Vec<Option<i64>>> = from_slice(&p, &Limits::default()).unwrap();
+        assert_eq!(lists.len(), 200);
+        assert!(lists.iter().all(|l| l.len() == 1001));
+        let over: usize = lists.iter().map(|l| l.capacity() - l.len()).sum();
+        // The first list was fooled; all of them together stay within the message.
+        assert!(lists[0].capacity() > 50_000);
+        assert!(
+            over <= p.len(),
+            "{over} items reserved beyond a {} byte message",
+            p.len()
         );
     }
 
@@ -1357,7 +1535,8 @@ mod tests {
                 max_depth: 1000,
                 replay_budget: 0,
                 items_between: true,
-                hint_budget: std::cell::Cell::new(bytes.len()),
+                hint_budget: Cell::new(bytes.len()),
+                scan_budget: Cell::new(bytes.len()),
             };
             s.skip_header().unwrap();
             s.skip_memo_ops().unwrap();
