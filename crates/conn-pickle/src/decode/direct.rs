@@ -15,11 +15,14 @@
 //! memo: at most 32 bytes per pushed value (each at least one byte of input), less than the
 //! machine's nodes and slots together.
 
+use std::cell::Cell;
+
 use super::{copy_allowance, py2_name};
 use crate::int::BigInt;
 use crate::limits::Limits;
 use crate::opcodes::args;
 use crate::opcodes::*;
+use crate::scratch;
 use crate::value::{Date, DateTime, Global, Shared, Time, TimeDelta, TimeZone, Value};
 
 /// Gave up: the machine decides.
@@ -59,24 +62,45 @@ struct Direct<'a, 'l> {
     copy_budget: u64,
 }
 
+thread_local! {
+    /// The working vectors between decodes (see [`scratch`]).
+    static STACK: Cell<Vec<Value>> = const { Cell::new(Vec::new()) };
+    static DEEP: Cell<Vec<(usize, u32)>> = const { Cell::new(Vec::new()) };
+    static MARKS: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    static MARK_AT: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    static MEMO: Cell<Vec<Memo>> = const { Cell::new(Vec::new()) };
+}
+
+impl Drop for Direct<'_, '_> {
+    fn drop(&mut self) {
+        scratch::give(&STACK, std::mem::take(&mut self.stack));
+        scratch::give(&DEEP, std::mem::take(&mut self.deep));
+        scratch::give(&MARKS, std::mem::take(&mut self.marks));
+        scratch::give(&MARK_AT, std::mem::take(&mut self.mark_at));
+        scratch::give(&MEMO, std::mem::take(&mut self.memo));
+    }
+}
+
 /// Decodes `input` into a [`Value`], or gives up (`None`) for the machine to decide.
 pub(crate) fn decode(input: &[u8], limits: &Limits) -> Option<Value> {
+    let mut stack = scratch::take(&STACK);
+    // Room up front for a value per 16 input bytes (at most 2^20): besides sparing regrowth,
+    // a message too large for the vector kept between decodes gets a stack from `mmap` (its
+    // untouched pages cost nothing), and glibc, seeing a block that size freed, raises its
+    // trim threshold to twice it, instead of handing the value's heap back to the kernel
+    // after every message and faulting it in again for the next (10× the time of decoding a
+    // list of 1000 4 KiB bytes objects, measured). Two bytes of stack per input byte at most.
+    stack.reserve((input.len() / 16).min(1 << 20));
     let mut d = Direct {
         input,
         pos: 0,
         limits,
-        // Room up front for a value per 16 input bytes (at most 2^20): besides sparing
-        // regrowth, a large message's stack then comes from `mmap` (its untouched pages cost
-        // nothing), and glibc, seeing a block that size freed, raises its trim threshold to
-        // twice it, instead of handing the value's heap back to the kernel after every
-        // message and faulting it in again for the next (10× the time of decoding a list of
-        // 1000 4 KiB bytes objects, measured). Two bytes of stack per input byte at most.
-        stack: Vec::with_capacity((input.len() / 16).min(1 << 20)),
-        deep: Vec::new(),
-        marks: Vec::new(),
-        mark_at: Vec::new(),
+        stack,
+        deep: scratch::take(&DEEP),
+        marks: scratch::take(&MARKS),
+        mark_at: scratch::take(&MARK_AT),
         ahead_budget: input.len() / 4,
-        memo: Vec::new(),
+        memo: scratch::take(&MEMO),
         proto: 0,
         values: 0,
         copy_budget: copy_allowance(input.len()),
