@@ -113,7 +113,7 @@ impl Nested for Vec<(Value, Value)> {
 impl Value {
     /// Moves it to `out` if it holds values; drops it here otherwise (which cannot recurse).
     #[inline(always)]
-    fn keep_nested(self, out: &mut Vec<Value>) {
+    fn keep_nested(self, out: &mut Vec<Self>) {
         match self {
             _ if self.holds_values() => out.push(self),
             // Nothing to free: skipping the call to the drop glue halves the cost of dropping
