@@ -295,18 +295,26 @@ impl<'de> Stream<'de> {
         Ok(Head::Str(s))
     }
 
+    /// The value memoized at `i`: text read before (the common case, inline), or the value
+    /// at the position kept.
+    #[inline(always)]
     fn get(&mut self, i: usize) -> R<Head<'de>> {
-        let at = match *self.memo.get(i).ok_or(StreamError::Bail)? {
-            Memo::Str(text) => {
+        match self.memo.get(i) {
+            Some(&Memo::Str(text)) => {
                 // Text fetched again counts against the expansion allowed.
                 self.replay_budget = self
                     .replay_budget
                     .checked_sub(text.len() as u64 + 16)
                     .ok_or(StreamError::Bail)?;
-                return Ok(Head::Str(text));
+                Ok(Head::Str(text))
             }
-            Memo::At(at) => at,
-        };
+            Some(&Memo::At(at)) => self.get_at(at),
+            None => Err(StreamError::Bail),
+        }
+    }
+
+    /// The memoized value whose opcode is at `at`, read again there.
+    fn get_at(&mut self, at: usize) -> R<Head<'de>> {
         let op = *self.input.get(at).ok_or(StreamError::Bail)?;
         if matches!(
             op,
@@ -381,9 +389,13 @@ impl<'de> Stream<'de> {
             EMPTY_SET => Head::Set,
             EMPTY_TUPLE => Head::EmptyTuple,
             MARK => Head::Mark,
-            BINGET | LONG_BINGET => {
-                let i = self.get_index(op)?;
-                self.get(i)?
+            BINGET => {
+                let [i] = self.arr()?;
+                self.get(i.into())?
+            }
+            LONG_BINGET => {
+                let i = u32::from_le_bytes(self.arr()?);
+                self.get(usize::try_from(i).map_err(|_| StreamError::Bail)?)?
             }
             _ => return Err(StreamError::Bail),
         })
@@ -1075,12 +1087,12 @@ fn scalar_run(input: &[u8], mut p: usize) -> (usize, usize) {
 /// The items of a batch whose `MARK` is just before `p`, and where its closing `close`
 /// (`APPENDS` or `ADDITEMS`) is: each opcode's effect on the stack is followed, nested
 /// containers and marks included, without making anything. No count (`None`) for an opcode
-/// the stream does not read, a stack that would underflow, nesting past 32 marks, or a batch
+/// the stream does not read, a stack that would underflow, nesting past 16 marks, or a batch
 /// longer than `limit` bytes; then the position is where reading stopped.
 fn batch_items(input: &[u8], mut p: usize, close: u8, limit: usize) -> (Option<usize>, usize) {
     // Values above the batch's mark, and that count at each mark opened inside the batch.
     let mut depth = 0usize;
-    let mut marks = [0usize; 32];
+    let mut marks = [0usize; 16];
     let mut open = 0;
     let limit = input.len().min(p.saturating_add(limit));
     while p < limit {
