@@ -90,6 +90,13 @@ fuzz_target!(|data: &[u8]| {
     printable_error(&bounded("Vec<Vec<u8>>", data, || {
         conn_pickle::from_slice::<Vec<Vec<u8>>>(data).map(drop)
     }));
+    // Lists and sets sized by counting their first batch (a long tuple closes its `MARK`).
+    printable_error(&bounded("Vec<(i64, String, f64, Vec<i64>)>", data, || {
+        conn_pickle::from_slice::<Vec<(i64, String, f64, Vec<i64>)>>(data).map(drop)
+    }));
+    printable_error(&bounded("HashSet<i64>", data, || {
+        conn_pickle::from_slice::<std::collections::HashSet<i64>>(data).map(drop)
+    }));
     // The streaming fast path, wherever it answers, answers what the machine does.
     conn_pickle::stream_agrees_with_machine(data, &limits);
     // So does the direct path to a value, under the defaults and under tight limits (where

@@ -109,6 +109,8 @@ pub fn stream_agrees_with_machine(bytes: &[u8], limits: &Limits) {
     check::<Vec<Vec<f64>>>(bytes, limits);
     check::<std::collections::BTreeMap<String, i64>>(bytes, limits);
     check::<(i64, String, Vec<u8>)>(bytes, limits);
+    check::<Vec<(i64, String, f64, Vec<i64>)>>(bytes, limits);
+    check::<(Option<i64>, bool, i64, i64, String)>(bytes, limits);
 }
 
 /// Wherever the direct path to a [`Value`](crate::Value) answers, the machine answers the same
