@@ -600,10 +600,16 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
         if self.state != ItemState::Between {
             return None;
         }
+        let start = skip_memo_at(self.input, self.pos);
+        if self.input.get(start) != Some(&MARK) {
+            return None;
+        }
         let budget = self.s.hint_budget.get();
-        let (hint, cost) = self
-            .float_batches(budget)
-            .or_else(|| self.counted_batch(budget))?;
+        let (hint, cost) = match self.input.get(start + 1) {
+            Some(&BINFLOAT) if !self.set => self.float_batches(start, budget),
+            _ => None,
+        }
+        .or_else(|| self.counted_batch(start, budget))?;
         self.s.hint_budget.set(budget - cost);
         (hint > 0).then_some(hint)
     }
@@ -612,12 +618,9 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
 impl<'de> Items<'_, 'de> {
     /// The items of the full batches of floats a list starts with, and their cost to the
     /// hint budget (see [`de::SeqAccess::size_hint`]).
-    fn float_batches(&self, budget: usize) -> Option<(usize, usize)> {
+    fn float_batches(&self, start: usize, budget: usize) -> Option<(usize, usize)> {
         const SPAN: usize = 9 * BATCH;
-        if self.set {
-            return None;
-        }
-        let (input, mut p, mut n) = (self.input, skip_memo_at(self.input, self.pos), 0);
+        let (input, mut p, mut n) = (self.input, start, 0);
         while (n + BATCH) * 9 <= budget {
             match (
                 input.get(p..p + 2),
@@ -635,12 +638,8 @@ impl<'de> Items<'_, 'de> {
 
     /// The items of the first batch, counted, and, when more batches follow a full one, the
     /// rest of the input at its bytes per item; and their cost to the hint budget.
-    fn counted_batch(&self, budget: usize) -> Option<(usize, usize)> {
+    fn counted_batch(&self, start: usize, budget: usize) -> Option<(usize, usize)> {
         let input = self.input;
-        let start = skip_memo_at(input, self.pos);
-        if input.get(start) != Some(&MARK) {
-            return None;
-        }
         let scan = self.s.scan_budget.get();
         let (n, end) = batch_items(input, start + 1, self.batch_end, scan);
         self.s.scan_budget.set(scan - (end - (start + 1)));
@@ -974,9 +973,77 @@ impl<'de> de::Deserializer<'de> for &mut Stream<'de> {
         self.deserialize_i64(visitor)
     }
 
+    #[inline]
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        match self.text_now()? {
+            Some(s) => visitor.visit_borrowed_str(s),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    #[inline]
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    #[inline]
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    #[inline]
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+        self.skip_memo_ops()?;
+        let v = match self.peek()? {
+            NEWTRUE => true,
+            NEWFALSE => false,
+            _ => return self.deserialize_any(visitor),
+        };
+        self.last = self.pos;
+        self.pos += 1;
+        visitor.visit_bool(v)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i128 u8 u16 u128 char str string
-        bytes byte_buf unit unit_struct seq map struct identifier
+        i8 i16 i128 u8 u16 u128 char
+        bytes byte_buf unit unit_struct seq map struct
+    }
+}
+
+impl<'de> Stream<'de> {
+    /// Text at the current position, read without the general dispatch (a struct's field
+    /// names and its strings): a `SHORT_BINUNICODE` / `BINUNICODE`, or a `GET` of memoized
+    /// text. `None` leaves everything else (and nothing read) to `head`.
+    #[inline(always)]
+    fn text_now(&mut self) -> R<Option<&'de str>> {
+        self.skip_memo_ops()?;
+        let at = self.pos;
+        match self.input.get(at) {
+            Some(&(op @ SHORT_BINUNICODE | op @ BINUNICODE)) => {
+                self.last = at;
+                self.pos = at + 1;
+                let n = self.length(op)?;
+                match self.text(n)? {
+                    Head::Str(s) => Ok(Some(s)),
+                    _ => Err(StreamError::Bail),
+                }
+            }
+            Some(&BINGET) => {
+                let Some(&i) = self.input.get(at + 1) else {
+                    return Ok(None);
+                };
+                let Some(&Memo::Str(_)) = self.memo.get(usize::from(i)) else {
+                    return Ok(None);
+                };
+                self.last = at;
+                self.pos = at + 2;
+                match self.get(i.into())? {
+                    Head::Str(s) => Ok(Some(s)),
+                    _ => Err(StreamError::Bail),
+                }
+            }
+            _ => Ok(None),
+        }
     }
 }
 
