@@ -123,7 +123,7 @@ impl<'a> Out<'a> {
         self.buf.push(if v { NEWTRUE } else { NEWFALSE });
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn int(&mut self, v: i64) {
         let Ok(v32) = i32::try_from(v) else {
             return self.long(BigInt::from_i128(v.into()).to_signed_le_bytes());
@@ -148,7 +148,7 @@ impl<'a> Out<'a> {
         self.buf.extend_from_slice(le);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn float(&mut self, v: f64) {
         let b = v.to_be_bytes();
         self.buf
@@ -396,8 +396,11 @@ fn encode_laid_out(
 }
 
 /// Writes the opcodes that push `value` (no header, no `STOP`).
+/// Memo indices of the values written so far, by [`shared_addr`].
+type MemoMap = HashMap<usize, u32, BuildHasherDefault<AddrHasher>>;
+
 pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error> {
-    let mut memo: HashMap<usize, u32, BuildHasherDefault<AddrHasher>> = HashMap::default();
+    let mut memo = MemoMap::default();
     let mut stack: Vec<Task<'_>> = vec![Task::Value(value)];
     while let Some(task) = stack.pop() {
         match task {
@@ -408,6 +411,10 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
             }
             Task::Build => out.op(BUILD),
             Task::Value(v) => {
+                if is_leaf(v) {
+                    write_leaf(out, &mut memo, v)?;
+                    continue;
+                }
                 // A value met before is fetched from the memo.
                 let addr = shared_addr(v, out.memoize_all);
                 if let Some(addr) = addr {
@@ -446,9 +453,138 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
                         continue;
                     }
                 }
-                value_tasks(v, addr, out, &mut stack)?;
+                value_tasks(v, addr, out, &mut memo, &mut stack)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A value written whole in one step, with no task for anything inside it: a plain scalar,
+/// text, bytes or a big int.
+fn is_leaf(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::None
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::BigInt(_)
+            | Value::Str(_)
+            | Value::Bytes(_)
+    )
+}
+
+/// Writes a value [`is_leaf`] accepts, as its `Task::Value` would: fetched from the memo if
+/// met before, memoized after it if it is worth it.
+#[inline(always)]
+fn write_leaf(out: &mut Out<'_>, memo: &mut MemoMap, v: &Value) -> Result<(), Error> {
+    let addr = match v {
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+            plain_scalar(out, v);
+            return Ok(());
+        }
+        Value::Str(s) if out.memoize_all || std::sync::Arc::strong_count(s) > 1 => {
+            Some(s.as_ptr() as usize)
+        }
+        Value::Bytes(b) if out.memoize_all || std::sync::Arc::strong_count(b) > 1 => {
+            Some(b.as_ptr() as usize)
+        }
+        _ => None,
+    };
+    if let Some(addr) = addr {
+        if let Some(&i) = memo.get(&addr) {
+            out.get(i);
+            return Ok(());
+        }
+    }
+    match v {
+        Value::Str(s) => out.str(s)?,
+        Value::Bytes(b) => out.bytes(b)?,
+        Value::BigInt(b) => out.long(b.to_signed_le_bytes()),
+        _ => plain_scalar(out, v),
+    }
+    if let Some(addr) = addr {
+        let i = out.memoize();
+        memo.insert(addr, i);
+    }
+    Ok(())
+}
+
+/// An item of a list (`APPEND` / `APPENDS`) or an entry of a dict (`SETITEM` / `SETITEMS`),
+/// as [`eager_batches`] writes them.
+trait Entry {
+    /// The opcodes closing a batch of one and a batch of more.
+    const CLOSE: (u8, u8);
+    fn is_leaf(&self) -> bool;
+    fn write(&self, out: &mut Out<'_>, memo: &mut MemoMap) -> Result<(), Error>;
+    fn push<'v>(&'v self, stack: &mut Vec<Task<'v>>);
+}
+
+impl Entry for Value {
+    const CLOSE: (u8, u8) = (APPEND, APPENDS);
+    fn is_leaf(&self) -> bool {
+        is_leaf(self)
+    }
+    #[inline(always)]
+    fn write(&self, out: &mut Out<'_>, memo: &mut MemoMap) -> Result<(), Error> {
+        write_leaf(out, memo, self)
+    }
+    fn push<'v>(&'v self, stack: &mut Vec<Task<'v>>) {
+        push_value(self, stack);
+    }
+}
+
+impl Entry for (Value, Value) {
+    const CLOSE: (u8, u8) = (SETITEM, SETITEMS);
+    fn is_leaf(&self) -> bool {
+        is_leaf(&self.0) && is_leaf(&self.1)
+    }
+    #[inline(always)]
+    fn write(&self, out: &mut Out<'_>, memo: &mut MemoMap) -> Result<(), Error> {
+        write_leaf(out, memo, &self.0)?;
+        write_leaf(out, memo, &self.1)
+    }
+    fn push<'v>(&'v self, stack: &mut Vec<Task<'v>>) {
+        push_pair(self, stack);
+    }
+}
+
+/// The items of a list or the entries of a dict, in batches (`MARK items op`, or `item
+/// single` for a batch of one), written here as long as they are leaves ([`is_leaf`]; a
+/// dict's record of text and numbers is written in one go, with no task per key and value).
+/// From the first item that is not, the rest is left to tasks on the stack.
+fn eager_batches<'v, T: Entry>(
+    out: &mut Out<'_>,
+    memo: &mut MemoMap,
+    stack: &mut Vec<Task<'v>>,
+    items: &'v [T],
+) -> Result<(), Error> {
+    let (single, many) = T::CLOSE;
+    for start in (0..items.len()).step_by(BATCH) {
+        let end = items.len().min(start + BATCH);
+        let chunk = &items[start..end];
+        let close = if chunk.len() > 1 { many } else { single };
+        let left = chunk.iter().position(|item| !item.is_leaf());
+        let done = left.unwrap_or(chunk.len());
+        if chunk.len() > 1 {
+            out.op(MARK);
+        }
+        for item in &chunk[..done] {
+            item.write(out, memo)?;
+        }
+        let Some(left) = left else {
+            out.op(close);
+            continue;
+        };
+        // The rest as tasks, run first to last: this batch's items from the first that is not
+        // a leaf, its closing opcode, then the later batches.
+        batched(stack, &items[end..], single, many, T::push);
+        stack.push(Task::Op(close));
+        for item in chunk[left..].iter().rev() {
+            item.push(stack);
+        }
+        return Ok(());
     }
     Ok(())
 }
@@ -475,6 +611,7 @@ fn plain_scalar(out: &mut Out<'_>, v: &Value) {
 
 /// The identity of a value worth memoizing: a container or text some other handle also holds
 /// (or, with `all`, any one but the empty tuple, as CPython).
+#[inline]
 fn shared_addr(v: &Value, all: bool) -> Option<usize> {
     // A container no other handle holds cannot be met again: no memo entry (and no lookup).
     fn s<T: crate::value::Nested>(x: &Shared<T>, all: bool) -> Option<usize> {
@@ -552,6 +689,7 @@ fn value_tasks<'v>(
     v: &'v Value,
     addr: Option<usize>,
     out: &mut Out<'_>,
+    memo: &mut MemoMap,
     stack: &mut Vec<Task<'v>>,
 ) -> Result<(), Error> {
     match v {
@@ -582,8 +720,22 @@ fn value_tasks<'v>(
         Value::LegacyStr(b) => out.legacy_str(b)?,
         Value::List(items) => {
             out.op(EMPTY_LIST);
-            batched(stack, items, APPEND, APPENDS, push_value);
-            stack.extend(addr.map(Task::Memo));
+            if let Some(addr) = addr {
+                let i = out.memoize();
+                memo.insert(addr, i);
+            }
+            eager_batches(out, memo, stack, items)?;
+        }
+        Value::Tuple(items) if (1..=3).contains(&items.len()) && items.iter().all(is_leaf) => {
+            // A short tuple of leaves, in one go: its items, its opcode, its memo entry.
+            for item in items.iter() {
+                write_leaf(out, memo, item)?;
+            }
+            out.op(TUPLE1 + items.len() as u8 - 1);
+            if let Some(addr) = addr {
+                let i = out.memoize();
+                memo.insert(addr, i);
+            }
         }
         Value::Tuple(items) => {
             stack.extend(addr.map(Task::Memo));
@@ -606,8 +758,11 @@ fn value_tasks<'v>(
         }
         Value::Dict(items) => {
             out.op(EMPTY_DICT);
-            batched(stack, items, SETITEM, SETITEMS, push_pair);
-            stack.extend(addr.map(Task::Memo));
+            if let Some(addr) = addr {
+                let i = out.memoize();
+                memo.insert(addr, i);
+            }
+            eager_batches(out, memo, stack, items)?;
         }
         Value::OrderedDict(items) => {
             out.global("collections", "OrderedDict")?;
