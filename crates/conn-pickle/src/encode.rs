@@ -685,6 +685,7 @@ fn push_pair<'v>((k, v): &'v (Value, Value), stack: &mut Vec<Task<'v>>) {
 }
 
 /// Writes `v`, or pushes the tasks that will; `addr` is its [`shared_addr`].
+#[inline(always)]
 fn value_tasks<'v>(
     v: &'v Value,
     addr: Option<usize>,
