@@ -288,11 +288,11 @@ impl<'de> Stream<'de> {
             .ok_or(StreamError::Bail)
     }
 
-    fn text(&mut self, n: usize) -> R<Head<'de>> {
+    fn text(&mut self, n: usize) -> R<&'de str> {
         let b = self.take(n)?;
         let s = std::str::from_utf8(b).map_err(|_| StreamError::Bail)?;
         self.last_text = (self.last, s);
-        Ok(Head::Str(s))
+        Ok(s)
     }
 
     /// The value memoized at `i`: text read before (the common case, inline), or the value
@@ -300,17 +300,20 @@ impl<'de> Stream<'de> {
     #[inline(always)]
     fn get(&mut self, i: usize) -> R<Head<'de>> {
         match self.memo.get(i) {
-            Some(&Memo::Str(text)) => {
-                // Text fetched again counts against the expansion allowed.
-                self.replay_budget = self
-                    .replay_budget
-                    .checked_sub(text.len() as u64 + 16)
-                    .ok_or(StreamError::Bail)?;
-                Ok(Head::Str(text))
-            }
+            Some(&Memo::Str(text)) => self.replay(text).map(Head::Str),
             Some(&Memo::At(at)) => self.get_at(at),
             None => Err(StreamError::Bail),
         }
+    }
+
+    /// Memoized text fetched again, which counts against the expansion allowed.
+    #[inline(always)]
+    fn replay(&mut self, text: &'de str) -> R<&'de str> {
+        self.replay_budget = self
+            .replay_budget
+            .checked_sub(text.len() as u64 + 16)
+            .ok_or(StreamError::Bail)?;
+        Ok(text)
     }
 
     /// The memoized value whose opcode is at `at`, read again there.
@@ -378,7 +381,7 @@ impl<'de> Stream<'de> {
             BINFLOAT => Head::Float(f64::from_be_bytes(self.arr()?)),
             SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 => {
                 let n = self.length(op)?;
-                self.text(n)?
+                Head::Str(self.text(n)?)
             }
             SHORT_BINBYTES | BINBYTES | BINBYTES8 => {
                 let n = self.length(op)?;
@@ -1023,24 +1026,19 @@ impl<'de> Stream<'de> {
                 self.last = at;
                 self.pos = at + 1;
                 let n = self.length(op)?;
-                match self.text(n)? {
-                    Head::Str(s) => Ok(Some(s)),
-                    _ => Err(StreamError::Bail),
-                }
+                self.text(n).map(Some)
             }
             Some(&BINGET) => {
-                let Some(&i) = self.input.get(at + 1) else {
-                    return Ok(None);
-                };
-                let Some(&Memo::Str(_)) = self.memo.get(usize::from(i)) else {
+                let memo = self
+                    .input
+                    .get(at + 1)
+                    .and_then(|&i| self.memo.get(usize::from(i)));
+                let Some(&Memo::Str(text)) = memo else {
                     return Ok(None);
                 };
                 self.last = at;
                 self.pos = at + 2;
-                match self.get(i.into())? {
-                    Head::Str(s) => Ok(Some(s)),
-                    _ => Err(StreamError::Bail),
-                }
+                self.replay(text).map(Some)
             }
             _ => Ok(None),
         }
