@@ -395,20 +395,27 @@ fn encode_laid_out(
     Ok(())
 }
 
-/// Writes the opcodes that push `value` (no header, no `STOP`).
 /// Memo indices of the values written so far, by [`shared_addr`].
 type MemoMap = HashMap<usize, u32, BuildHasherDefault<AddrHasher>>;
 
+/// Memoizes the value just written at its address, if it has one worth keeping
+/// ([`shared_addr`]).
+#[inline(always)]
+fn remember(out: &mut Out<'_>, memo: &mut MemoMap, addr: Option<usize>) {
+    if let Some(addr) = addr {
+        let i = out.memoize();
+        memo.insert(addr, i);
+    }
+}
+
+/// Writes the opcodes that push `value` (no header, no `STOP`).
 pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error> {
     let mut memo = MemoMap::default();
     let mut stack: Vec<Task<'_>> = vec![Task::Value(value)];
     while let Some(task) = stack.pop() {
         match task {
             Task::Op(op) => out.op(op),
-            Task::Memo(addr) => {
-                let i = out.memoize();
-                memo.insert(addr, i);
-            }
+            Task::Memo(addr) => remember(out, &mut memo, Some(addr)),
             Task::Build => out.op(BUILD),
             Task::Value(v) => {
                 if is_leaf(v) {
@@ -433,10 +440,7 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
                 if let Some((items, empty, single, batch)) = plain {
                     if items.iter().all(is_plain_scalar) {
                         out.op(empty);
-                        if let Some(addr) = addr {
-                            let i = out.memoize();
-                            memo.insert(addr, i);
-                        }
+                        remember(out, &mut memo, addr);
                         for chunk in items.chunks(BATCH) {
                             match (chunk, single) {
                                 ([one], Some(op)) => {
@@ -484,12 +488,8 @@ fn write_leaf(out: &mut Out<'_>, memo: &mut MemoMap, v: &Value) -> Result<(), Er
             plain_scalar(out, v);
             return Ok(());
         }
-        Value::Str(s) if out.memoize_all || std::sync::Arc::strong_count(s) > 1 => {
-            Some(s.as_ptr() as usize)
-        }
-        Value::Bytes(b) if out.memoize_all || std::sync::Arc::strong_count(b) > 1 => {
-            Some(b.as_ptr() as usize)
-        }
+        Value::Str(s) => arc_addr(s, out.memoize_all),
+        Value::Bytes(b) => arc_addr(b, out.memoize_all),
         _ => None,
     };
     if let Some(addr) = addr {
@@ -502,12 +502,9 @@ fn write_leaf(out: &mut Out<'_>, memo: &mut MemoMap, v: &Value) -> Result<(), Er
         Value::Str(s) => out.str(s)?,
         Value::Bytes(b) => out.bytes(b)?,
         Value::BigInt(b) => out.long(b.to_signed_le_bytes()),
-        _ => plain_scalar(out, v),
+        _ => {}
     }
-    if let Some(addr) = addr {
-        let i = out.memoize();
-        memo.insert(addr, i);
-    }
+    remember(out, memo, addr);
     Ok(())
 }
 
@@ -625,10 +622,17 @@ fn shared_addr(v: &Value, all: bool) -> Option<usize> {
         Value::Object(x) => s(x, all),
         Value::DateTime(x) => s(x, all),
         Value::Time(x) => s(x, all),
-        Value::Str(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
-        Value::Bytes(x) if all || std::sync::Arc::strong_count(x) > 1 => Some(x.as_ptr() as usize),
+        Value::Str(x) => arc_addr(x, all),
+        Value::Bytes(x) => arc_addr(x, all),
         _ => None,
     }
+}
+
+/// The identity of text or bytes worth memoizing: another handle holds it too (or `all`).
+#[inline(always)]
+fn arc_addr<T: ?Sized>(x: &std::sync::Arc<T>, all: bool) -> Option<usize> {
+    (all || std::sync::Arc::strong_count(x) > 1)
+        .then(|| std::sync::Arc::as_ptr(x).cast::<u8>() as usize)
 }
 
 /// Hashes the memo's keys, addresses of this process's own allocations (no peer chooses them,
@@ -721,10 +725,7 @@ fn value_tasks<'v>(
         Value::LegacyStr(b) => out.legacy_str(b)?,
         Value::List(items) => {
             out.op(EMPTY_LIST);
-            if let Some(addr) = addr {
-                let i = out.memoize();
-                memo.insert(addr, i);
-            }
+            remember(out, memo, addr);
             eager_batches(out, memo, stack, items)?;
         }
         Value::Tuple(items) if (1..=3).contains(&items.len()) && items.iter().all(is_leaf) => {
@@ -733,10 +734,7 @@ fn value_tasks<'v>(
                 write_leaf(out, memo, item)?;
             }
             out.op(TUPLE1 + items.len() as u8 - 1);
-            if let Some(addr) = addr {
-                let i = out.memoize();
-                memo.insert(addr, i);
-            }
+            remember(out, memo, addr);
         }
         Value::Tuple(items) => {
             stack.extend(addr.map(Task::Memo));
@@ -759,10 +757,7 @@ fn value_tasks<'v>(
         }
         Value::Dict(items) => {
             out.op(EMPTY_DICT);
-            if let Some(addr) = addr {
-                let i = out.memoize();
-                memo.insert(addr, i);
-            }
+            remember(out, memo, addr);
             eager_batches(out, memo, stack, items)?;
         }
         Value::OrderedDict(items) => {
