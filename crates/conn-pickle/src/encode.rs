@@ -48,11 +48,19 @@ pub(crate) struct Out<'a> {
     memoize_all: bool,
     /// Struct field names written so far (their address and length, and their memo entry),
     /// so a name written again is a 2-byte `BINGET`, as CPython fetches a dict's repeated keys.
-    names: [(usize, u32, u32); FIELD_NAMES],
+    names: [FieldName; FIELD_NAMES],
     names_len: usize,
     /// Where the next name is looked for first: after the last one found, since a struct's
     /// fields come in the same order every time.
     names_next: usize,
+}
+
+/// A memoized struct field name: where its text is, and its memo entry.
+#[derive(Clone, Copy)]
+struct FieldName {
+    addr: usize,
+    len: usize,
+    index: u32,
 }
 
 /// How many distinct field names one message memoizes (a struct rarely has more; names past
@@ -68,39 +76,53 @@ impl<'a> Out<'a> {
             proto,
             memo_len: 0,
             memoize_all: false,
-            names: [(0, 0, 0); FIELD_NAMES],
+            names: [FieldName {
+                addr: 0,
+                len: 0,
+                index: 0,
+            }; FIELD_NAMES],
             names_len: 0,
             names_next: 0,
         }
     }
 
     /// A struct field name (a `&'static str`: the same address and length is the same text):
-    /// the first time written and memoized, later fetched from the memo.
-    #[inline]
+    /// the first time written and memoized, later fetched from the memo. The name expected
+    /// next (the one after the last found, wrapping to the first) is tried before any search.
+    #[inline(always)]
     pub(crate) fn field_name(&mut self, name: &'static str) -> Result<(), Error> {
-        let (addr, len) = (name.as_ptr() as usize, name.len());
-        let Ok(len32) = u32::try_from(len) else {
-            return self.str(name);
-        };
         let next = self.names_next;
-        let found = match self.names.get(next) {
-            Some(&(a, l, index)) if next < self.names_len && a == addr && l == len32 => {
-                Some((next, index))
+        if let Some(known) = self.names.get(next) {
+            // An unused entry's address is 0, which no `&str` has.
+            if known.addr == name.as_ptr() as usize && known.len == name.len() {
+                let index = known.index;
+                self.names_next = if next + 1 == self.names_len {
+                    0
+                } else {
+                    next + 1
+                };
+                self.get(index);
+                return Ok(());
             }
-            _ => self.names[..self.names_len]
-                .iter()
-                .position(|&(a, l, _)| a == addr && l == len32)
-                .map(|at| (at, self.names[at].2)),
-        };
-        if let Some((at, index)) = found {
-            self.names_next = at + 1;
+        }
+        self.field_name_searched(name)
+    }
+
+    /// [`field_name`](Self::field_name) when the name is not the one expected next.
+    #[inline(never)]
+    fn field_name_searched(&mut self, name: &'static str) -> Result<(), Error> {
+        let (addr, len) = (name.as_ptr() as usize, name.len());
+        let known = &self.names[..self.names_len];
+        if let Some(at) = known.iter().position(|n| n.addr == addr && n.len == len) {
+            let index = known[at].index;
+            self.names_next = if at + 1 == self.names_len { 0 } else { at + 1 };
             self.get(index);
             return Ok(());
         }
         self.str(name)?;
         if self.names_len < FIELD_NAMES {
             let index = self.memoize();
-            self.names[self.names_len] = (addr, len32, index);
+            self.names[self.names_len] = FieldName { addr, len, index };
             self.names_len += 1;
             self.names_next = self.names_len;
         }
@@ -322,6 +344,7 @@ impl<'a> Out<'a> {
         index
     }
 
+    #[inline(always)]
     fn get(&mut self, index: u32) {
         if let Ok(i) = u8::try_from(index) {
             self.buf.extend_from_slice(&[BINGET, i]);

@@ -78,6 +78,7 @@ impl Compound<'_, '_, '_> {
         }
     }
 
+    #[inline]
     fn finish(self) -> Result<(), Error> {
         let out = &mut *self.ser.out;
         match self.end {
