@@ -22,6 +22,13 @@ pub trait Nested {
     /// Takes apart what it holds: each directly held value that may hold others moves into
     /// `out`, and the rest may be dropped in place.
     fn take_children(&mut self, out: &mut Vec<Value>);
+
+    /// Whether it holds no value that holds others, so dropping it in place cannot recurse
+    /// (an emptied container, a time without `tzinfo`): its [`Shared`] then drops with no
+    /// stack and no uniqueness check. `false` (the default) is always safe.
+    fn holds_no_nesting(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Nested> Shared<T> {
@@ -79,6 +86,11 @@ impl<T: Nested> From<T> for Shared<T> {
 
 impl<T: Nested> Drop for Shared<T> {
     fn drop(&mut self) {
+        // Containers taken apart by the loop below come back here emptied: nothing to do, and
+        // no atomic uniqueness check for it.
+        if self.0.holds_no_nesting() {
+            return;
+        }
         let Some(inner) = Arc::get_mut(&mut self.0) else {
             return;
         };
@@ -99,6 +111,10 @@ impl Nested for Vec<Value> {
             item.keep_nested(out);
         }
     }
+
+    fn holds_no_nesting(&self) -> bool {
+        self.is_empty()
+    }
 }
 
 impl Nested for Vec<(Value, Value)> {
@@ -107,6 +123,10 @@ impl Nested for Vec<(Value, Value)> {
             k.keep_nested(out);
             v.keep_nested(out);
         }
+    }
+
+    fn holds_no_nesting(&self) -> bool {
+        self.is_empty()
     }
 }
 
@@ -306,6 +326,10 @@ impl Nested for Time {
     fn take_children(&mut self, out: &mut Vec<Value>) {
         out.extend(self.tzinfo.take());
     }
+
+    fn holds_no_nesting(&self) -> bool {
+        self.tzinfo.is_none()
+    }
 }
 
 impl Time {
@@ -371,6 +395,10 @@ pub struct DateTime {
 impl Nested for DateTime {
     fn take_children(&mut self, out: &mut Vec<Value>) {
         self.time.take_children(out);
+    }
+
+    fn holds_no_nesting(&self) -> bool {
+        self.time.holds_no_nesting()
     }
 }
 
@@ -445,6 +473,10 @@ pub struct TimeZone {
 
 impl Nested for TimeZone {
     fn take_children(&mut self, _: &mut Vec<Value>) {}
+
+    fn holds_no_nesting(&self) -> bool {
+        true
+    }
 }
 
 impl TimeZone {
@@ -482,6 +514,10 @@ pub struct Global {
 
 impl Nested for Global {
     fn take_children(&mut self, _: &mut Vec<Value>) {}
+
+    fn holds_no_nesting(&self) -> bool {
+        true
+    }
 }
 
 impl Global {
