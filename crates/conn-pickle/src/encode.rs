@@ -2,12 +2,14 @@
 //! serializer, and the [`Value`] encoder itself (iterative; shared values written once and
 //! fetched from the memo afterwards, so sharing survives a round trip).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Error;
 use crate::int::BigInt;
 use crate::opcodes::*;
+use crate::scratch;
 use crate::value::{Date, Object, ObjectKind, Shared, Time, Value};
 
 /// The pickle protocol written. Reading accepts 0–5 whatever this is.
@@ -431,10 +433,24 @@ fn remember(out: &mut Out<'_>, memo: &mut MemoMap, addr: Option<usize>) {
     }
 }
 
+thread_local! {
+    /// The task stack between messages (see [`scratch`]): a small message then makes no
+    /// allocation for it, a large one does not grow it again from nothing.
+    static TASKS: Cell<Vec<Task<'static>>> = const { Cell::new(Vec::new()) };
+}
+
 /// Writes the opcodes that push `value` (no header, no `STOP`).
 pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error> {
+    let mut stack = scratch::take(&TASKS);
+    stack.push(Task::Value(value));
+    let written = run_tasks(out, &mut stack);
+    scratch::give(&TASKS, stack);
+    written
+}
+
+/// Runs the tasks on `stack` until none is left.
+fn run_tasks<'v>(out: &mut Out<'_>, stack: &mut Vec<Task<'v>>) -> Result<(), Error> {
     let mut memo = MemoMap::default();
-    let mut stack: Vec<Task<'_>> = vec![Task::Value(value)];
     while let Some(task) = stack.pop() {
         match task {
             Task::Op(op) => out.op(op),
@@ -480,7 +496,7 @@ pub(crate) fn write_value(out: &mut Out<'_>, value: &Value) -> Result<(), Error>
                         continue;
                     }
                 }
-                value_tasks(v, addr, out, &mut memo, &mut stack)?;
+                value_tasks(v, addr, out, &mut memo, stack)?;
             }
         }
     }

@@ -8,8 +8,11 @@
 //! up to [`KEEP_BYTES`]; a larger one is dropped (a rare huge message does not pin its memory
 //! to the thread).
 //!
-//! A slot is taken for the length of one decode and put back after it; a nested decode on the
-//! same thread (none today) would find the slot empty and allocate, as before.
+//! The value encoder keeps its task stack the same way, so a small message makes no
+//! allocation for it.
+//!
+//! A slot is taken for the length of one decode (or encode) and put back after it; a nested
+//! one on the same thread (none today) would find the slot empty and allocate, as before.
 
 use std::cell::Cell;
 use std::thread::LocalKey;
