@@ -194,13 +194,19 @@ pub(crate) fn poll_many(
     }
 }
 
-/// Sets or clears `O_NONBLOCK`.
-pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+/// The file status flags (`F_GETFL`): the access mode, `O_NONBLOCK` and the rest.
+pub(crate) fn status_flags(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     // SAFETY: fd is a live descriptor borrowed for the call; F_GETFL takes no argument.
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(flags)
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    let flags = status_flags(fd)?;
     let new = if on {
         flags | libc::O_NONBLOCK
     } else {
@@ -295,18 +301,11 @@ pub(crate) fn stream_kind(fd: BorrowedFd<'_>) -> io::Result<crate::os::StreamKin
                 _ => Err(invalid("a socket of another family")),
             }
         }
-        libc::S_IFIFO => {
-            // SAFETY: fd is live for the call; F_GETFL takes no argument.
-            let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
-            if flags < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            match flags & libc::O_ACCMODE {
-                libc::O_RDONLY => Ok(StreamKind::PipeReader),
-                libc::O_WRONLY => Ok(StreamKind::PipeWriter),
-                _ => Err(invalid("a FIFO open for reading and writing")),
-            }
-        }
+        libc::S_IFIFO => match status_flags(fd)? & libc::O_ACCMODE {
+            libc::O_RDONLY => Ok(StreamKind::PipeReader),
+            libc::O_WRONLY => Ok(StreamKind::PipeWriter),
+            _ => Err(invalid("a FIFO open for reading and writing")),
+        },
         _ => Err(invalid("neither a socket nor a pipe")),
     }
 }

@@ -270,10 +270,7 @@ mod tests {
 
     /// Whether `O_NONBLOCK` is set on `fd`.
     fn is_nonblocking(fd: BorrowedFd<'_>) -> bool {
-        // SAFETY: fd is a live descriptor borrowed for the call; F_GETFL takes no argument.
-        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-        assert!(flags >= 0, "F_GETFL: {}", io::Error::last_os_error());
-        flags & libc::O_NONBLOCK != 0
+        calls::status_flags(fd).unwrap() & libc::O_NONBLOCK != 0
     }
 
     /// The listener is non-blocking and what it accepts is blocking, over TCP and Unix
