@@ -97,17 +97,19 @@ impl<'a> Out<'a> {
         if let Some(known) = self.names.get(next) {
             // An unused entry's address is 0, which no `&str` has.
             if known.addr == name.as_ptr() as usize && known.len == name.len() {
-                let index = known.index;
-                self.names_next = if next + 1 == self.names_len {
-                    0
-                } else {
-                    next + 1
-                };
-                self.get(index);
+                self.name_found(next, known.index);
                 return Ok(());
             }
         }
         self.field_name_searched(name)
+    }
+
+    /// A known name, the `at`th memoized with memo entry `index`: fetched, and the one after
+    /// it (or the first, after the last) expected next.
+    #[inline(always)]
+    fn name_found(&mut self, at: usize, index: u32) {
+        self.names_next = if at + 1 == self.names_len { 0 } else { at + 1 };
+        self.get(index);
     }
 
     /// [`field_name`](Self::field_name) when the name is not the one expected next.
@@ -116,9 +118,7 @@ impl<'a> Out<'a> {
         let (addr, len) = (name.as_ptr() as usize, name.len());
         let known = &self.names[..self.names_len];
         if let Some(at) = known.iter().position(|n| n.addr == addr && n.len == len) {
-            let index = known[at].index;
-            self.names_next = if at + 1 == self.names_len { 0 } else { at + 1 };
-            self.get(index);
+            self.name_found(at, known[at].index);
             return Ok(());
         }
         self.str(name)?;
